@@ -50,6 +50,28 @@ def token_rewards(selected: torch.Tensor, values: torch.Tensor, *,
     return selected - next_values
 
 
+def packed_token_rewards(selected: torch.Tensor, values: torch.Tensor, acting: torch.Tensor, *,
+                         terminal: Terminal = "zero") -> torch.Tensor:
+    """:func:`token_rewards` of many responses laid end to end, in one pass.
+
+    A response of T actions occupies T + 1 rows, its states s_1 .. s_{T+1}; the next response's
+    rows follow. ``values`` holds V at every row, ``selected`` holds f(s_t, a_t) at the rows where
+    an action is taken (``acting``, a bool mask; anything at the other rows). Returns the rewards
+    of the acting rows in order: each response's r_1 .. r_T, one response after another.
+    """
+    if not selected.shape == values.shape == acting.shape:
+        raise ValueError(f"selected, values and acting must have one shape, got "
+                         f"{tuple(selected.shape)}, {tuple(values.shape)}, {tuple(acting.shape)}")
+    if terminal not in ("zero", "value"):
+        raise ValueError(f"terminal must be 'zero' or 'value', not {terminal!r}")
+    next_values = torch.cat([values[1:], values.new_zeros(1)])
+    if terminal == "zero":
+        # an acting row followed by a row without an action is the last action of its response
+        last = acting & ~torch.cat([acting[1:], acting.new_zeros(1)])
+        next_values = next_values.masked_fill(last, 0.0)
+    return (selected - next_values)[acting]
+
+
 def log_policy(selected: torch.Tensor, values: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """log pi(a_t|s_t) = (f(s_t, a_t) - V(s_t)) / alpha, with ``values`` the V(s_t) of each action."""
     return (selected - values) / alpha

@@ -29,10 +29,12 @@ DType = Literal["auto", "float32", "bfloat16", "float16"] | torch.dtype
 
 @dataclass(frozen=True)
 class _Scored:
-    """What the model gives for one item: f(s_t, a_t) for t = 1..T and V(s_1) .. V(s_{T+1})."""
+    """What the model gives for one item: f(s_t, a_t) for t = 1..T, V(s_1) .. V(s_{T+1}), and the
+    token rewards r_1 .. r_T they make."""
 
     selected: torch.Tensor
     values: torch.Tensor
+    rewards: torch.Tensor
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -186,7 +188,7 @@ class EndogenousReward:
         """The reward of ``response`` token by token: log pi, V(s_t) and r_t for each action."""
         pair = self.encoder.encode(prompt, response, system=system)
         scored = self._run([pair])[0]
-        rewards = rmath.token_rewards(scored.selected, scored.values, terminal=self.terminal)
+        rewards = scored.rewards
         logprobs = rmath.log_policy(scored.selected, scored.values[:-1], self.alpha)
         ids = list(pair.action_ids)
         return TokenRewards(
@@ -208,12 +210,13 @@ class EndogenousReward:
         """
         _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
         pairs = []
+        vocab = self.head.weight.shape[0]
         for i, (state, actions) in enumerate(zip(prompt_ids, action_ids, strict=True)):
             if len(state) == 0:
                 raise ValueError(f"item {i}: prompt_ids is empty; the first action needs a state")
             pair = EncodedPair(tuple(map(int, state)), tuple(map(int, actions)), "in_context")
-            vocab = self.head.weight.shape[0]
-            if any(not 0 <= t < vocab for t in pair.prompt_ids + pair.action_ids):
+            ids = pair.prompt_ids + pair.action_ids
+            if min(ids) < 0 or max(ids) >= vocab:
                 raise ValueError(f"item {i}: a token id is outside the vocabulary [0, {vocab})")
             pairs.append(pair)
         return [self._reward(s, aggregate) for s in self._run(pairs)]
@@ -221,8 +224,7 @@ class EndogenousReward:
     # ------------------------------------------------------------------------------ internals
 
     def _reward(self, scored: _Scored, how: rmath.Aggregate) -> float:
-        rewards = rmath.token_rewards(scored.selected, scored.values, terminal=self.terminal)
-        return rmath.aggregate(rewards, how)
+        return rmath.aggregate(scored.rewards, how)
 
     def _check_lengths(self, pairs: Sequence[EncodedPair]) -> None:
         if self.max_length is None:
@@ -283,24 +285,30 @@ class EndogenousReward:
                     ) -> list[_Scored]:
         """Head over the states each item needs: rows[i] holds its T_i + 1 hidden states."""
         hidden = torch.cat(rows)
-        targets = torch.cat([torch.tensor([*a, -1], dtype=torch.long) for a in actions])
+        targets = torch.tensor([t for a in actions for t in (*a, -1)], dtype=torch.long)
         selected, values = selected_and_values(hidden, targets, self.head, alpha=self.alpha)
-        out, start = [], 0
+        rewards = rmath.packed_token_rewards(selected, values, (targets >= 0).to(values.device),
+                                             terminal=self.terminal).cpu()
+        selected, values = selected.cpu(), values.cpu()
+        out, row, action = [], 0, 0
         for a in actions:
-            stop = start + len(a) + 1
-            out.append(_Scored(selected[start:stop - 1].cpu(), values[start:stop].cpu()))
-            start = stop
+            out.append(_Scored(selected[row:row + len(a)], values[row:row + len(a) + 1],
+                               rewards[action:action + len(a)]))
+            row += len(a) + 1
+            action += len(a)
         return out
+
+    def _right_padded(self, sequences: list[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids padded on the right to the longest, and their attention mask."""
+        width = max(len(q) for q in sequences)
+        ids = torch.tensor([q + (self._pad_id,) * (width - len(q)) for q in sequences],
+                           dtype=torch.long)
+        lengths = torch.tensor([len(q) for q in sequences])
+        return ids, (torch.arange(width) < lengths[:, None]).long()
 
     def _run_whole(self, pairs: list[EncodedPair]) -> list[_Scored]:
         """Prompt and response as one right-padded sequence each, no cache."""
-        width = max(len(p) for p in pairs)
-        ids = torch.full((len(pairs), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(pairs), width), dtype=torch.long)
-        for row, pair in enumerate(pairs):
-            seq = pair.prompt_ids + pair.action_ids
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
+        ids, mask = self._right_padded([p.prompt_ids + p.action_ids for p in pairs])
         hidden = self._body(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                             use_cache=False).last_hidden_state
         rows = [hidden[r, len(p.prompt_ids) - 1 : len(p)] for r, p in enumerate(pairs)]
@@ -320,12 +328,8 @@ class EndogenousReward:
                 scored = self._score_rows([last] * len(batch), [()] * len(batch))
                 yield from zip(batch, scored, strict=True)
                 continue
-            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-            mask = torch.ones((len(batch), n_prompt + width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                actions = pairs[i].action_ids
-                ids[row, : len(actions)] = torch.tensor(actions, dtype=torch.long)
-                mask[row, n_prompt + len(actions):] = 0
+            ids, mask = self._right_padded([pairs[i].action_ids for i in batch])
+            mask = torch.cat([mask.new_ones(len(batch), n_prompt), mask], dim=1)
             batch_cache = copy.deepcopy(cache)
             batch_cache.batch_repeat_interleave(len(batch))
             positions = torch.arange(n_prompt, n_prompt + width, device=self.device)
