@@ -11,7 +11,7 @@ this module does not use postponed annotations: FastAPI must see the real types.
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from rewardkit.server.scoring import (
     encode_text,
     endogenous_runner,
 )
+from rewardkit.server.worker import ModelWorker, WorkerDied
 from rewardkit.types import Judgement
 
 
@@ -65,25 +66,36 @@ class ServerConfig:
 # ------------------------------------------------------------------------------ the app
 
 def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
-               config: ServerConfig = ServerConfig()) -> Any:
-    """A FastAPI app serving ``endogenous`` (an EndogenousReward) and/or ``judge``."""
+               config: ServerConfig = ServerConfig(),
+               run_endogenous: Callable[[list[Tokens]], Sequence[float]] | None = None,
+               run_judge: Callable[[list[Any]], Sequence[Judgement]] | None = None) -> Any:
+    """A FastAPI app serving ``endogenous`` (an EndogenousReward) and/or ``judge``.
+
+    By default the models run in this process. ``run_endogenous`` and ``run_judge`` replace the
+    merged calls, as ``rewardkit serve`` does with :class:`~rewardkit.server.worker.ModelWorker`;
+    then ``endogenous`` only needs the ``tokenizer`` and ``encoder`` that encode requests (a
+    :class:`~rewardkit.server.scoring.RequestEncoder`) and ``judge`` may be left out. Workers are
+    closed when the app shuts down.
+    """
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
-    if endogenous is None and judge is None:
+    runs: dict[str, Callable[[list[Any]], Sequence[Any]]] = {}
+    if endogenous is not None:
+        runs["endogenous"] = run_endogenous or endogenous_runner(
+            endogenous, prompt_cache=config.prompt_cache)
+    elif run_endogenous is not None:
+        raise ValueError("run_endogenous needs endogenous= (the tokenizer side) to encode requests")
+    if judge is not None or run_judge is not None:
+        runs["judge"] = run_judge or judge.judge_many  # type: ignore[union-attr]
+    if not runs:
         raise ValueError("the server needs an endogenous reward model, a judge, or both")
     wait_s = config.max_wait_ms / 1000
-    batchers: dict[str, DynamicBatcher[Any, Any]] = {}
-    if endogenous is not None:
-        batchers["endogenous"] = DynamicBatcher(
-            endogenous_runner(endogenous, prompt_cache=config.prompt_cache),
-            max_batch_size=config.max_batch_size, max_wait_s=wait_s, max_queue=config.max_queue,
-            name="endogenous")
-    if judge is not None:
-        batchers["judge"] = DynamicBatcher(
-            judge.judge_many, max_batch_size=config.max_batch_size, max_wait_s=wait_s,
-            max_queue=config.max_queue, name="judge")
+    batchers: dict[str, DynamicBatcher[Any, Any]] = {
+        kind: DynamicBatcher(run, max_batch_size=config.max_batch_size, max_wait_s=wait_s,
+                             max_queue=config.max_queue, name=kind)
+        for kind, run in runs.items()}
 
     @asynccontextmanager
     async def lifespan(app: Any):
@@ -93,6 +105,9 @@ def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
         for batcher in batchers.values():
             await batcher.close()
         encoders.shutdown(wait=True)
+        for run in runs.values():
+            if isinstance(run, ModelWorker):
+                run.close()
 
     app = FastAPI(title="rewardkit", lifespan=lifespan)
     app.state.batchers = batchers
@@ -120,6 +135,8 @@ def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
             raise HTTPException(503, str(error), headers={"Retry-After": "5"}) from None
         except asyncio.TimeoutError:
             raise HTTPException(504, f"not answered within {config.request_timeout_s} s") from None
+        except WorkerDied as error:
+            raise HTTPException(503, str(error)) from None
         except JudgeOutputError as error:  # the judge model failed, not the request
             raise HTTPException(502, f"the judge gave no valid verdict: {error}") from None
         except (ValueError, TypeError, KeyError) as error:
@@ -166,10 +183,16 @@ def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
 
     # -- routes ---------------------------------------------------------------------------------
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "healthy", "service": "rewardkit",
+    async def health() -> Any:
+        dead = [kind for kind, run in runs.items()
+                if isinstance(run, ModelWorker) and not run.alive]
+        body = {"status": "unhealthy" if dead else "healthy", "service": "rewardkit",
                 "endogenous": "endogenous" in batchers, "judge": "judge" in batchers,
                 "stats": {k: b.stats.to_dict() for k, b in batchers.items()}}
+        if dead:
+            body["detail"] = f"the {', '.join(dead)} worker process exited; restart the server"
+            return JSONResponse(body, status_code=503)
+        return body
 
     @app.post("/v1/score")
     async def score(request: ScoreRequest) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from typing import Any
 
@@ -30,8 +31,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--openrlhf-reward", choices=["endogenous", "judge"], default=None,
                         help="what /openrlhf serves (default: endogenous when loaded)")
     parser.add_argument("--prompt-cache", choices=["auto", "always", "never"], default="auto",
-                        help="reuse a shared prompt's forward in merged calls (auto: when "
-                        "prompts average 4+ responses)")
+                        help="reuse a shared prompt's forward in merged calls (auto: when it "
+                        "saves at least EndogenousReward.min_cache_saving prompt tokens)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the models in the server's process instead of a worker "
+                        "process each (slower under load: they compete for the GIL)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", default=[],
@@ -51,8 +55,8 @@ def register(commands: Any) -> None:
 
 
 def build(args: argparse.Namespace) -> Any:
-    """The app the arguments describe (loads the models)."""
-    from rewardkit.rl.verl import load_judge
+    """The app the arguments describe (loads the models, each in a worker process unless
+    ``--in-process``)."""
     from rewardkit.server.app import ServerConfig, create_app
 
     if not (args.endogenous_model or args.judge_model or args.judge_base_url
@@ -61,23 +65,10 @@ def build(args: argparse.Namespace) -> Any:
                          "(--judge-model, --judge-base-url or --judge-factory)")
     if args.judge_base_url and not args.judge_model_name:
         raise SystemExit("rewardkit serve: --judge-base-url needs --judge-model-name")
-    endogenous = None
-    if args.endogenous_model:
-        from rewardkit.endogenous import EndogenousReward
-
-        endogenous = EndogenousReward.from_pretrained(args.endogenous_model, dtype=args.dtype,
-                                                      device=args.device)
     if args.constrained and not args.judge_model:
         raise SystemExit("rewardkit serve: --constrained applies to a local --judge-model only")
-    judge = None
-    if args.judge_model or args.judge_base_url or args.judge_factory:
-        options = {"constrained": True} if args.constrained else {}
-        judge = load_judge(judge_model=args.judge_model, judge_base_url=args.judge_base_url,
-                           judge_model_name=args.judge_model_name,
-                           judge_api_key=args.judge_api_key, judge_factory=args.judge_factory,
-                           **options)
     keys = [*args.api_key, *filter(None, os.environ.get("REWARDKIT_API_KEYS", "").split(","))]
-    openrlhf = args.openrlhf_reward or ("endogenous" if endogenous is not None else "judge")
+    openrlhf = args.openrlhf_reward or ("endogenous" if args.endogenous_model else "judge")
     config = ServerConfig(
         api_keys=tuple(keys), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
@@ -85,7 +76,50 @@ def build(args: argparse.Namespace) -> Any:
         request_timeout_s=args.request_timeout, principle=args.principle,
         openrlhf_reward=openrlhf, prompt_cache=args.prompt_cache,
     )
-    return create_app(endogenous=endogenous, judge=judge, config=config)
+    judge_options = dict(
+        judge_model=args.judge_model, judge_base_url=args.judge_base_url,
+        judge_model_name=args.judge_model_name, judge_api_key=args.judge_api_key,
+        judge_factory=args.judge_factory, **({"constrained": True} if args.constrained else {}))
+    has_judge = bool(args.judge_model or args.judge_base_url or args.judge_factory)
+    if args.in_process:
+        from rewardkit.rl.verl import load_judge
+
+        endogenous = None
+        if args.endogenous_model:
+            from rewardkit.endogenous import EndogenousReward
+
+            endogenous = EndogenousReward.from_pretrained(
+                args.endogenous_model, dtype=args.dtype, device=args.device)
+        judge = load_judge(**judge_options) if has_judge else None
+        return create_app(endogenous=endogenous, judge=judge, config=config)
+
+    from rewardkit.server.scoring import RequestEncoder, load_endogenous_runner
+    from rewardkit.server.worker import ModelWorker
+
+    workers: dict[str, ModelWorker] = {}
+    try:
+        if args.endogenous_model:
+            workers["endogenous"] = ModelWorker(functools.partial(
+                load_endogenous_runner, args.endogenous_model, prompt_cache=args.prompt_cache,
+                dtype=args.dtype, device=args.device), name="endogenous")
+        if has_judge:
+            workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
+                                           name="judge")
+        encoder = (RequestEncoder.from_pretrained(args.endogenous_model)
+                   if args.endogenous_model else None)
+    except BaseException:
+        for worker in workers.values():
+            worker.close()
+        raise
+    return create_app(endogenous=encoder, config=config, run_endogenous=workers.get("endogenous"),
+                      run_judge=workers.get("judge"))
+
+
+def _judge_runner(**options: Any) -> Any:
+    """A judge worker's factory: load the judge in the worker process, return its judge_many."""
+    from rewardkit.rl.verl import load_judge
+
+    return load_judge(**options).judge_many
 
 
 def run(args: argparse.Namespace) -> int:

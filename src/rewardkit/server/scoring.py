@@ -1,16 +1,38 @@
 """The server's endogenous-reward work: encoding requests into token ids and merged model calls.
 
-Encoding (chat template, tokenizer) runs on its own threads while the model thread runs forward
-passes, which release the GIL; a merged call then scores every request's token ids at once.
+Encoding (chat template, tokenizer) runs on the server's threads while the model scores earlier
+requests, in its own process under ``rewardkit serve`` (see :mod:`rewardkit.server.worker`); a
+merged call then scores every request's token ids at once.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from rewardkit.chat import ChatEncoder
 from rewardkit.rl.common import prompt_key, split_rendered
 
 PromptCache = Literal["auto", "always", "never"]
 Tokens = tuple[tuple[int, ...], tuple[int, ...]]  # (state ids, action ids) of one item
+
+
+@dataclass(frozen=True)
+class RequestEncoder:
+    """The tokenizer side of an endogenous reward model, for a server whose model runs elsewhere
+    (a :class:`~rewardkit.server.worker.ModelWorker`): what the encoding functions below need."""
+
+    tokenizer: Any
+    encoder: ChatEncoder
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, *, revision: str | None = None) -> RequestEncoder:
+        """The same tokenizer and chat encoder as ``EndogenousReward.from_pretrained``."""
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+        return cls(tokenizer, ChatEncoder(tokenizer))
 
 
 def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
@@ -18,7 +40,7 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
     """Token ids of chat items under the reward model's template, each prompt rendered once.
 
     Runs on the encoding threads, so templating and tokenizing the next requests overlap the
-    model's forward passes (which release the GIL).
+    model's forward passes.
     """
     rendered: dict[str, Any] = {}
     out = []
@@ -64,3 +86,13 @@ def endogenous_runner(reward: Any, *, prompt_cache: PromptCache = "auto"
             reward.reuse_prompt_cache, reward.min_cache_saving = saved
 
     return run
+
+
+def load_endogenous_runner(name_or_path: str, *, prompt_cache: PromptCache = "auto",
+                           **options: Any) -> Callable[[list[Tokens]], list[float]]:
+    """Load an ``EndogenousReward`` (``options`` go to ``from_pretrained``) and return its runner:
+    the factory a :class:`~rewardkit.server.worker.ModelWorker` calls in its process."""
+    from rewardkit.endogenous import EndogenousReward
+
+    reward = EndogenousReward.from_pretrained(name_or_path, **options)
+    return endogenous_runner(reward, prompt_cache=prompt_cache)
