@@ -6,7 +6,7 @@ bound passes. Each request scores two responses to its own prompt; every reply i
 against rewards computed beforehand in this process, so a lost or misordered response is counted.
 Writes ``benchmarks/results/server.json`` and ``server.md``.
 
-    PYTHONPATH=src python benchmarks/server.py            # about five minutes on 2 cores
+    PYTHONPATH=src python benchmarks/server.py            # about seven minutes on 2 cores
 """
 
 from __future__ import annotations
