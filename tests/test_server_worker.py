@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("fastapi")
 requests = pytest.importorskip("requests")
 
-from rewardkit import EndogenousReward, Judgement  # noqa: E402
+from rewardkit import EndogenousReward  # noqa: E402
 from rewardkit.errors import ContextLengthError  # noqa: E402
 from rewardkit.server import cli as serve_cli  # noqa: E402
 from rewardkit.server.run import BackgroundServer  # noqa: E402
@@ -22,22 +22,10 @@ PROMPTS = ["What is 2+2?", "What is 2+2?", [{"role": "user", "content": "Name a 
 RESPONSES = ["4", "It is 5.", "Blue."]
 
 
-class LengthJudge:
-    """Built in the judge worker by ``--judge-factory test_server_worker:make_judge``."""
-
-    def judge_many(self, requests):
-        out = []
-        for request in requests:
-            responses = request["responses"]
-            if isinstance(responses, list):
-                responses = {str(i): t for i, t in enumerate(responses)}
-            ranking = sorted(responses, key=lambda i: (-len(responses[i]), i))
-            out.append(Judgement(scores={i: float(len(t)) for i, t in responses.items()},
-                                 ranking=ranking))
-        return out
-
-
 def make_judge():
+    """Built in the judge worker by ``--judge-factory test_server_worker:make_judge``."""
+    from test_server_app import LengthJudge
+
     return LengthJudge()
 
 
