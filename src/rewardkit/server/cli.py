@@ -59,8 +59,8 @@ def build(args: argparse.Namespace) -> Any:
     ``--in-process``)."""
     from rewardkit.server.app import ServerConfig, create_app
 
-    if not (args.endogenous_model or args.judge_model or args.judge_base_url
-            or args.judge_factory):
+    has_judge = bool(args.judge_model or args.judge_base_url or args.judge_factory)
+    if not (args.endogenous_model or has_judge):
         raise SystemExit("rewardkit serve: give --endogenous-model and/or a judge "
                          "(--judge-model, --judge-base-url or --judge-factory)")
     if args.judge_base_url and not args.judge_model_name:
@@ -80,7 +80,6 @@ def build(args: argparse.Namespace) -> Any:
         judge_model=args.judge_model, judge_base_url=args.judge_base_url,
         judge_model_name=args.judge_model_name, judge_api_key=args.judge_api_key,
         judge_factory=args.judge_factory, **({"constrained": True} if args.constrained else {}))
-    has_judge = bool(args.judge_model or args.judge_base_url or args.judge_factory)
     if args.in_process:
         from rewardkit.rl.verl import load_judge
 
