@@ -229,3 +229,23 @@ def test_judge_failures_are_502_not_400():
         with BackgroundServer(create_app(judge=judge)) as running:
             reply = requests.post(running.url + "/api/rewardanything", json=payload, timeout=30)
         assert reply.status_code == 502 and "no valid verdict" in reply.json()["detail"]
+
+
+@pytest.mark.parametrize("keys", [("",), ("  ",), ("good", "")])
+def test_empty_api_keys_are_refused_at_startup(reward, keys):
+    with pytest.raises(ValueError, match="empty or blank"):
+        ServerConfig(api_keys=keys)
+
+
+def test_empty_bearer_token_is_never_accepted(reward):
+    """A key list with a real key: no header, 'Bearer ' and 'Bearer' alone all get 401."""
+    app = create_app(endogenous=reward, config=ServerConfig(api_keys=("k",)))
+    with BackgroundServer(app) as running:
+        body = {"prompt": "x", "responses": ["y"]}
+        for header in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"},
+                       {"Authorization": ""}, {"Authorization": "Bearer  "}):
+            got = requests.post(running.url + "/v1/score", json=body, headers=header, timeout=60)
+            assert got.status_code == 401, header
+        ok = requests.post(running.url + "/v1/score", json=body,
+                           headers={"Authorization": "Bearer k"}, timeout=60)
+        assert ok.status_code == 200

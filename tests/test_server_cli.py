@@ -57,3 +57,19 @@ def test_serve_needs_a_model():
     result = subprocess.run([sys.executable, "-m", "rewardkit.cli", "serve"], capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert result.returncode != 0 and "give --endogenous-model" in result.stderr
+
+
+@pytest.mark.parametrize("flags, env", [(["--api-key", ""], None), ([], ""), ([], "good,"),
+                                        (["--api-key", "good"], " ")])
+def test_serve_refuses_empty_api_keys(saved_model, flags, env):
+    environ = {**os.environ, "PYTHONPATH": str(SRC)}
+    environ.pop("REWARDKIT_API_KEYS", None)
+    if env is not None:
+        environ["REWARDKIT_API_KEYS"] = env
+    result = subprocess.run(
+        [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model", str(saved_model),
+         "--port", str(free_port()), *flags],
+        capture_output=True, text=True, env=environ, timeout=120)
+    assert result.returncode != 0 and "empty or blank" in result.stderr, result.stderr
+    where = "REWARDKIT_API_KEYS" if env is not None else "--api-key"
+    assert result.stderr.startswith(f"rewardkit serve: {where}: "), result.stderr

@@ -21,7 +21,7 @@ from rewardkit.errors import JudgeOutputError
 from rewardkit.rl.common import JudgeLike, group_requests, scatter_rewards
 from rewardkit.rl.openrlhf import pad_tokens_of, split_queries
 from rewardkit.server.batcher import Closed, DynamicBatcher, QueueFull
-from rewardkit.server.limits import Limits
+from rewardkit.server.limits import Limits, check_api_keys
 from rewardkit.server.scoring import (
     PromptCache,
     Tokens,
@@ -61,6 +61,11 @@ class ServerConfig:
     principle: str | None = None
     openrlhf_reward: Literal["endogenous", "judge"] = "endogenous"
     prompt_cache: PromptCache = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_keys, str):
+            raise TypeError("api_keys is a tuple of keys, not one string; pass (key,)")
+        check_api_keys(self.api_keys)
 
 
 # ------------------------------------------------------------------------------ the app

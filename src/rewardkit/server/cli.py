@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -54,6 +55,20 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def api_keys(flags: Sequence[str], env: str | None) -> list[str]:
+    """The keys from ``--api-key`` and ``REWARDKIT_API_KEYS`` (comma-separated); an empty or
+    blank one is refused, since it would open the server while auth looks on."""
+    from rewardkit.server.limits import check_api_keys
+
+    keys = [*flags, *([] if env is None else env.split(","))]
+    try:
+        check_api_keys(keys)
+    except ValueError as e:
+        where = "REWARDKIT_API_KEYS" if all(k.strip() for k in flags) else "--api-key"
+        raise SystemExit(f"rewardkit serve: {where}: {e}") from None
+    return keys
+
+
 def build(args: argparse.Namespace) -> Any:
     """The app the arguments describe (loads the models, each in a worker process unless
     ``--in-process``)."""
@@ -67,7 +82,7 @@ def build(args: argparse.Namespace) -> Any:
         raise SystemExit("rewardkit serve: --judge-base-url needs --judge-model-name")
     if args.constrained and not args.judge_model:
         raise SystemExit("rewardkit serve: --constrained applies to a local --judge-model only")
-    keys = [*args.api_key, *filter(None, os.environ.get("REWARDKIT_API_KEYS", "").split(","))]
+    keys = api_keys(args.api_key, os.environ.get("REWARDKIT_API_KEYS"))
     openrlhf = args.openrlhf_reward or ("endogenous" if args.endogenous_model else "judge")
     config = ServerConfig(
         api_keys=tuple(keys), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,

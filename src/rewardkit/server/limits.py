@@ -5,11 +5,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+def check_api_keys(keys: Sequence[str]) -> None:
+    """Refuse keys that would let anyone in: an empty or blank key (``--api-key "$UNSET"``)."""
+    for i, key in enumerate(keys):
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(
+                f"API key {i + 1} is empty or blank, which would accept a request with no key; "
+                "give a non-empty key, or no --api-key / REWARDKIT_API_KEYS at all for an open "
+                "server")
+
+
 class Limits:
     """ASGI middleware: bearer API keys and a request body size limit, before any parsing."""
 
     def __init__(self, app: Any, *, api_keys: Sequence[str], max_body_bytes: int) -> None:
         self.app = app
+        check_api_keys(api_keys)
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
 
@@ -23,7 +34,7 @@ class Limits:
         if self.keys and scope.get("path") != "/health":
             given = headers.get(b"authorization", b"")
             token = given[7:] if given.lower().startswith(b"bearer ") else b""
-            if not any(hmac.compare_digest(token, key) for key in self.keys):
+            if not token or not any(hmac.compare_digest(token, key) for key in self.keys):
                 response = JSONResponse({"detail": "missing or wrong API key; send "
                                          "'Authorization: Bearer <key>'"}, status_code=401,
                                         headers={"WWW-Authenticate": "Bearer"})
