@@ -9,6 +9,7 @@ response, its end-of-turn token included by default).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,6 +74,105 @@ def normalize_messages(prompt: Prompt, *, system: str | None = None) -> list[Mes
     return messages
 
 
+def special_tokens(tokenizer: Any) -> list[str]:
+    """The tokenizer's special-token strings (control tokens), longest first."""
+    specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    for added in getattr(tokenizer, "added_tokens_decoder", {}).values():
+        if getattr(added, "special", False):
+            specials.add(added.content)
+    return sorted((s for s in specials if s), key=len, reverse=True)
+
+
+Span = tuple[int, int]
+
+
+class TextTokenizer:
+    """Tokenizes rendered text in which only the template's special tokens are control tokens.
+
+    A message or response may contain the characters of a special token (``<|im_end|>``): a
+    policy can write them, and a user can ask what they mean. Tokenized as they stand they
+    would become the control token itself, ending the turn or opening a fake one. Given the
+    character spans of the content, :meth:`__call__` keeps each special-token string inside
+    content as ordinary text (split into its plain tokens) and only those outside it as control
+    tokens. Text whose content holds no special-token string is tokenized exactly as the
+    tokenizer would tokenize it whole.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.specials = special_tokens(tokenizer)
+        self._pattern = (re.compile("|".join(map(re.escape, self.specials)))
+                         if self.specials else None)
+
+    def contains_special(self, text: str) -> bool:
+        return bool(self._pattern and self._pattern.search(text))
+
+    def __call__(self, text: str, content: Sequence[Span] = (), *,
+                 add_special_tokens: bool = False) -> tuple[int, ...]:
+        """Token ids of ``text``; special-token strings overlapping a ``content`` span are text."""
+        tokenizer = self.tokenizer
+        matches = list(self._pattern.finditer(text)) if self._pattern else []
+        inside = [m for m in matches if any(m.start() < b and a < m.end() for a, b in content)]
+        if not inside:
+            return tuple(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+        ids: list[int] = []
+        start = 0
+        for m in (m for m in matches if m not in inside):
+            ids += self._plain(text[start:m.start()], first=not ids and start == 0,
+                               add_special_tokens=add_special_tokens)
+            ids.append(tokenizer.convert_tokens_to_ids(m.group()))
+            start = m.end()
+        ids += self._plain(text[start:], first=start == 0, add_special_tokens=add_special_tokens)
+        return tuple(ids)
+
+    def _plain(self, piece: str, *, first: bool, add_special_tokens: bool) -> list[int]:
+        if not piece and not (first and add_special_tokens):
+            return []
+        return list(self.tokenizer(piece, add_special_tokens=first and add_special_tokens,
+                                   split_special_tokens=True)["input_ids"])
+
+
+def content_spans(render: Any, messages: list[Message], text: str,
+                  texts: TextTokenizer) -> list[Span]:
+    """Where each message's content sits in ``text``, the template's rendering of ``messages``.
+
+    Only needed when some content holds a special-token string; found by rendering markers in
+    place of the contents. A template that alters content (strips it, drops parts) cannot be
+    mapped back, and then such content is refused rather than tokenized as control tokens.
+    """
+    if not any(texts.contains_special(m["content"]) for m in messages):
+        return []
+    markers = [f"\u2063RK_CONTENT_{i}\u2063" for i in range(len(messages))]
+    marked = render([{**m, "content": k} for m, k in zip(messages, markers, strict=True)])
+    spans: list[Span] = []
+    rebuilt, at = "", 0
+    for message, marker in zip(messages, markers, strict=True):
+        where = marked.find(marker, at)
+        if where < 0 or marked.count(marker) != 1:
+            spans = []
+            break
+        rebuilt += marked[at:where]
+        spans.append((len(rebuilt), len(rebuilt) + len(message["content"])))
+        rebuilt += message["content"]
+        at = where + len(marker)
+    rebuilt += marked[at:]
+    if not spans or rebuilt != text:
+        i, found = next((i, t) for i, m in enumerate(messages) for t in texts.specials
+                        if t in m["content"])
+        raise ValueError(
+            f"message {i} contains the special-token text {found!r} and this chat template "
+            "changes message content, so rewardkit cannot keep it apart from the template's "
+            "own control tokens; remove that text or use a template that renders content as is"
+        )
+    return spans
+
+
+def encode_rendered(texts: TextTokenizer, render: Any, messages: list[Message]) -> tuple[int, ...]:
+    """Token ids of ``render(messages)`` (a chat-template rendering), content kept as text."""
+    text = render(messages)
+    return texts(text, content_spans(render, messages, text, texts))
+
+
 @dataclass(frozen=True)
 class EncodedPair:
     """A prompt and response as token ids: the state ``prompt_ids`` and the ``action_ids``.
@@ -96,6 +196,7 @@ class _RenderedPrompt:
     ids: tuple[int, ...]
     before: str  # template text between the generation prompt and the response
     end: str  # template text after the response, up to and including the end-of-turn token
+    content: tuple[Span, ...] = ()  # where message contents sit in ``text``, when it matters
 
 
 class ChatEncoder:
@@ -122,19 +223,13 @@ class ChatEncoder:
         self.tokenizer = tokenizer
         self.include_end_of_turn = include_end_of_turn
         self.has_template = bool(getattr(tokenizer, "chat_template", None))
-        specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
-        for added in getattr(tokenizer, "added_tokens_decoder", {}).values():
-            if getattr(added, "special", False):
-                specials.add(added.content)
-        self._special_tokens = sorted((s for s in specials if s), key=len, reverse=True)
+        self.texts = TextTokenizer(tokenizer)
+        self._special_tokens = self.texts.specials
         if include_end_of_turn and not self.has_template and tokenizer.eos_token is None:
             raise ValueError(
                 "the tokenizer has neither a chat template nor an EOS token, so there is no "
                 "end-of-turn action; pass include_end_of_turn=False"
             )
-
-    def _tokenize(self, text: str, *, special: bool) -> tuple[int, ...]:
-        return tuple(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def _render(self, messages: list[Message], *, generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(
@@ -147,8 +242,9 @@ class ChatEncoder:
         if not self.has_template:
             text = "\n\n".join(m["content"] for m in messages)
             end = self.tokenizer.eos_token if self.include_end_of_turn else ""
-            ids = self._tokenize(text, special=True)
-            rendered = _RenderedPrompt(text=text, ids=ids, before="", end=end)
+            content = ((0, len(text)),)  # all of it is content
+            ids = self.texts(text, content, add_special_tokens=True)
+            rendered = _RenderedPrompt(text=text, ids=ids, before="", end=end, content=content)
         else:
             text = self._render(messages, generation_prompt=True)
             marked = self._render(
@@ -163,9 +259,10 @@ class ChatEncoder:
                 )
             before, after = tail.split(_SENTINEL)
             end = self._end_of_turn(after) if self.include_end_of_turn else ""
-            rendered = _RenderedPrompt(
-                text=text, ids=self._tokenize(text, special=False), before=before, end=end
-            )
+            content = tuple(content_spans(
+                lambda ms: self._render(ms, generation_prompt=True), messages, text, self.texts))
+            rendered = _RenderedPrompt(text=text, ids=self.texts(text, content), before=before,
+                                       end=end, content=content)
         if not rendered.ids:
             raise ValueError(
                 "the prompt encodes to zero tokens, so the first action has no state to start "
@@ -197,11 +294,13 @@ class ChatEncoder:
             else self.render_prompt(prompt, system=system)
         )
         actions_text = rendered.before + response + rendered.end
-        special = not self.has_template
-        whole = self._tokenize(rendered.text + actions_text, special=special)
+        start = len(rendered.before)
+        response_span = (len(rendered.text) + start, len(rendered.text) + start + len(response))
+        whole = self.texts(rendered.text + actions_text, (*rendered.content, response_span),
+                           add_special_tokens=not self.has_template)
         n = len(rendered.ids)
         if whole[:n] == rendered.ids:
             return EncodedPair(rendered.ids, whole[n:], "in_context")
         return EncodedPair(
-            rendered.ids, self._tokenize(actions_text, special=False), "separate"
+            rendered.ids, self.texts(actions_text, ((start, start + len(response)),)), "separate"
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from rewardkit.chat import Prompt
+from rewardkit.chat import Message, Prompt, TextTokenizer, encode_rendered
 from rewardkit.judge.judge import PrincipleJudge
 from rewardkit.judge.prompt import Responses, normalize_responses, render_prompt
 from rewardkit.types import Judgement
@@ -56,6 +56,7 @@ class GenerativeVerifier:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("the tokenizer has no chat template; the verifier asks a chat model")
         self.model, self.tokenizer = model, tokenizer
+        self._texts = TextTokenizer(tokenizer)
         self.question, self.principle, self.batch_size = question, principle, batch_size
         self.answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
         if not self.answer_ids:
@@ -77,11 +78,12 @@ class GenerativeVerifier:
         criterion = f"Judge it by this principle: {principle}\n\n" if principle else ""
         content = (f"{criterion}Prompt:\n{render_prompt(prompt)}\n\nResponse:\n{response}\n\n"
                    f"{self.question}")
-        text = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True,
-            enable_thinking=False,
-        )
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] + self.answer_ids
+        ids = encode_rendered(self._texts, self._render, [{"role": "user", "content": content}])
+        return [*ids, *self.answer_ids]
+
+    def _render(self, messages: list[Message]) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, enable_thinking=False)
 
     @torch.inference_mode()
     def _logprobs(self, sequences: list[list[int]]) -> list[float]:

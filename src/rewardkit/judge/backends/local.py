@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import torch
 
-from rewardkit.chat import Message
+from rewardkit.chat import Message, TextTokenizer, encode_rendered
 from rewardkit.judge.backends.base import Generation, GenerationRequest
 from rewardkit.seeding import private_seed
 
@@ -58,6 +58,7 @@ class TransformersBackend:
             raise ValueError(f"temperature must be 0 or more, got {temperature}")
         self.model = model
         self.tokenizer = tokenizer
+        self._texts = TextTokenizer(tokenizer)
         self.constrained = constrained
         self.thinking = thinking
         self.max_new_tokens = max_new_tokens
@@ -107,7 +108,7 @@ class TransformersBackend:
         )
 
     def encode(self, messages: list[Message]) -> list[int]:
-        return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+        return list(encode_rendered(self._texts, self.render, messages))
 
     def required_tokens(self, messages: list[Message]) -> int | None:
         return len(self.encode(messages)) + self.max_new_tokens
