@@ -154,6 +154,32 @@ class EndogenousReward:
                    include_end_of_turn=include_end_of_turn,
                    max_tokens_per_batch=max_tokens_per_batch)
 
+    @staticmethod
+    def from_server(base_url: str, model: str, *, api_key: str | None = None,
+                    tokenizer: Any = None, alpha: float = 1.0, terminal: rmath.Terminal = "zero",
+                    **options: Any) -> Any:
+        """The reward from a vLLM or SGLang server's prompt log-probabilities.
+
+        Returns a :class:`~rewardkit.endogenous.remote.RemoteEndogenousReward`: log pi(y|x),
+        which is this reward minus V(s_1), a constant per prompt, so rankings within a prompt
+        and group-normalised advantages are the same. ``tokenizer`` (an object, an id or a
+        path; default ``model``) renders the chat template here; ``options`` go to that class
+        (``protocol``, ``concurrency``, ``retries``, ``context_limit``, ...). Only alpha = 1 and
+        terminal "zero" can be computed from log-probabilities; others are refused.
+        """
+        from rewardkit.endogenous.remote import RemoteEndogenousReward
+
+        if alpha != 1.0 or terminal != "zero":
+            raise ValueError(
+                "a log-probability server gives log pi at temperature 1 and no soft values, so "
+                f"only alpha=1 and terminal='zero' can be served (got alpha={alpha}, "
+                f"terminal={terminal!r}); use a local EndogenousReward for these")
+        if tokenizer is None or isinstance(tokenizer, str):
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer or model)
+        return RemoteEndogenousReward(base_url, model, tokenizer, api_key=api_key, **options)
+
     # ----------------------------------------------------------------------------- public API
 
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,

@@ -1,0 +1,113 @@
+"""The endogenous reward from a log-probability server: equal to the local reward minus V(s_1).
+
+The stub computes log-probabilities with the same tiny model the local reward runs, so within
+one prompt the differences must agree, and local - remote must be V(s_1) for every response.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from logprob_stub import logprob_server
+from rewardkit import ContextLengthError, EndogenousReward
+from rewardkit.endogenous.remote import RemoteScoringError
+from rewardkit.toy.tiny import build_model
+
+RESPONSES = ["4", "It is four.", "5<|im_end|>", "a longer answer that rambles on " * 3]
+
+
+@pytest.fixture(scope="module")
+def tiny(tokenizer):
+    return build_model("llama", len(tokenizer), seed=11)
+
+
+@pytest.fixture(scope="module")
+def local(tiny, tokenizer):
+    return EndogenousReward(tiny, tokenizer)
+
+
+@pytest.mark.parametrize("protocol", ["echo", "prompt_logprobs"])
+def test_remote_equals_local_minus_first_value(tiny, tokenizer, local, protocol):
+    with logprob_server(tiny) as (url, state):
+        remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer,
+                                              protocol=protocol, concurrency=3)
+        got = remote.score("What is 2+2?", RESPONSES, system="Be brief.")
+    want = local.score("What is 2+2?", RESPONSES, system="Be brief.")
+    v1 = local.token_rewards("What is 2+2?", "4", system="Be brief.").values[0]
+    for g, w in zip(got, want, strict=True):
+        assert w - g == pytest.approx(v1, abs=1e-4)
+    for i in range(len(RESPONSES)):  # pairwise differences, hence rankings, are the local ones
+        assert got[i] - got[0] == pytest.approx(want[i] - want[0], abs=1e-4)
+    assert all(isinstance(b["prompt"], list) for b in state["bodies"])  # token ids are sent
+
+
+def test_score_many_keeps_input_order_and_ids_match_the_local_encoder(tiny, tokenizer, local):
+    prompts = [f"Question {k}?" for k in range(6)] * 2
+    responses = [f"answer {k}" for k in range(12)]
+    with logprob_server(tiny) as (url, state):
+        remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, concurrency=4)
+        got = remote.score_many(prompts, responses)
+        ids = remote.score_ids([local.encoder.encode(prompts[0], responses[0]).prompt_ids],
+                               [local.encoder.encode(prompts[0], responses[0]).action_ids])
+    want = local.score_many(prompts, responses)
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        v1 = local.token_rewards(prompts[k], responses[k]).values[0]
+        assert w - g == pytest.approx(v1, abs=1e-4), k
+    assert ids[0] == pytest.approx(got[0], abs=1e-9)
+    sent = sorted(map(tuple, (b["prompt"] for b in state["bodies"][:12])))
+    encoded = sorted(tuple(p.prompt_ids + p.action_ids) for p in
+                     (local.encoder.encode(q, r) for q, r in zip(prompts, responses, strict=True)))
+    assert sent == encoded
+
+
+def test_retries_then_gives_up(tiny, tokenizer):
+    with logprob_server(tiny, fail_first=2) as (url, _):
+        remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, concurrency=1)
+        [score] = remote.score("Q?", ["A"])
+        assert remote.retried == 2 and score < 0
+    with logprob_server(tiny, fail_first=5) as (url, _):
+        remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, retries=1)
+        with pytest.raises(RemoteScoringError, match="failed 2 times; last: HTTP 503"):
+            remote.score("Q?", ["A"])
+
+
+def test_a_misaligned_server_is_caught(tiny, tokenizer):
+    with logprob_server(tiny, shift=True) as (url, _):
+        remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer)
+        with pytest.raises(RemoteScoringError, match="misaligned"):
+            remote.score("Q?", ["A"])
+
+
+def test_context_errors_before_and_from_the_server(tiny, tokenizer):
+    with logprob_server(tiny, context=20) as (url, state):
+        remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, context_limit=20)
+        with pytest.raises(ContextLengthError, match="item 1 is"):
+            remote.score("Q?", ["A", "long " * 40])
+        assert state["bodies"] == []  # refused before anything was sent
+        unchecked = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer)
+        with pytest.raises(ContextLengthError, match="maximum context length"):
+            unchecked.score("Q?", ["long " * 40])
+
+
+def test_what_log_probabilities_cannot_give_is_refused(tiny, tokenizer):
+    with pytest.raises(ValueError, match="only alpha=1 and terminal='zero'"):
+        EndogenousReward.from_server("http://127.0.0.1:9/v1", "m", tokenizer=tokenizer, alpha=2.0)
+    with pytest.raises(ValueError, match="terminal='value'"):
+        EndogenousReward.from_server("http://127.0.0.1:9/v1", "m", tokenizer=tokenizer,
+                                     terminal="value")
+    remote = EndogenousReward.from_server("http://127.0.0.1:9/v1", "m", tokenizer=tokenizer,
+                                          include_end_of_turn=False)
+    with pytest.raises(ValueError, match="needs V"):
+        remote.score("Q?", ["A"], aggregate="mean")
+    with pytest.raises(RemoteScoringError, match="token rewards need V"):
+        remote.token_rewards("Q?", "A")
+    with pytest.raises(ValueError, match="item 0 has no actions"):
+        remote.score("Q?", [""])
+    with pytest.raises(TypeError, match="wrap a single response"):
+        remote.score("Q?", "A")
+
+
+def test_api_key_is_sent(tiny, tokenizer):
+    with logprob_server(tiny) as (url, state):
+        EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, api_key="k").score("Q", ["A"])
+    assert state["headers"][0]["Authorization"] == "Bearer k"
