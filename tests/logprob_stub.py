@@ -47,7 +47,7 @@ class LogprobHandler(JsonHandler):
         if body.get("echo"):
             entries = [*per_token, logp[-1, generated].item()]
             if state["shift"]:
-                entries = entries[1:] + [0.0]
+                entries = [*entries[1:], 0.0]
             choice["logprobs"] = {"tokens": [f"token_id:{t}" for t in [*ids, generated]],
                                   "token_logprobs": entries}
         if body.get("prompt_logprobs") is not None:
