@@ -1,0 +1,1 @@
+"""Scoring beyond one process, on the engines people already run (Ray Data)."""

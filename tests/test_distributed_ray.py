@@ -1,0 +1,83 @@
+"""Offline scoring on a real local Ray (2 CPUs): equal to the local engine, in order, resilient."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+from rewardkit import EndogenousReward  # noqa: E402
+from rewardkit.distributed.ray_data import (  # noqa: E402
+    RayScoringError,
+    score_dataset,
+    score_rows_on_ray,
+)
+from rewardkit.endogenous.rows import score_rows  # noqa: E402
+
+ROWS = [
+    {"prompt": f"Question {i}?", "response": f"answer {i}"} if i % 3 else
+    {"prompt": [{"role": "user", "content": f"Q {i}"}], "responses": ["x", "a longer one"]}
+    for i in range(22)
+]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def local_blocks(reward, rows, size):
+    return [r for s in range(0, len(rows), size) for r in score_rows(reward, rows[s:s + size])]
+
+
+def test_equal_to_the_local_engine_and_in_order(local_ray, saved_model):
+    factory = functools.partial(EndogenousReward.from_pretrained, str(saved_model))
+    blocks = list(score_rows_on_ray(ROWS, factory, rows_per_block=4, workers=2))
+    assert [len(b) for b in blocks] == [4] * 5 + [2]
+    got = [r for b in blocks for r in b]
+    assert got == local_blocks(factory(), ROWS, 4)  # exactly: same blocks, same calls
+
+
+class DiesOnce:
+    """A reward whose actor process dies on its first block (the marker file remembers)."""
+
+    def __init__(self, path: str, marker: str) -> None:
+        self.inner = EndogenousReward.from_pretrained(path)
+        self.marker = marker
+
+    def score_many(self, *args, **kwargs):
+        if not Path(self.marker).exists():
+            Path(self.marker).write_text("died")
+            os._exit(1)
+        return self.inner.score_many(*args, **kwargs)
+
+
+def test_a_dead_actor_is_restarted_and_nothing_is_lost(local_ray, saved_model, tmp_path):
+    factory = functools.partial(DiesOnce, str(saved_model), str(tmp_path / "marker"))
+    got = [r for b in score_rows_on_ray(ROWS[:8], factory, rows_per_block=4) for r in b]
+    assert (tmp_path / "marker").exists()
+    assert got == local_blocks(EndogenousReward.from_pretrained(str(saved_model)), ROWS[:8], 4)
+
+
+def test_a_scoring_error_stops_the_run_with_its_message(local_ray, saved_model):
+    factory = functools.partial(EndogenousReward.from_pretrained, str(saved_model))
+    bad = [*ROWS[:4], {"prompt": "x", "response": 7}]
+    with pytest.raises(RayScoringError, match="a response must be a string"):
+        list(score_rows_on_ray(bad, factory, rows_per_block=4, max_retries=0))
+
+
+def test_a_ray_dataset_gets_score_columns(local_ray, saved_model):
+    factory = functools.partial(EndogenousReward.from_pretrained, str(saved_model))
+    rows = [{"prompt": f"Question {i}?", "response": f"answer {i}"} for i in range(6)]
+    out = score_dataset(ray.data.from_items(rows), factory, batch_size=6).take_all()
+    want = score_rows(factory(), rows)
+    assert [r["score"] for r in out] == pytest.approx([r["score"] for r in want], abs=1e-6)
