@@ -8,7 +8,7 @@ import torch
 from reference import reference_rewards
 from rewardkit import ContextLengthError, EndogenousReward
 from rewardkit.endogenous.logits import OutputHead
-from rewardkit.toy.tiny import build_model
+from rewardkit.testing import build_model
 
 PROMPT = "What is 2+2? Answer briefly."
 RESPONSES = ["It is 4.", "The answer is 5, I think.", "", "4"]
