@@ -266,3 +266,17 @@ def test_real_smollm2_gguf_loads_and_cache_path_equals_whole(smollm2):
                              check_head=False, progress=False).score(prompt, responses)
     assert cached == pytest.approx(whole, abs=1e-3)
     assert cached[0] > cached[2]  # a real model prefers the answer to the non-answer
+
+
+def test_bf16_body_on_cpu_keeps_the_checkpoints_fp32_head(saved_model, tokenizer):
+    original = build_model("qwen2", len(tokenizer), seed=2)
+    rm = EndogenousReward.from_pretrained(saved_model, device="cpu", dtype="bfloat16")
+    assert next(rm.model.base_model.parameters()).dtype == torch.bfloat16
+    assert rm.head.weight.dtype == torch.float32
+    assert torch.equal(rm.head.weight, original.get_output_embeddings().weight)  # not rounded
+    pair = rm.encoder.encode("What is 2+2?", "It is 4.")
+    want = sum(reference_rewards(original, pair.prompt_ids, pair.action_ids)[0])
+    assert rm.score("What is 2+2?", ["It is 4."])[0] == pytest.approx(want, abs=0.5)
+    low = EndogenousReward.from_pretrained(saved_model, device="cpu", dtype="bfloat16",
+                                           head_dtype=torch.bfloat16)
+    assert low.head.weight.dtype == torch.bfloat16  # asked for: the head follows the body

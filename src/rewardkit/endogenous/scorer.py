@@ -22,7 +22,15 @@ from rewardkit.chat import ChatEncoder, EncodedPair, Prompt
 from rewardkit.endogenous import math as rmath
 from rewardkit.endogenous.logits import OutputHead, selected_and_values
 from rewardkit.errors import ContextLengthError
-from rewardkit.models import Device, DType, cache_keyword, check_options, load_causal_lm
+from rewardkit.models import (
+    Device,
+    DType,
+    cache_keyword,
+    check_options,
+    load_causal_lm,
+    resolve_device,
+    resolve_dtype,
+)
 from rewardkit.types import TokenRewards
 
 
@@ -126,11 +134,25 @@ class EndogenousReward:
         """
         check_options(cls, options, where="EndogenousReward.from_pretrained",
                       loading=cls.from_pretrained)
+        target = resolve_device(device)
+        body = resolve_dtype(dtype, target)
+        # A low-precision body on a CPU keeps an fp32 head with the checkpoint's own weights:
+        # load in fp32, read the head off, then cast the body.
+        split = (target.type == "cpu" and body != torch.float32
+                 and options.get("head_dtype", "auto") in ("auto", torch.float32))
         model, tokenizer = load_causal_lm(name_or_path, gguf_file=gguf_file, revision=revision,
-                                          dtype=dtype, device=device,
+                                          dtype=torch.float32 if split else body, device=target,
                                           trust_remote_code=trust_remote_code,
                                           **(model_kwargs or {}))
-        return cls(model, tokenizer, **options)
+        reward = cls(model, tokenizer, **options)
+        if split:
+            reward.cast_body(body)  # type: ignore[arg-type]
+        return reward
+
+    def cast_body(self, dtype: torch.dtype) -> None:
+        """Run the model in ``dtype`` from now on; the output head keeps its own weights and dtype
+        (an fp32 head on a CPU stays the checkpoint's fp32 weights under a bf16 body)."""
+        self.model.to(dtype)
 
     # ----------------------------------------------------------------------------- public API
 
