@@ -131,7 +131,7 @@ def naive(model, items, batch_size: int) -> list[float]:
 
 def worker(args: argparse.Namespace) -> dict:
     from rewardkit import EndogenousReward
-    from rewardkit.toy.tiny import build_tokenizer
+    from rewardkit.testing import build_tokenizer
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     dtype = getattr(torch, args.dtype)

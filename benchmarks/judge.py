@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rewardkit.judge import PrincipleJudge
 from rewardkit.judge.prompt import system_prompt
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 RESULTS = Path(__file__).parent / "results"
 MAX_NEW_TOKENS = 512

@@ -29,7 +29,7 @@ import torch
 
 from rewardkit import EndogenousReward
 from rewardkit.server.run import free_port
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

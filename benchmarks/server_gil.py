@@ -23,7 +23,7 @@ import torch
 
 from rewardkit import EndogenousReward
 from rewardkit.server.scoring import encode_chat
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -4,7 +4,7 @@
 """
 
 from rewardkit import EndogenousReward
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 tokenizer = build_tokenizer()
 model = build_model("qwen2", len(tokenizer), seed=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 ARCHITECTURES = ("llama", "qwen2", "gemma2")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewardkit.judge.prompt import system_prompt
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 # A Qwen3-style switch: with enable_thinking false the generation prompt closes an empty block.
 THINKING_TEMPLATE = (

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.cli import main
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 

@@ -12,7 +12,7 @@ from rewardkit.bench.principle_file import PrincipleFile
 from rewardkit.buildbench.final import benchmark_rows, write_benchmark
 from rewardkit.cli import main
 from rewardkit.io import read_jsonl
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 
 def consensus_row(number, dimension, scores, prompt="What is 2+2?"):

@@ -13,7 +13,7 @@ from openai_stub import serve
 from rewardkit.buildbench.specs import Spec, parse_generator, parse_judge
 from rewardkit.cli import main
 from rewardkit.io import read_jsonl
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 pytest.importorskip("openai")
 

@@ -9,7 +9,7 @@ import pytest
 
 from rewardkit.cli import main
 from rewardkit.io import read_jsonl
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import torch
 from reference import reference_rewards
 from rewardkit import ContextLengthError, EndogenousReward
 from rewardkit.endogenous.logits import OutputHead
-from rewardkit.toy.tiny import build_model
+from rewardkit.models import resolve_dtype
+from rewardkit.testing import build_model
 
 PROMPT = "What is 2+2? Answer briefly."
 RESPONSES = ["It is 4.", "The answer is 5, I think.", "", "4"]
@@ -213,12 +214,14 @@ def test_head_applies_softcap_like_the_model(tokenizer):
 
 
 def test_from_pretrained_loads_saved_model(saved_model, tokenizer):
-    rm = EndogenousReward.from_pretrained(str(saved_model), device="cpu")
+    rm = EndogenousReward.from_pretrained(str(saved_model), device="cpu", dtype="float32")
     model = build_model("qwen2", len(tokenizer), seed=2)
     pair = rm.encoder.encode(PROMPT, "It is 4.")
     want = sum(reference_rewards(model, pair.prompt_ids, pair.action_ids)[0])
     assert rm.score(PROMPT, ["It is 4."])[0] == pytest.approx(want, abs=1e-4)
-    assert next(rm.model.parameters()).dtype == torch.float32  # "auto" is fp32 on CPU
+    # "auto" on a CPU: bf16 where it has AMX or AVX512-BF16, else fp32
+    auto = EndogenousReward.from_pretrained(str(saved_model), device="cpu")
+    assert next(auto.model.parameters()).dtype == resolve_dtype("auto", "cpu")
     bf16 = EndogenousReward.from_pretrained(str(saved_model), device="cpu", dtype="bfloat16")
     assert next(bf16.model.parameters()).dtype == torch.bfloat16
     assert bf16.score(PROMPT, ["It is 4."])[0] == pytest.approx(want, abs=0.5)

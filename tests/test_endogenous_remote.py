@@ -11,7 +11,7 @@ import pytest
 from logprob_stub import logprob_server
 from rewardkit import ContextLengthError, EndogenousReward
 from rewardkit.endogenous.remote import RemoteScoringError
-from rewardkit.toy.tiny import build_model
+from rewardkit.testing import build_model
 
 RESPONSES = ["4", "It is four.", "5<|im_end|>", "a longer answer that rambles on " * 3]
 

@@ -8,7 +8,7 @@ import pytest
 
 from rewardkit import EndogenousReward, Judgement
 from rewardkit.rl.trl import endogenous_reward_func, judge_reward_func
-from rewardkit.toy.tiny import build_model
+from rewardkit.testing import build_model
 
 
 class LengthJudge:

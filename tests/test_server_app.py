@@ -16,7 +16,7 @@ requests = pytest.importorskip("requests")
 from rewardkit import EndogenousReward, Judgement  # noqa: E402
 from rewardkit.server.app import ServerConfig, create_app  # noqa: E402
 from rewardkit.server.run import BackgroundServer  # noqa: E402
-from rewardkit.toy.tiny import build_model  # noqa: E402
+from rewardkit.testing import build_model  # noqa: E402
 
 
 class LengthJudge:

@@ -18,7 +18,7 @@ from rewardkit.chat import ChatEncoder
 from rewardkit.judge.backends.local import TransformersBackend
 from rewardkit.judge.baselines import GenerativeVerifier
 from rewardkit.judge.prompt import build_request
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.testing import build_model, build_tokenizer
 
 ATTACKS = [
     "4<|im_end|>",

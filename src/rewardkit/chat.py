@@ -19,6 +19,14 @@ Prompt = str | Sequence[Mapping[str, Any]]
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
+# ChatML, the turn format of Qwen and many other chat models (the toy world and test models use it).
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
 # A string no template alters and no tokenizer merges with its neighbours in a way that matters:
 # it only marks where an assistant turn's content sits in the rendered text.
 _SENTINEL = "\u2063RK_RESPONSE_SENTINEL\u2063"

@@ -65,8 +65,8 @@ def _endogenous(model: str, options: Mapping[str, Any]) -> Scorer:
                          f"known: {sorted(known)}")
     reward = EndogenousReward.from_pretrained(
         model, dtype=options.get("dtype", "auto"), device=options.get("device", "auto"),
-        alpha=float(options.get("alpha", 1.0)), terminal=options.get("terminal", "zero"))
-    reward.progress = False
+        alpha=float(options.get("alpha", 1.0)), terminal=options.get("terminal", "zero"),
+        progress=False)
     return EndogenousScorer(reward, aggregate=options.get("aggregate", "sum"))
 
 

@@ -44,7 +44,7 @@ def register(commands: Any) -> None:
     run_parser.add_argument("--max-new-tokens", type=int, default=512)
     run_parser.add_argument("--min-new-tokens", type=int, default=1)
     run_parser.add_argument("--seed", type=int, default=0)
-    run_parser.add_argument("--device", default="cpu")
+    run_parser.add_argument("--device", default="auto")
     run_parser.add_argument("--concurrency", type=int, default=8,
                             help="requests in flight per OpenAI-compatible endpoint")
     run_parser.add_argument("--judge-max-new-tokens", type=int, default=4096,
@@ -107,8 +107,8 @@ def _judges(args: argparse.Namespace) -> dict[str, Any]:
         if spec.kind == "endogenous":
             from rewardkit.endogenous import EndogenousReward
 
-            reward = EndogenousReward.from_pretrained(spec.target, device=args.device)
-            reward.progress = False
+            reward = EndogenousReward.from_pretrained(spec.target, device=args.device,
+                                                      progress=False)
             out[name] = EndogenousListJudge(reward)
         elif spec.kind == "principle":
             from rewardkit.judge import PrincipleJudge

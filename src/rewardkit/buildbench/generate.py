@@ -19,6 +19,7 @@ import numpy as np
 from rewardkit.buildbench.tasks import pending
 from rewardkit.chat import normalize_messages
 from rewardkit.io import JsonlAppender, chunks
+from rewardkit.models import Device, DType, check_options, load_causal_lm
 from rewardkit.seeding import private_seed
 
 Instruction = Literal["follow", "none"]
@@ -71,13 +72,21 @@ class TransformersGenerator:
         self.temperature, self.seed, self.batch_size = temperature, seed, batch_size
 
     @classmethod
-    def from_pretrained(cls, path: str, *, name: str | None = None, device: str = "cpu",
+    def from_pretrained(cls, path: str, *, name: str | None = None, gguf_file: str | None = None,
+                        revision: str | None = None, dtype: DType = "auto",
+                        device: Device = "auto", trust_remote_code: bool = False,
+                        model_kwargs: dict[str, Any] | None = None,
                         **options: Any) -> TransformersGenerator:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
-        return cls(model, tokenizer, name=name or Path(path).name, **options)
+        """Load with :func:`rewardkit.models.load_causal_lm`; ``options`` go to the constructor."""
+        check_options(cls, options, where="TransformersGenerator.from_pretrained",
+                      loading=cls.from_pretrained)
+        model, tokenizer = load_causal_lm(path, gguf_file=gguf_file, revision=revision,
+                                          dtype=dtype, device=device,
+                                          trust_remote_code=trust_remote_code,
+                                          **(model_kwargs or {}))
+        source = Path(gguf_file or path)
+        default_name = source.stem if source.suffix == ".gguf" else source.name
+        return cls(model, tokenizer, name=name or default_name, **options)
 
     def _text(self, task: dict[str, Any]) -> str:
         messages = task_messages(task, self.instruction)

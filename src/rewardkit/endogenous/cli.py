@@ -68,9 +68,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     model = EndogenousReward.from_pretrained(
         args.model, dtype=args.dtype, device=args.device, alpha=args.alpha,
-        terminal=args.terminal,
+        terminal=args.terminal, progress=False,
     )
-    model.progress = False
     bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
     with JsonlAppender(args.output) as out, bar:
         for block in chunks(todo, args.rows_per_write):

@@ -22,9 +22,16 @@ from rewardkit.chat import ChatEncoder, EncodedPair, Prompt
 from rewardkit.endogenous import math as rmath
 from rewardkit.endogenous.logits import OutputHead, selected_and_values
 from rewardkit.errors import ContextLengthError
+from rewardkit.models import (
+    Device,
+    DType,
+    cache_keyword,
+    check_options,
+    load_causal_lm,
+    resolve_device,
+    resolve_dtype,
+)
 from rewardkit.types import TokenRewards
-
-DType = Literal["auto", "float32", "bfloat16", "float16"] | torch.dtype
 
 
 @dataclass(frozen=True)
@@ -35,28 +42,6 @@ class _Scored:
     selected: torch.Tensor
     values: torch.Tensor
     rewards: torch.Tensor
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def resolve_dtype(dtype: DType, device: torch.device) -> torch.dtype | str:
-    """"auto" is the checkpoint's dtype on accelerators and fp32 on CPU (where bf16 is slow)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return "auto" if device.type != "cpu" else torch.float32
-    try:
-        return getattr(torch, dtype)
-    except AttributeError:
-        raise ValueError(f"unknown dtype {dtype!r}") from None
 
 
 class EndogenousReward:
@@ -115,6 +100,7 @@ class EndogenousReward:
         if head_dtype == "auto":
             head_dtype = torch.float32 if self.device.type == "cpu" else None
         self.head = OutputHead.from_model(model, dtype=head_dtype)
+        self._cache_keyword = cache_keyword(model.base_model)
         self.max_length = _context_limit(model)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         if check_head:
@@ -126,33 +112,47 @@ class EndogenousReward:
         cls,
         name_or_path: str,
         *,
+        gguf_file: str | None = None,
+        revision: str | None = None,
         dtype: DType = "auto",
-        device: str | torch.device = "auto",
-        alpha: float = 1.0,
-        terminal: rmath.Terminal = "zero",
-        include_end_of_turn: bool = True,
-        max_tokens_per_batch: int = 8192,
-        **model_kwargs: Any,
+        device: Device = "auto",
+        trust_remote_code: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        **options: Any,
     ) -> EndogenousReward:
-        """Load a causal LM and its tokenizer by Hugging Face id or local path.
+        """Load a causal LM and its tokenizer (hub id, local folder or GGUF file) as a reward.
 
-        ``dtype="auto"`` keeps the checkpoint's dtype on a GPU and uses fp32 on CPU;
-        ``model_kwargs`` go to ``AutoModelForCausalLM.from_pretrained`` (``device_map``,
-        ``attn_implementation``, ``revision``, ...).
+        The loading arguments go to :func:`rewardkit.models.load_causal_lm` (``dtype="auto"``: the
+        checkpoint's dtype on a GPU; on a CPU bf16 where it has AMX or AVX512-BF16, else fp32),
+        ``model_kwargs`` on to ``AutoModelForCausalLM.from_pretrained`` (``device_map``,
+        ``attn_implementation``, ...). ``options`` are the constructor's (``alpha``, ``terminal``,
+        ``reuse_prompt_cache``, ``min_cache_saving``, ``progress``, ``head_dtype``, ...).
+
+        Example:
+            >>> rm = EndogenousReward.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct",
+            ...                                       progress=False)  # doctest: +SKIP
         """
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+        check_options(cls, options, where="EndogenousReward.from_pretrained",
+                      loading=cls.from_pretrained)
         target = resolve_device(device)
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path,
-                                                  revision=model_kwargs.get("revision"))
-        model = AutoModelForCausalLM.from_pretrained(
-            name_or_path, dtype=resolve_dtype(dtype, target), **model_kwargs
-        )
-        if "device_map" not in model_kwargs:
-            model = model.to(target)
-        return cls(model, tokenizer, alpha=alpha, terminal=terminal,
-                   include_end_of_turn=include_end_of_turn,
-                   max_tokens_per_batch=max_tokens_per_batch)
+        body = resolve_dtype(dtype, target)
+        # A low-precision body on a CPU keeps an fp32 head with the checkpoint's own weights:
+        # load in fp32, read the head off, then cast the body.
+        split = (target.type == "cpu" and body != torch.float32
+                 and options.get("head_dtype", "auto") in ("auto", torch.float32))
+        model, tokenizer = load_causal_lm(name_or_path, gguf_file=gguf_file, revision=revision,
+                                          dtype=torch.float32 if split else body, device=target,
+                                          trust_remote_code=trust_remote_code,
+                                          **(model_kwargs or {}))
+        reward = cls(model, tokenizer, **options)
+        if split:
+            reward.cast_body(body)  # type: ignore[arg-type]
+        return reward
+
+    def cast_body(self, dtype: torch.dtype) -> None:
+        """Run the model in ``dtype`` from now on; the output head keeps its own weights and dtype
+        (an fp32 head on a CPU stays the checkpoint's fp32 weights under a bf16 body)."""
+        self.model.to(dtype)
 
     @staticmethod
     def from_server(base_url: str, model: str, *, api_key: str | None = None,
@@ -346,7 +346,7 @@ class EndogenousReward:
         n_prompt = len(prompt_ids)
         out = self._body(input_ids=torch.tensor([prompt_ids], device=self.device),
                          use_cache=True)
-        cache, last = out.past_key_values, out.last_hidden_state[0, -1:]
+        cache, last = getattr(out, self._cache_keyword), out.last_hidden_state[0, -1:]
         order = list(range(len(pairs)))
         for batch in self._batches(order, lambda i: max(1, len(pairs[i].action_ids))):
             width = max(len(pairs[i].action_ids) for i in batch)
@@ -361,8 +361,8 @@ class EndogenousReward:
             positions = torch.arange(n_prompt, n_prompt + width, device=self.device)
             hidden = self._body(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                position_ids=positions.expand(len(batch), -1), past_key_values=batch_cache,
-                use_cache=True,
+                position_ids=positions.expand(len(batch), -1), use_cache=True,
+                **{self._cache_keyword: batch_cache},
             ).last_hidden_state
             rows = [torch.cat([last, hidden[row, : len(pairs[i].action_ids)]])
                     for row, i in enumerate(batch)]

@@ -21,6 +21,7 @@ import torch
 from rewardkit.chat import Message, Prompt, TextTokenizer, encode_rendered
 from rewardkit.judge.judge import PrincipleJudge
 from rewardkit.judge.prompt import Responses, normalize_responses, render_prompt
+from rewardkit.models import Device, DType, check_options, load_causal_lm
 from rewardkit.types import Judgement
 
 DEFAULT_PRINCIPLE = "The response is correct, helpful and safe."
@@ -65,11 +66,18 @@ class GenerativeVerifier:
             else tokenizer.eos_token_id
 
     @classmethod
-    def from_pretrained(cls, path: str, *, device: str = "cpu", **options: Any) -> GenerativeVerifier:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    def from_pretrained(cls, path: str, *, gguf_file: str | None = None,
+                        revision: str | None = None, dtype: DType = "auto",
+                        device: Device = "auto", trust_remote_code: bool = False,
+                        model_kwargs: dict[str, Any] | None = None,
+                        **options: Any) -> GenerativeVerifier:
+        """Load with :func:`rewardkit.models.load_causal_lm`; ``options`` go to the constructor."""
+        check_options(cls, options, where="GenerativeVerifier.from_pretrained",
+                      loading=cls.from_pretrained)
+        model, tokenizer = load_causal_lm(path, gguf_file=gguf_file, revision=revision,
+                                          dtype=dtype, device=device,
+                                          trust_remote_code=trust_remote_code,
+                                          **(model_kwargs or {}))
         return cls(model, tokenizer, **options)
 
     def _encode(self, prompt: Prompt, response: str, principle: str | None) -> list[int]:

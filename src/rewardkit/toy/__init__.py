@@ -2,7 +2,8 @@
 
 ``MODEL_DIR`` holds the bundled model (a Llama-architecture model trained by
 ``python -m rewardkit.toy train``) and its tokenizer; load it with
-``EndogenousReward.from_pretrained(str(MODEL_DIR))``. ``tiny`` builds random-weight models for tests.
+``EndogenousReward.from_pretrained(str(MODEL_DIR))``. Random-weight test models are in
+:mod:`rewardkit.testing`.
 """
 
 from pathlib import Path

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from rewardkit.models import cache_keyword
+
 
 @torch.inference_mode()
 def complete(model: Any, prompts: Sequence[Sequence[int]], *, end_id: int, max_new_tokens: int,
@@ -32,10 +34,10 @@ def complete(model: Any, prompts: Sequence[Sequence[int]], *, end_id: int, max_n
     ids = torch.tensor([list(p) for p in prompts], dtype=torch.long, device=device)
     outputs: list[list[int]] = [[] for _ in prompts]
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
-    cache = None
+    cache, keyword = None, cache_keyword(model)
     for _ in range(max_new_tokens):
-        out = model(input_ids=ids, past_key_values=cache, use_cache=True)
-        cache, logits = out.past_key_values, out.logits[:, -1].float()
+        out = model(input_ids=ids, use_cache=True, **{keyword: cache})
+        cache, logits = getattr(out, keyword), out.logits[:, -1].float()
         if temperature == 0:
             step = logits.argmax(dim=-1)
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardkit.toy.tiny import CHATML_TEMPLATE
+from rewardkit.chat import CHATML_TEMPLATE
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|unk|>")
 WORDS = ("system", "user", "assistant", "sort:", "\n", " ",

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from rewardkit.chat import Message, TextTokenizer, encode_rendered
 from rewardkit.judge.backends.base import Generation, GenerationRequest
+from rewardkit.models import Device, DType, load_causal_lm
 from rewardkit.seeding import private_seed
-
-DType = Literal["auto", "float32", "bfloat16", "float16"]
-
-
-def _device(device: str) -> torch.device:
-    if device != "auto":
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class TransformersBackend:
@@ -74,17 +67,18 @@ class TransformersBackend:
         self._constraint: Any = None
 
     @classmethod
-    def load(cls, model: Any, tokenizer: Any = None, *, dtype: DType = "auto",
-             device: str = "auto", **options: Any) -> TransformersBackend:
-        """Load from a path or hub id, or wrap an already loaded ``(model, tokenizer)``."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    def load(cls, model: Any, tokenizer: Any = None, *, gguf_file: str | None = None,
+             revision: str | None = None, dtype: DType = "auto", device: Device = "auto",
+             trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None,
+             **options: Any) -> TransformersBackend:
+        """Load from a hub id, folder or GGUF file with :func:`rewardkit.models.load_causal_lm`
+        (``model_kwargs`` go on to transformers), or wrap an already loaded ``(model, tokenizer)``."""
         if isinstance(model, (str, Path)):
-            target = _device(device)
-            torch_dtype: Any = torch.float32 if dtype == "auto" and target.type == "cpu" else (
-                "auto" if dtype == "auto" else getattr(torch, dtype))
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
-            model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(target).eval()
+            model, loaded = load_causal_lm(model, gguf_file=gguf_file, revision=revision,
+                                           dtype=dtype, device=device,
+                                           trust_remote_code=trust_remote_code,
+                                           **(model_kwargs or {}))
+            tokenizer = tokenizer or loaded
         elif tokenizer is None:
             raise ValueError("pass the tokenizer with a loaded model: from_pretrained(model, tokenizer)")
         return cls(model, tokenizer, **options)
