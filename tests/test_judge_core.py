@@ -133,7 +133,7 @@ class CharBackend(FunctionBackend):
 
     context_limit = 600
 
-    def required_tokens(self, messages):
+    def required_tokens(self, messages, options):
         return sum(len(m["content"]) for m in messages) - len(messages[0]["content"]) + 100
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewardkit.errors import JudgeOutputError
-from rewardkit.rl.common import JudgeLike, group_requests, scatter_rewards
+from rewardkit.judge.grouping import group_requests, scatter_rewards
+from rewardkit.protocols import ListJudge
 from rewardkit.rl.openrlhf import pad_tokens_of, split_queries
 from rewardkit.server.batcher import Closed, DynamicBatcher, QueueFull
 from rewardkit.server.limits import Limits
@@ -65,7 +66,7 @@ class ServerConfig:
 
 # ------------------------------------------------------------------------------ the app
 
-def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
+def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                config: ServerConfig = ServerConfig(),
                run_endogenous: Callable[[list[Tokens]], Sequence[float]] | None = None,
                run_judge: Callable[[list[Any]], Sequence[Judgement]] | None = None) -> Any:
