@@ -312,13 +312,11 @@ class PrincipleJudge:
                              [back[m] for m in result.ranking]))
             legend = ", ".join(f"{m} = {c}" for m, c in back.items())
             reasonings.append(f"[{legend}]\n{result.reasoning}" if result.reasoning else "")
-            if result.status == "repaired":
-                notes.append(result.error if len(units) == 1 else f"call {k + 1}: {result.error}")
+            notes += [r if len(units) == 1 else f"call {k + 1}: {r}" for r in result.repairs]
         scores, ranking = aggregate(list(item.responses), self.mode, verdicts, self.permutations)
         reasoning = "\n\n-----\n\n".join(r for r in reasonings if r)
-        if notes:
-            return Judgement(scores, ranking, reasoning, raw, "repaired", "; ".join(notes))
-        return Judgement(scores, ranking, reasoning, raw, "ok", None)
+        return Judgement(scores, ranking, reasoning, raw, "repaired" if notes else "ok",
+                         repairs=notes)
 
 
 def _failure(unit: _Unit) -> str:
