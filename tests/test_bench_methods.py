@@ -65,7 +65,8 @@ def test_judge_methods_on_a_tiny_judge(tiny_judge, tmp_path, name, method):
                     "--limit", "1", *JUDGE)
     check(summary, name, 1, method)
     assert summary["run"]["options"]["constrained"] is True
-    rows = [json.loads(line) for line in (tmp_path / "run" / "items.jsonl").read_text().split()]
+    items = (tmp_path / "run" / "items.jsonl").read_text()
+    rows = [json.loads(line) for line in items.splitlines()]
     scores = rows[0]["scores_chosen"] + rows[0]["scores_rejected"] if name == "rm-bench" else [
         v for steer in rows[0]["scores"].values() for v in steer.values()]
     low, high = {"judge": (1, 5), "judge-pointwise": (1, 10), "judge-pairwise": (0, 5)}[method]
@@ -151,7 +152,7 @@ def test_factory_method_and_panel_of_judges(tmp_path):
 
 
 def test_unknown_method_and_option_are_refused(tiny_llama, tmp_path):
-    with pytest.raises(ValueError, match="unknown method 'judges'; known: .*'judge-pairwise'"):
+    with pytest.raises(ValueError, match=r"unknown method 'judges'; known: .*'judge-pairwise'"):
         bench("rm-bench", tmp_path / "a", "--model", "x", "--method", "judges")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['beams'\].*accepted: \["):
         bench("rm-bench", tmp_path / "b", "--model", "x", "--method", "judge",

@@ -72,8 +72,8 @@ def test_generation_options_are_typed_and_reach_the_server():
 def test_unknown_settings_are_refused_before_loading():
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['permutation'\]; accepted: \["):
         load_judge("principle:/does/not/exist", permutation=2)
-    with pytest.raises(ValueError, match="generation options do not apply"):
-        load_judge("endogenous:/does/not/exist", options=GenerationOptions())
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['mode'\]"):
+        load_judge("endogenous:/does/not/exist", mode="pairwise", max_new_tokens=5)
     with pytest.raises(ValueError, match="no module 'no_such_module'"):
         load_judge("no_such_module:make")
 

@@ -10,7 +10,8 @@
   judge (``judge_many``) or a scorer (``score_many``, wrapped as a list judge).
 
 Several specs make a :class:`~rewardkit.judge.panel.JudgePanel` (Kemeny consensus), which is a
-list judge too. Generation settings travel in one :class:`GenerationOptions`; the other
+list judge too. Generation settings travel in one :class:`GenerationOptions` (a judge that
+generates nothing, ``endogenous:``, leaves them aside); the other
 settings (``mode``, ``permutations``, ``constrained``, ``dtype``, ``concurrency``, ...) are the
 keyword arguments of the judge and its backend, and an unknown one is refused with the list of
 the accepted ones before any model is loaded.
@@ -106,6 +107,7 @@ def load_judge(spec: str | JudgeSpec | Sequence[str | JudgeSpec], *,
     if parsed.kind == "factory":
         return _factory(parsed.target, options, settings)
     if parsed.kind == "endogenous":
+        settings = {k: v for k, v in settings.items() if k not in _ignored(parsed)}
         template = settings.pop("system_template", "{principle}")
         return ScorerJudge(endogenous_scorer(parsed.target, **settings),
                            system_template=template)
@@ -161,13 +163,16 @@ def check_settings(specs: Sequence[JudgeSpec], options: GenerationOptions | None
         if spec.kind == "factory":
             continue
         accepted = accepted_settings(spec.kind)
-        unknown = sorted(set(settings) - set(accepted))
+        unknown = sorted(set(settings) - set(accepted) - _ignored(spec))
         if unknown:
             raise ValueError(f"judge {spec.kind}:{spec.target}: unknown option(s) {unknown}; "
                              f"accepted: {accepted}")
-        if spec.kind == "endogenous" and options is not None:
-            raise ValueError(f"judge endogenous:{spec.target} generates nothing; generation "
-                             "options do not apply to it")
+
+
+def _ignored(spec: JudgeSpec) -> set[str]:
+    """Generation options, which a judge that generates nothing (endogenous) leaves aside, so
+    that one command can set them for a mix of judges."""
+    return set(GenerationOptions.names()) if spec.kind == "endogenous" else set()
 
 
 def endogenous_scorer(path: str, *, aggregate: str = "sum", **load: Any) -> Scorer:
