@@ -197,10 +197,11 @@ class PrincipleJudge:
         return [self._combine(r, items[r], us) for r, us in enumerate(by_request)]
 
     def score(self, prompt: Prompt, responses: Responses, *,
-              principle: str | None = None) -> list[float]:
-        """One score per response, in order, as every rewardkit scorer returns them."""
+              system: str | None = None) -> list[float]:
+        """One score per response, in order, as every rewardkit reward returns them; ``system``
+        is the principle (the judge's own ``principle`` when None)."""
         ids = list(normalize_responses(responses))
-        verdict = self.judge(self._principle(principle, 0), prompt, responses)
+        verdict = self.judge(self._principle(system, 0), prompt, responses)
         if not verdict.ok:
             raise JudgeOutputError(verdict.error or "invalid verdict")
         return [verdict.scores[i] for i in ids]
