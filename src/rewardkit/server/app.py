@@ -115,7 +115,7 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
 
     def need(kind: str) -> DynamicBatcher[Any, Any]:
         if kind not in batchers:
-            flag = "--endogenous-model" if kind == "endogenous" else "--judge-model"
+            flag = "--endogenous-model" if kind == "endogenous" else "--judge SPEC"
             raise HTTPException(404, f"this server has no {kind} model; start it with {flag}")
         return batchers[kind]
 
