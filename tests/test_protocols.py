@@ -142,3 +142,12 @@ def test_panel_leaves_invalid_members_out_and_names_them():
     assert verdict.status == "invalid" and "no panel judge gave a valid verdict" in verdict.error
     with pytest.raises(ValueError, match="at least one judge"):
         JudgePanel([])
+
+
+def test_panel_is_an_rl_reward_and_a_scorer():
+    from rewardkit.rl.trl import judge_reward_func
+
+    panel = JudgePanel([RankingJudge(key=lambda t: -len(t)), RankingJudge(key=lambda t: -len(t))])
+    reward = judge_reward_func(panel, "Longer is better.", reward="rank")
+    assert reward(prompts=["A", "A", "B"], completions=["x", "xxx", "y"]) == [0.0, 1.0, 1.0]
+    assert as_scorer(panel).score_many(["A", "A"], ["xx", "x"]) == [1.0, 0.0]  # win rates
