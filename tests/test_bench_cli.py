@@ -1,6 +1,7 @@
 """End to end: a tiny real model saved to disk, through the CLI, to a report with plots."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,7 @@ def _list_scores(tmp_path):
 
 
 def test_unknown_method_names_the_known(tmp_path):
-    with pytest.raises(ValueError, match="unknown method 'judge'; known: \\['endogenous'\\]"):
-        main(["bench", "rm-bench", "--model", "x", "--method", "judge", "--out",
+    known = "['endogenous', 'judge', 'judge-pairwise', 'judge-pointwise', 'verifier']"
+    with pytest.raises(ValueError, match=f"unknown method 'rating'; known: {re.escape(known)}"):
+        main(["bench", "rm-bench", "--model", "x", "--method", "rating", "--out",
               str(tmp_path / "r"), "--data", str(FIXTURES / "rm-bench")])

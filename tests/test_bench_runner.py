@@ -51,7 +51,7 @@ def test_resume_scores_only_missing_items(tmp_path):
 
 
 def test_total_dataset_format_and_domains_reported(tmp_path):
-    summary = run_benchmark(RMBench(), tmp_path / "run", scorer=LengthScorer(),
+    summary = run_benchmark(RMBench(), tmp_path / "run", reward=LengthScorer(),
                             source=FIXTURES / "rm-bench-total", resamples=30, seed=1,
                             meta={"model": "length", "method": "test", "options": {}})
     assert set(summary["intervals"]) == {"overall", "easy", "normal", "hard", "chat", "math",
@@ -62,3 +62,24 @@ def test_total_dataset_format_and_domains_reported(tmp_path):
     assert on_disk["overall"] == summary["overall"]
     with pytest.raises(ValueError, match="exactly one of"):
         run_benchmark(RMBench(), tmp_path / "x")
+
+
+def test_a_list_judge_gets_each_items_candidates_in_one_request(tmp_path):
+    from rewardkit.protocols import ScorerJudge
+
+    class Recording(ScorerJudge):
+        def judge_many(self, requests):
+            self.requests = list(requests)
+            return super().judge_many(requests)
+
+    judge = Recording(LengthScorer())
+    bench = DSP()
+    items = bench.load(FIXTURES / "dsp")
+    rows = score_items(bench, items, judge, tmp_path / ITEMS, progress=False)
+    assert [len(r["responses"]) for r in judge.requests] == [5] * 8  # 2 items x 4 domains
+    assert {r["principle"] for r in judge.requests} == set(bench.systems.values())
+    # the listwise path writes the same rows as scoring each response alone
+    alone = score_items(bench, items, LengthScorer(), tmp_path / "alone.jsonl", progress=False)
+    assert rows == alone
+    with pytest.raises(TypeError, match="neither a scorer"):
+        score_items(bench, items, object(), tmp_path / "x.jsonl", progress=False)

@@ -10,9 +10,10 @@ import pytest
 
 from judge_fixtures import save_tiny_judge
 from openai_stub import serve
-from rewardkit.buildbench.specs import Spec, parse_generator, parse_judge
+from rewardkit.buildbench.specs import Spec, parse_generator
 from rewardkit.cli import main
 from rewardkit.io import read_jsonl
+from rewardkit.judge.specs import JudgeSpec, parse_spec
 from rewardkit.testing import build_model, build_tokenizer
 
 pytest.importorskip("openai")
@@ -30,14 +31,13 @@ def test_generator_specs():
             parse_generator(bad)
 
 
-def test_judge_specs():
-    assert parse_judge("endogenous:m/j") == Spec("endogenous", "m/j")
-    assert parse_judge("principle:m/j") == Spec("principle", "m/j")
-    assert parse_judge("openai:gpt-4o@https://api.openai.com/v1") == Spec(
-        "openai", "gpt-4o", "https://api.openai.com/v1")
-    for bad in ("m/j", "reward:m/j", "principle:", "openai:gpt-4o"):
-        with pytest.raises(ValueError, match="--judge"):
-            parse_judge(bad)
+def test_judge_specs_are_the_shared_grammar():
+    # build-bench reads --judge with rewardkit.judge.specs, like every command
+    assert parse_spec("endogenous:m/j") == JudgeSpec("endogenous", "m/j")
+    assert parse_spec("openai:gpt-4o@https://api.openai.com/v1").label == "gpt-4o"
+    for bad in ("m/j", "principle:", "openai:gpt-4o"):
+        with pytest.raises(ValueError, match="judge spec"):
+            parse_spec(bad)
 
 
 TASKS = [{"id": f"p1/q{k}", "principle": "Be brief.", "prompt": f"Question {k}?"}

@@ -26,9 +26,9 @@ ROWS = [
 
 
 def run(tiny_path, tmp_path, *extra):
-    return main(["judge", "--model", str(tiny_path), "--principle", "Be helpful.",
+    return main(["judge", "--judge", f"principle:{tiny_path}", "--principle", "Be helpful.",
                  "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"),
-                 "--constrained", "--no-thinking", "--max-new-tokens", "200",
+                 "--option", "constrained=true", "--thinking", "off", "--max-new-tokens", "200",
                  "--temperature", "1.0", *extra])
 
 
@@ -53,5 +53,13 @@ def test_judge_writes_rows_and_resumes(tiny_path, tmp_path, capsys):
 def test_rows_without_a_principle_are_named(tiny_path, tmp_path):
     (tmp_path / "in.jsonl").write_text(json.dumps({"prompt": "q", "responses": ["a"]}) + "\n")
     with pytest.raises(ValueError, match="input row 1: no 'principle'"):
-        main(["judge", "--model", str(tiny_path), "--input", str(tmp_path / "in.jsonl"),
-              "--output", str(tmp_path / "out.jsonl")])
+        main(["judge", "--judge", f"principle:{tiny_path}", "--input",
+              str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl")])
+
+
+def test_unknown_option_is_refused_naming_the_accepted(tiny_path, tmp_path):
+    (tmp_path / "in.jsonl").write_text(json.dumps(ROWS[1]) + "\n")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['constrain'\]; accepted: .*"
+                       r"'constrained'"):
+        run(tiny_path, tmp_path, "--option", "constrain=true")
+    assert not (tmp_path / "out.jsonl").exists() or not (tmp_path / "out.jsonl").read_text()

@@ -124,8 +124,9 @@ def test_repairs_are_reported():
     judge = PrincipleJudge.from_function(
         lambda m: '{"scores": {"model-1": 2, "model-2": 2,}, "best_to_worst": ["model-2", "model-1"]}')
     result = judge.judge("p", "q", {"a": "x", "b": "y"})
-    assert result.status == "repaired" and "trailing commas" in result.error
-    assert "best_to_worst" in result.error
+    assert result.status == "repaired" and result.error is None
+    assert [r.split(":")[0] for r in result.repairs] == [
+        "JSON syntax", "key 'best_to_worst' read as 'best-to-worst'"]
 
 
 class CharBackend(FunctionBackend):
@@ -133,7 +134,7 @@ class CharBackend(FunctionBackend):
 
     context_limit = 600
 
-    def required_tokens(self, messages):
+    def required_tokens(self, messages, options):
         return sum(len(m["content"]) for m in messages) - len(messages[0]["content"]) + 100
 
 

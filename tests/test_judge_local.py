@@ -36,15 +36,16 @@ def requests_of(n, *, seed=0):
 
 
 def test_batched_generation_matches_one_at_a_time_in_order(tiny_path):
-    batched = PrincipleJudge.from_pretrained(tiny_path, max_new_tokens=12, batch_size=4).backend
+    judge = PrincipleJudge.from_pretrained(tiny_path, max_new_tokens=12, batch_size=4)
+    batched, options = judge.backend, judge.options
     requests = requests_of(6)
-    together = batched.generate(requests, seed=1)
+    together = batched.generate(requests, options=options, seed=1)
     batched.batch_size = 1
-    alone = batched.generate(requests, seed=1)
+    alone = batched.generate(requests, options=options, seed=1)
     assert [g.text for g in together] == [g.text for g in alone]
     assert len({g.text for g in together}) > 1  # different requests got different replies
     lengths = [g.prompt_tokens for g in together]
-    assert lengths == [len(batched.encode(r.messages)) for r in requests]
+    assert lengths == [len(batched.encode(r.messages, options)) for r in requests]
     assert all(1 <= g.completion_tokens <= 12 for g in together)
 
 
@@ -82,11 +83,11 @@ def test_sampling_is_seeded_and_leaves_global_state_alone(tiny_path):
 
 
 def test_thinking_switch_reaches_the_template(tiny_path):
-    on = PrincipleJudge.from_pretrained(tiny_path, thinking=True).backend
-    off = PrincipleJudge.from_pretrained(tiny_path, thinking=False).backend
+    on = PrincipleJudge.from_pretrained(tiny_path, thinking=True)
+    off = PrincipleJudge.from_pretrained(tiny_path, thinking=False)
     messages = [{"role": "user", "content": "hi"}]
-    assert on.render(messages).endswith("<|im_start|>assistant\n")
-    assert off.render(messages).endswith("<think>\n\n</think>\n\n")
+    assert on.backend.render(messages, on.options).endswith("<|im_start|>assistant\n")
+    assert off.backend.render(messages, off.options).endswith("<think>\n\n</think>\n\n")
 
 
 def test_loaded_model_needs_its_tokenizer(tiny_path):

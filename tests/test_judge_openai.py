@@ -81,8 +81,8 @@ def test_greedy_replies_match_the_local_backend_in_order(served):
                                         rng=random.Random(k), system="Judge.").messages)
         for k in range(5)
     ]
-    over_http = remote.backend.generate(requests, seed=0)
-    in_process = local.backend.generate(requests, seed=0)
+    over_http = remote.backend.generate(requests, options=remote.options, seed=0)
+    in_process = local.backend.generate(requests, options=local.options, seed=0)
     # the server strips the reply's surrounding whitespace; the tokens are the same
     assert [g.text.strip() for g in over_http] == [g.text.strip() for g in in_process]
     assert [g.prompt_tokens for g in over_http] == [g.prompt_tokens for g in in_process]

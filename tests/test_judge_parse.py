@@ -21,7 +21,7 @@ def test_clean_output_with_think_block():
         '"best-to-worst": ["model-2", "model-1", "model-3"]}'
     )
     j = parse(text)
-    assert j.status == "ok" and j.error is None
+    assert j.status == "ok" and j.error is None and j.repairs == []
     assert j.scores == {"model-1": 4.0, "model-2": 5.0, "model-3": 1.0}
     assert j.ranking == ["model-2", "model-1", "model-3"]
     assert j.reasoning.startswith("model-2 is correct")
@@ -67,14 +67,14 @@ def test_trailing_commas_are_repaired():
     text = ('</think>{"scores": {"model-1": 3, "model-2": 4, "model-3": 5,}, '
             '"best-to-worst": ["model-3", "model-2", "model-1",],}')
     j = parse(text)
-    assert j.status == "repaired" and "trailing commas" in j.error
+    assert j.status == "repaired" and "trailing commas" in " | ".join(j.repairs)
     assert j.ranking == ["model-3", "model-2", "model-1"]
 
 
 def test_single_quotes_are_repaired():
     j = parse("{'scores': {'model-1': 3, 'model-2': 4, 'model-3': 5}, "
               "'best-to-worst': ['model-3', 'model-2', 'model-1']}")
-    assert j.status == "repaired" and "single quotes" in j.error
+    assert j.status == "repaired" and "single quotes" in " | ".join(j.repairs)
 
 
 @pytest.mark.parametrize("key", ["best_to_worst", "best-to-worse", "Best to Worst", "ranking"])
@@ -82,7 +82,7 @@ def test_misspelt_ranking_key_is_repaired(key):
     j = parse(f'{{"scores": {{"model-1": 2, "model-2": 1, "model-3": 5}}, '
               f'"{key}": ["model-3", "model-1", "model-2"]}}')
     assert j.status == "repaired"
-    assert repr(key) in j.error
+    assert repr(key) in " | ".join(j.repairs)
     assert j.ranking == ["model-3", "model-1", "model-2"]
 
 
@@ -116,20 +116,20 @@ def test_invented_id_instead_of_a_real_one_is_invalid():
 def test_invented_extra_id_is_ignored_with_a_note():
     j = parse('{"scores": {"model-1": 2, "model-2": 1, "model-3": 3, "model-4": 5}, '
               '"best-to-worst": ["model-4", "model-3", "model-1", "model-2"]}')
-    assert j.status == "repaired" and "model-4" in j.error
+    assert j.status == "repaired" and "model-4" in " | ".join(j.repairs)
     assert set(j.scores) == set(IDS) and j.ranking == ["model-3", "model-1", "model-2"]
 
 
 def test_ranking_disagreeing_with_scores_is_reordered_by_score():
     j = parse('{"scores": {"model-1": 5, "model-2": 2, "model-3": 4}, '
               '"best-to-worst": ["model-2", "model-1", "model-3"]}')
-    assert j.status == "repaired" and "2 pair(s)" in j.error
+    assert j.status == "repaired" and "2 pair(s)" in " | ".join(j.repairs)
     assert j.ranking == ["model-1", "model-3", "model-2"]
 
 
 def test_missing_ranking_is_rebuilt_when_scores_are_distinct():
     j = parse('{"scores": {"model-1": 1, "model-2": 5, "model-3": 3}}')
-    assert j.status == "repaired" and "rebuilt" in j.error
+    assert j.status == "repaired" and "rebuilt" in " | ".join(j.repairs)
     assert j.ranking == ["model-2", "model-3", "model-1"]
 
 
@@ -141,7 +141,7 @@ def test_missing_ranking_with_tied_scores_is_invalid():
 def test_duplicate_in_ranking_uses_partial_order_for_ties():
     j = parse('{"scores": {"model-1": 3, "model-2": 3, "model-3": 1}, '
               '"best-to-worst": ["model-2", "model-1", "model-1"]}')
-    assert j.status == "repaired" and "ranked twice" in j.error
+    assert j.status == "repaired" and "ranked twice" in " | ".join(j.repairs)
     assert j.ranking == ["model-2", "model-1", "model-3"]
 
 

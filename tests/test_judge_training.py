@@ -9,14 +9,14 @@ import random
 import pytest
 
 from rewardkit.judge.training import (
-    accuracy_reward,
-    accuracy_score,
-    format_reward,
-    format_score,
-    judge_reward,
-    judge_reward_fn,
     kendall_tau_b,
     training_example,
+    verdict_accuracy_reward,
+    verdict_accuracy_score,
+    verdict_format_reward,
+    verdict_format_score,
+    verdict_reward,
+    verdict_reward_fn,
     weighted_pair_score,
 )
 
@@ -57,10 +57,10 @@ def test_kendall_tau_b_by_hand_and_against_scipy():
 def test_accuracy_by_hand():
     text = answer([4, 4, 5], ["model-3", "model-1", "model-2"])
     tau = (-2 / math.sqrt(6) + 1) / 2
-    assert accuracy_score(text, IDS, TRUTH) == pytest.approx(0.5 * 1.5 / 11 + 0.5 * tau)
+    assert verdict_accuracy_score(text, IDS, TRUTH) == pytest.approx(0.5 * 1.5 / 11 + 0.5 * tau)
     perfect = answer([5, 3, 1], ["model-1", "model-2", "model-3"])
-    assert accuracy_score(perfect, IDS, TRUTH) == 1.0
-    assert accuracy_score(perfect, IDS, TRUTH, tau_weight=0.0) == 1.0
+    assert verdict_accuracy_score(perfect, IDS, TRUTH) == 1.0
+    assert verdict_accuracy_score(perfect, IDS, TRUTH, tau_weight=0.0) == 1.0
 
 
 @pytest.mark.parametrize("text", [
@@ -68,25 +68,25 @@ def test_accuracy_by_hand():
     '{"scores": {"model-1": 5, "model-2": 3}, "best-to-worst": ["model-1", "model-2"]}',
 ])
 def test_missing_or_empty_predictions_score_zero(text):
-    assert accuracy_score(text, IDS, TRUTH) == 0.0
+    assert verdict_accuracy_score(text, IDS, TRUTH) == 0.0
 
 
 def test_format_checks_by_hand():
     good = answer([5, 3, 1], ["model-1", "model-2", "model-3"])
-    assert format_score(good, IDS) == 1.0
+    assert verdict_format_score(good, IDS) == 1.0
     # no thinking: 3 of 4
-    assert format_score(good.split("\n", 1)[1], IDS) == 0.75
-    assert format_score(good.split("\n", 1)[1], IDS, require_thinking=False) == 1.0
+    assert verdict_format_score(good.split("\n", 1)[1], IDS) == 0.75
+    assert verdict_format_score(good.split("\n", 1)[1], IDS, require_thinking=False) == 1.0
     # ranking disagrees with the scores: 3 of 4
-    assert format_score(answer([5, 3, 1], ["model-2", "model-1", "model-3"]), IDS) == 0.75
+    assert verdict_format_score(answer([5, 3, 1], ["model-2", "model-1", "model-3"]), IDS) == 0.75
     # a missing id: thinking and JSON only
-    assert format_score(answer([5, 3, 1], ["model-1", "model-2"]), IDS) == 0.5
+    assert verdict_format_score(answer([5, 3, 1], ["model-1", "model-2"]), IDS) == 0.5
     # trailing comma: the JSON does not parse as written, so nothing past thinking counts
-    assert format_score('<think>x</think>{"scores": {"model-1": 5,}}', IDS) == 0.25
+    assert verdict_format_score('<think>x</think>{"scores": {"model-1": 5,}}', IDS) == 0.25
     # a misspelt key is a format defect
     bad_key = good.replace("best-to-worst", "best_to_worst")
-    assert format_score(bad_key, IDS) == 0.25
-    assert format_score("", IDS) == 0.0
+    assert verdict_format_score(bad_key, IDS) == 0.25
+    assert verdict_format_score("", IDS) == 0.0
 
 
 def test_trl_signature_and_combination():
@@ -94,15 +94,15 @@ def test_trl_signature_and_combination():
     wrong = answer([1, 3, 5], ["model-3", "model-2", "model-1"])  # valid format, reversed
     completions = [good, [{"role": "assistant", "content": wrong}], "garbage"]
     rows = dict(ids=[IDS] * 3, truth_scores=[TRUTH] * 3, prompts=["p"] * 3)
-    assert format_reward(completions, **rows) == [1.0, 1.0, 0.0]
-    assert accuracy_reward(completions, **rows) == [1.0, 0.0, 0.0]
-    assert judge_reward(completions, **rows) == pytest.approx([1.0, 0.15, 0.0])
-    custom = judge_reward_fn(format_weight=0.5, accuracy_weight=0.5)
+    assert verdict_format_reward(completions, **rows) == [1.0, 1.0, 0.0]
+    assert verdict_accuracy_reward(completions, **rows) == [1.0, 0.0, 0.0]
+    assert verdict_reward(completions, **rows) == pytest.approx([1.0, 0.15, 0.0])
+    custom = verdict_reward_fn(format_weight=0.5, accuracy_weight=0.5)
     assert custom(completions, **rows) == pytest.approx([1.0, 0.5, 0.0])
     with pytest.raises(ValueError, match="'ids'"):
-        format_reward(completions)
+        verdict_format_reward(completions)
     with pytest.raises(ValueError, match="truth_scores has 2 values for 3 ids"):
-        accuracy_reward([good], ids=[IDS], truth_scores=[[1, 2]])
+        verdict_accuracy_reward([good], ids=[IDS], truth_scores=[[1, 2]])
 
 
 def test_training_example_aligns_truth_with_masked_ids():

@@ -23,7 +23,7 @@ RESPONSES = ["4", "It is 5.", "Blue."]
 
 
 def make_judge():
-    """Built in the judge worker by ``--judge-factory test_server_worker:make_judge``."""
+    """Built in the judge worker by ``--judge test_server_worker:make_judge``."""
     from test_server_app import LengthJudge
 
     return LengthJudge()
@@ -65,7 +65,7 @@ def test_a_model_that_fails_to_load_raises_at_start(tmp_path):
 
 def test_serve_with_workers_answers_and_reports_a_dead_worker(saved_model):
     app = serve_cli.build(serve_args("--endogenous-model", str(saved_model),
-                                     "--judge-factory", "test_server_worker:make_judge"))
+                                     "--judge", "test_server_worker:make_judge"))
     workers = {kind: b.run for kind, b in app.app.state.batchers.items()}
     assert all(isinstance(w, ModelWorker) and w.alive for w in workers.values())
     expected = EndogenousReward.from_pretrained(str(saved_model)).score(PROMPTS[0], RESPONSES[:2])

@@ -38,8 +38,9 @@ class Judgement:
     """One judge verdict over N responses, keyed by the caller's response ids.
 
     ``status`` is "ok" when the model's output was valid as written, "repaired" when rewardkit
-    fixed a defect it could fix unambiguously (``error`` says which), and "invalid" when no valid
+    fixed defects it could fix unambiguously (``repairs`` lists each), and "invalid" when no valid
     verdict could be obtained (``scores`` and ``ranking`` are then empty and ``error`` says why).
+    ``error`` is set on invalid verdicts only.
     """
 
     scores: dict[str, float] = field(default_factory=dict)
@@ -48,6 +49,7 @@ class Judgement:
     raw: str = ""
     status: JudgementStatus = "ok"
     error: str | None = None
+    repairs: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -6,15 +6,16 @@ from rewardkit.bench.hhrlhf import HHRLHF
 from rewardkit.bench.multifaceted import MultifacetedBench
 from rewardkit.bench.principle_file import PrincipleFile
 from rewardkit.bench.principles import PrincipleLists
+from rewardkit.bench.registry import make_benchmark, make_method, register_method
 from rewardkit.bench.rewardbench import RewardBench
 from rewardkit.bench.rewardbench2 import RewardBench2
 from rewardkit.bench.rmbench import RMBench
 from rewardkit.bench.runner import compare_runs, run_benchmark, score_items, summarize
-from rewardkit.bench.scorers import Scorer, make_scorer, register_method
+from rewardkit.protocols import ListJudge, Scorer
 
 __all__ = [
-    "DSP", "HHRLHF", "Benchmark", "Candidate", "Item", "MultifacetedBench", "PrincipleFile",
-    "PrincipleLists",
-    "RMBench", "Reference", "RewardBench", "RewardBench2", "Scorer", "Table", "compare_runs",
-    "make_scorer", "register_method", "run_benchmark", "score_items", "summarize",
+    "DSP", "HHRLHF", "Benchmark", "Candidate", "Item", "ListJudge", "MultifacetedBench",
+    "PrincipleFile", "PrincipleLists", "RMBench", "Reference", "RewardBench", "RewardBench2",
+    "Scorer", "Table", "compare_runs", "make_benchmark", "make_method", "register_method",
+    "run_benchmark", "score_items", "summarize",
 ]

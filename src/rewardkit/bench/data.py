@@ -1,7 +1,8 @@
 """Where benchmark data comes from: the shared data folder, a local path, or the Hugging Face hub.
 
-The shared folder is ``../shared/data`` next to the repository (a CI checkout has ``../shared``
-beside the clone); ``REWARDKIT_DATA`` overrides it. Hub ids need the optional ``datasets``
+Without ``--data``, a benchmark reads ``$REWARDKIT_DATA/<benchmark>``, else
+``../shared/data/<benchmark>`` from the working directory (a checkout with ``../shared`` beside
+it, run from its root). The package's own location plays no part. Hub ids need the optional ``datasets``
 package and a network; local files never do.
 """
 
@@ -17,23 +18,22 @@ DATA_ENV = "REWARDKIT_DATA"
 
 
 def shared_data_dir() -> Path | None:
-    """The shared data folder if it exists: $REWARDKIT_DATA, else ../shared/data of the repo."""
+    """The shared data folder: $REWARDKIT_DATA, else ../shared/data from the working directory
+    if it exists."""
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV])
-    repo = Path(__file__).resolve().parents[3]
-    for root in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if root.is_dir():
-            return root
-    return None
+    root = Path.cwd().parent / "shared" / "data"
+    return root if root.is_dir() else None
 
 
 def default_source(folder: str) -> Path:
     """``<shared data>/<folder>``, or an error that says how to point at the data."""
     root = shared_data_dir()
     if root is None or not (root / folder).exists():
+        where = root if root is not None else Path.cwd().parent / "shared" / "data"
         raise FileNotFoundError(
-            f"no local copy of {folder!r}: pass a path or a Hugging Face id, or set "
-            f"${DATA_ENV} to a folder that holds {folder}/")
+            f"no local copy of {folder!r} in {where}: pass --data PATH (or a Hugging Face id), "
+            f"or set ${DATA_ENV} to a folder that holds {folder}/")
     return root / folder
 
 

@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from rewardkit.bench.base import Benchmark, Item
-from rewardkit.bench.scorers import Scorer
+from rewardkit.bench.base import Benchmark, Candidate, Item
 from rewardkit.bench.stats import bootstrap, paired_bootstrap
+from rewardkit.errors import JudgeOutputError
 from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl
+from rewardkit.judge.grouping import group_indices, prompt_key
+from rewardkit.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
 ITEMS = "items.jsonl"
 RUN = "run.json"
@@ -43,13 +45,22 @@ def _check_run_file(out: Path, meta: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(dict(meta), indent=2) + "\n", encoding="utf-8")
 
 
-def score_items(bench: Benchmark, items: Sequence[Item], scorer: Scorer, path: str | Path, *,
-                items_per_call: int = 16, progress: bool | None = None) -> list[dict[str, Any]]:
+def score_items(bench: Benchmark, items: Sequence[Item], reward: Scorer | ListJudge,
+                path: str | Path, *, items_per_call: int = 16,
+                progress: bool | None = None) -> list[dict[str, Any]]:
     """Score every item not already in ``path`` and append its row; return all rows.
 
-    Candidates are grouped by system prompt (one ``score_many`` call per group), so a steered
-    benchmark still batches across items.
+    A scorer gets the candidates of ``items_per_call`` items grouped by system prompt (one
+    ``score_many`` call per group), so a steered benchmark still batches across items. A list
+    judge gets, per item, one request for the candidates that share a prompt and a system
+    prompt (RM-Bench's six, RewardBench 2's four, DSP's five per steering domain), with the
+    system prompt as the principle; the requests of ``items_per_call`` items go in one
+    ``judge_many`` call.
     """
+    if not (is_scorer(reward) or is_list_judge(reward)):
+        raise TypeError(f"a {type(reward).__name__} is neither a scorer (score_many) nor a list "
+                        "judge (judge_many)")
+    listwise = not is_scorer(reward)
     done = completed_rows(path)
     known = {item.id for item in items}
     stray = [row.get("id") for row in done if row.get("id") not in known]
@@ -62,27 +73,65 @@ def score_items(bench: Benchmark, items: Sequence[Item], scorer: Scorer, path: s
                else not progress)
     with JsonlAppender(path) as out, bar:
         for block in chunks(todo, items_per_call):
-            groups: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
             per_item = [bench.candidates(item) for item in block]
-            for i, candidates in enumerate(per_item):
-                for j, candidate in enumerate(candidates):
-                    groups[candidate.system].append((i, j))
-            scores = [[0.0] * len(c) for c in per_item]
-            for system, members in groups.items():
-                got = scorer.score_many([per_item[i][j].prompt for i, j in members],
-                                        [per_item[i][j].response for i, j in members],
-                                        system=system)
-                if len(got) != len(members):
-                    raise ValueError(f"the scorer returned {len(got)} scores for {len(members)} "
-                                     "responses")
-                for (i, j), value in zip(members, got, strict=True):
-                    scores[i][j] = float(value)
+            scores = (_judged(block, per_item, reward) if listwise  # type: ignore[arg-type]
+                      else _scored(per_item, reward))  # type: ignore[arg-type]
             for item, item_scores in zip(block, scores, strict=True):
                 row = bench.to_row(item, item_scores)
                 out.write(row)
                 done.append(row)
             bar.update(len(block))
     return done
+
+
+def _scored(per_item: list[list[Candidate]], scorer: Scorer) -> list[list[float]]:
+    groups: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+    for i, candidates in enumerate(per_item):
+        for j, candidate in enumerate(candidates):
+            groups[candidate.system].append((i, j))
+    scores = [[0.0] * len(c) for c in per_item]
+    for system, members in groups.items():
+        got = scorer.score_many([per_item[i][j].prompt for i, j in members],
+                                [per_item[i][j].response for i, j in members], system=system)
+        if len(got) != len(members):
+            raise ValueError(f"the scorer returned {len(got)} scores for {len(members)} "
+                             "responses")
+        for (i, j), value in zip(members, got, strict=True):
+            scores[i][j] = float(value)
+    return scores
+
+
+def _judged(block: Sequence[Item], per_item: list[list[Candidate]],
+            judge: ListJudge) -> list[list[float]]:
+    requests: list[dict[str, Any]] = []
+    owners: list[tuple[int, list[int]]] = []  # (item, candidate positions) of each request
+    for i, candidates in enumerate(per_item):
+        keys = [f"{c.system}\x00{prompt_key(c.prompt)}" for c in candidates]
+        for members in group_indices(keys):
+            first = candidates[members[0]]
+            request = {"prompt": first.prompt,
+                       "responses": {str(j): candidates[j].response for j in members}}
+            if first.system is not None:
+                request["principle"] = first.system
+            requests.append(request)
+            owners.append((i, members))
+    verdicts = judge.judge_many(requests)
+    if len(verdicts) != len(requests):
+        raise ValueError(f"the judge returned {len(verdicts)} verdicts for {len(requests)} "
+                         "requests")
+    scores = [[0.0] * len(c) for c in per_item]
+    for (i, members), verdict in zip(owners, verdicts, strict=True):
+        if not verdict.ok:
+            raise JudgeOutputError(
+                f"item {block[i].id}: the judge gave no valid verdict ({verdict.error}); rerun "
+                "to resume, with more max_retries, a larger max_new_tokens or constrained=true")
+        missing = [str(j) for j in members if str(j) not in verdict.scores]
+        if missing:
+            raise ValueError(f"item {block[i].id}: the judge's verdict has no score for "
+                             f"candidates {missing}")
+        for j in members:
+            scores[i][j] = float(verdict.scores[str(j)])
+    return scores
 
 
 def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
@@ -108,7 +157,7 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
     return summary
 
 
-def run_benchmark(bench: Benchmark, out: str | Path, *, scorer: Scorer | None = None,
+def run_benchmark(bench: Benchmark, out: str | Path, *, reward: Scorer | ListJudge | None = None,
                   scores_file: str | Path | None = None, source: str | Path | None = None,
                   seed: int = 0, resamples: int = 1000, limit: int | None = None,
                   meta: Mapping[str, Any] | None = None, items_per_call: int = 16,
@@ -118,7 +167,7 @@ def run_benchmark(bench: Benchmark, out: str | Path, *, scorer: Scorer | None = 
     Args:
         bench: the benchmark.
         out: the run folder.
-        scorer: scores the items; give this or ``scores_file``.
+        reward: a scorer or a list judge that scores the items; give this or ``scores_file``.
         scores_file: JSONL rows in the benchmark's row format (the ``items.jsonl`` of a run).
         source: where the data is (path or hub id); None uses the shared copy.
         seed: seeds the bootstrap.
@@ -126,8 +175,8 @@ def run_benchmark(bench: Benchmark, out: str | Path, *, scorer: Scorer | None = 
         limit: score only the first ``limit`` items (a smoke test; recorded in run.json).
         meta: model, method and options, recorded in run.json and the summary.
     """
-    if (scorer is None) == (scores_file is None):
-        raise ValueError("give exactly one of a scorer or a scores file")
+    if (reward is None) == (scores_file is None):
+        raise ValueError("give exactly one of a reward (scorer or list judge) or a scores file")
     out = Path(out)
     record = {"benchmark": bench.name, **dict(meta or {}), "seed": seed, "resamples": resamples,
               "source": None if source is None else str(source),
@@ -142,7 +191,7 @@ def run_benchmark(bench: Benchmark, out: str | Path, *, scorer: Scorer | None = 
         if limit is not None:
             items = items[:limit]
         started = time.perf_counter()
-        rows = score_items(bench, items, scorer, out / ITEMS, items_per_call=items_per_call,
+        rows = score_items(bench, items, reward, out / ITEMS, items_per_call=items_per_call,
                            progress=progress)
         record["scoring_seconds_this_session"] = round(time.perf_counter() - started, 3)
     summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.io import JsonlAppender, completed_rows, read_jsonl
+from rewardkit.judge.cli import add_judge_arguments, judge_settings
 
 
 def register(commands: Any) -> None:
@@ -31,11 +32,6 @@ def register(commands: Any) -> None:
         metavar="PATH|openai:MODEL@BASE_URL[:follow|none]",
         help="a local model or an OpenAI-compatible endpoint that answers; ':none' leaves the "
         "principle out (repeatable)")
-    run_parser.add_argument(
-        "--judge", action="append", required=True,
-        metavar="endogenous:PATH|principle:PATH|openai:MODEL@BASE_URL",
-        help="a judge (repeatable): endogenous reward of a local model, or a PrincipleJudge on a "
-        "local model (constrained decoding) or an OpenAI-compatible endpoint")
     run_parser.add_argument("--k", type=int, required=True,
                             help="judges that must agree on a pair's order to keep it")
     run_parser.add_argument("--min-responses", type=int, default=3)
@@ -47,10 +43,8 @@ def register(commands: Any) -> None:
     run_parser.add_argument("--device", default="auto")
     run_parser.add_argument("--concurrency", type=int, default=8,
                             help="requests in flight per OpenAI-compatible endpoint")
-    run_parser.add_argument("--judge-max-new-tokens", type=int, default=4096,
-                            help="PrincipleJudge reply budget (thinking included)")
-    run_parser.add_argument("--judge-thinking", choices=["on", "off"], default="on",
-                            help="let PrincipleJudge models think before the verdict")
+    # each --judge is one judge of the consensus (principle:PATH judges decode constrained)
+    add_judge_arguments(run_parser, prefix="judge-")
     run_parser.set_defaults(run=run)
     finish = stages.add_parser("finish", help="annotators' files -> benchmark.jsonl")
     finish.add_argument("--out", required=True, help="the run's folder")
@@ -93,34 +87,18 @@ def _generators(args: argparse.Namespace) -> list[Any]:
 
 
 def _judges(args: argparse.Namespace) -> dict[str, Any]:
-    from rewardkit.buildbench.judging import EndogenousListJudge
-    from rewardkit.buildbench.specs import api_key, parse_judge
+    from rewardkit.judge.specs import check_settings, load_judge, parse_spec
 
     # a judge that cannot give a valid verdict after its retries leaves an "invalid" judgement,
-    # which the consensus skips, rather than stopping the run
-    judge_options = dict(max_new_tokens=args.judge_max_new_tokens,
-                         thinking=args.judge_thinking == "on", on_invalid="return",
-                         seed=args.seed, progress=False)
-    out: dict[str, Any] = {}
-    for number, spec in enumerate(map(parse_judge, args.judge), start=1):
-        name = f"j{number}-{spec.label}"
-        if spec.kind == "endogenous":
-            from rewardkit.endogenous import EndogenousReward
-
-            reward = EndogenousReward.from_pretrained(spec.target, device=args.device,
-                                                      progress=False)
-            out[name] = EndogenousListJudge(reward)
-        elif spec.kind == "principle":
-            from rewardkit.judge import PrincipleJudge
-
-            out[name] = PrincipleJudge.from_pretrained(spec.target, constrained=True,
-                                                       device=args.device, **judge_options)
-        else:
-            from rewardkit.judge import PrincipleJudge
-
-            out[name] = PrincipleJudge.from_openai(spec.base_url, spec.target, api_key=api_key(),
-                                                   concurrency=args.concurrency, **judge_options)
-    return out
+    # which the consensus skips, rather than stopping the run; a local PrincipleJudge decodes
+    # constrained, so even a small model gives a valid verdict
+    defaults = dict(on_invalid="return", progress=False, seed=args.seed, device=args.device,
+                    concurrency=args.concurrency, constrained=True)
+    settings = judge_settings(args, prefix="judge-")
+    specs = [parse_spec(spec) for spec in args.judge]
+    check_settings(specs, None, settings)  # refuse a bad option before loading any model
+    return {f"j{number}-{spec.label}": load_judge(spec, defaults=defaults, **settings)
+            for number, spec in enumerate(specs, start=1)}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,47 +1,26 @@
 """The judging stage: every judge ranks every candidate list.
 
-A judge is any object with ``judge_many(requests) -> list[Judgement]`` that keeps request order;
-a request is ``{"principle": str, "prompt": str or messages, "responses": {id: text}}``, the
-arguments of ``PrincipleJudge.judge``. ``EndogenousListJudge`` is one such judge built on the
-endogenous reward, with the principle as the system prompt; any PrincipleJudge backend plugs in
-the same way.
+A judge is any :class:`~rewardkit.protocols.ListJudge` (``judge_many(requests) ->
+list[Judgement]`` in request order; a request is ``{"principle", "prompt", "responses"}``): a
+PrincipleJudge, a scorer such as the endogenous reward wrapped by
+:class:`~rewardkit.protocols.ScorerJudge` (the principle as its system prompt), or a panel. The
+command line builds them from judge specs (:mod:`rewardkit.judge.specs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rewardkit.buildbench.tasks import pending
 from rewardkit.errors import ContextLengthError
 from rewardkit.io import JsonlAppender, chunks
+from rewardkit.protocols import ListJudge
 from rewardkit.types import Judgement
 
 
-class Judge(Protocol):
-    def judge_many(self, requests: Sequence[dict[str, Any]]) -> list[Judgement]: ...
-
-
-class EndogenousListJudge:
-    """Scores each response by a model's endogenous reward with the principle as system prompt;
-    ranks by score. ``reward`` is a ``rewardkit.EndogenousReward``."""
-
-    def __init__(self, reward: Any, *, system_template: str = "{principle}") -> None:
-        self.reward, self.system_template = reward, system_template
-
-    def judge_many(self, requests: Sequence[dict[str, Any]]) -> list[Judgement]:
-        out = []
-        for request in requests:
-            ids = list(request["responses"])
-            values = self.reward.score(request["prompt"], [request["responses"][i] for i in ids],
-                                       system=self.system_template.format(**request))
-            scores = dict(zip(ids, map(float, values), strict=True))
-            out.append(Judgement(scores=scores, ranking=sorted(ids, key=lambda i: -scores[i])))
-        return out
-
-
-def judge_stage(candidates: Sequence[dict[str, Any]], judges: Mapping[str, Judge],
+def judge_stage(candidates: Sequence[dict[str, Any]], judges: Mapping[str, ListJudge],
                 output: str | Path, *, lists_per_write: int = 16) -> int:
     """Append a judgements row per list not yet in ``output``; returns how many were written.
 

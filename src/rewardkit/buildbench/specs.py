@@ -1,11 +1,10 @@
-"""The ``--generator`` and ``--judge`` specs of ``rewardkit build-bench run``, parsed and built.
+"""The ``--generator`` specs of ``rewardkit build-bench run``, parsed.
 
 Generators: ``PATH`` (a local transformers model) or ``openai:MODEL@BASE_URL`` (an
 OpenAI-compatible endpoint), either followed by ``:follow`` (the default: the principle goes in a
-system prompt) or ``:none`` (it is left out). Judges: ``endogenous:PATH`` (endogenous reward),
-``principle:PATH`` (a local PrincipleJudge, with constrained decoding) or
-``openai:MODEL@BASE_URL`` (a PrincipleJudge on an OpenAI-compatible endpoint). For endpoints the
-API key is read from the ``OPENAI_API_KEY`` environment variable when it is set.
+system prompt) or ``:none`` (it is left out). For endpoints the API key is read from the
+``OPENAI_API_KEY`` environment variable when it is set. Judges are chosen with the judge spec
+grammar of every command, :mod:`rewardkit.judge.specs`.
 """
 
 from __future__ import annotations
@@ -15,13 +14,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 GeneratorKind = Literal["local", "openai"]
-JudgeKind = Literal["endogenous", "principle", "openai"]
-JUDGE_KINDS: tuple[JudgeKind, ...] = ("endogenous", "principle", "openai")
 
 
 @dataclass(frozen=True)
 class Spec:
-    """A parsed spec: ``target`` is a path (local) or a model name (openai)."""
+    """A parsed generator spec: ``target`` is a path (local) or a model name (openai)."""
 
     kind: str
     target: str
@@ -54,18 +51,6 @@ def parse_generator(spec: str) -> Spec:
         model, url = _endpoint("--generator", spec, body[len("openai:"):])
         return Spec("openai", model, url, instruction)  # type: ignore[arg-type]
     return Spec("local", body, None, instruction)  # type: ignore[arg-type]
-
-
-def parse_judge(spec: str) -> Spec:
-    """``endogenous:PATH``, ``principle:PATH`` or ``openai:MODEL@BASE_URL``."""
-    kind, sep, rest = spec.partition(":")
-    if not sep or kind not in JUDGE_KINDS or not rest:
-        raise ValueError(f"--judge {spec!r}: use endogenous:PATH, principle:PATH or "
-                         "openai:MODEL@BASE_URL")
-    if kind == "openai":
-        model, url = _endpoint("--judge", spec, rest)
-        return Spec("openai", model, url)
-    return Spec(kind, rest)
 
 
 def api_key() -> str | None:

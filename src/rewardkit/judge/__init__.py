@@ -2,7 +2,11 @@
 
 from rewardkit.judge.judge import PrincipleJudge, Usage
 from rewardkit.judge.modes import Mode
+from rewardkit.judge.options import GenerationOptions
+from rewardkit.judge.panel import JudgePanel
 from rewardkit.judge.parse import parse_judgement
 from rewardkit.judge.schema import verdict_schema
+from rewardkit.judge.specs import load_judge, parse_spec
 
-__all__ = ["Mode", "PrincipleJudge", "Usage", "parse_judgement", "verdict_schema"]
+__all__ = ["GenerationOptions", "JudgePanel", "Mode", "PrincipleJudge", "Usage", "load_judge",
+           "parse_judgement", "parse_spec", "verdict_schema"]

@@ -8,7 +8,10 @@ These are the comparisons of the endogenous-reward paper:
 - :func:`pairwise_judge`: every pair compared, responses scored by their wins.
 
 The last two are :class:`~rewardkit.judge.PrincipleJudge` in another mode and scale, so they
-share its masking, parsing, retries and backends.
+share its masking, parsing, retries and backends; :data:`GENRM_POINTWISE` and
+:data:`GENRM_PAIRWISE` are those settings, for a judge built from any spec
+(:func:`rewardkit.judge.specs.load_judge`). Every baseline reads the steering text ``system``
+as the principle it judges by.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 
 from rewardkit.chat import Message, Prompt, TextTokenizer, encode_rendered
 from rewardkit.judge.judge import PrincipleJudge
+from rewardkit.judge.modes import GENRM_PAIRWISE, GENRM_POINTWISE
 from rewardkit.judge.prompt import Responses, normalize_responses, render_prompt
 from rewardkit.models import Device, DType, check_options, load_causal_lm
 from rewardkit.types import Judgement
@@ -30,14 +34,13 @@ DEFAULT_PRINCIPLE = "The response is correct, helpful and safe."
 def rating_judge(model: Any, tokenizer: Any = None, **options: Any) -> PrincipleJudge:
     """A pointwise judge that rates each response alone on 1-10, on a local model (or a path)."""
     options.setdefault("principle", DEFAULT_PRINCIPLE)
-    return PrincipleJudge.from_pretrained(model, tokenizer, mode="pointwise", scale=(1, 10),
-                                          **options)
+    return PrincipleJudge.from_pretrained(model, tokenizer, **GENRM_POINTWISE, **options)
 
 
 def pairwise_judge(model: Any, tokenizer: Any = None, **options: Any) -> PrincipleJudge:
     """A judge that compares every pair of responses and scores each by its wins."""
     options.setdefault("principle", DEFAULT_PRINCIPLE)
-    return PrincipleJudge.from_pretrained(model, tokenizer, mode="pairwise", **options)
+    return PrincipleJudge.from_pretrained(model, tokenizer, **GENRM_PAIRWISE, **options)
 
 
 class GenerativeVerifier:
@@ -48,7 +51,12 @@ class GenerativeVerifier:
         tokenizer: its tokenizer, with a chat template (thinking is switched off in it).
         question: the yes/no question asked after the response.
         answer: the text whose log-probability is the reward (summed over its tokens).
+        principle: the principle for calls without ``system``; None asks without one.
         batch_size: sequences per forward pass.
+
+    The steering text ``system`` of :meth:`score_many` is the principle the verifier asks the
+    model to judge by ("Judge it by this principle: ..."), so the verifier is a
+    :class:`~rewardkit.protocols.Scorer` like every other reward.
     """
 
     def __init__(self, model: Any, tokenizer: Any, *,
@@ -115,24 +123,25 @@ class GenerativeVerifier:
         return out
 
     def score(self, prompt: Prompt, responses: Responses, *,
-              principle: str | None = None) -> list[float]:
-        """log p(answer) for each response, in order."""
+              system: str | None = None) -> list[float]:
+        """log p(answer) for each response, in order; ``system`` is the principle."""
         texts = list(normalize_responses(responses).values())
-        chosen = principle if principle is not None else self.principle
+        chosen = system if system is not None else self.principle
         return self._logprobs([self._encode(prompt, t, chosen) for t in texts])
 
     def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
-                   principle: str | None = None) -> list[float]:
-        """log p(answer) for parallel lists of prompts and responses."""
+                   system: str | None = None) -> list[float]:
+        """log p(answer) for parallel lists of prompts and responses; ``system`` is the
+        principle."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        chosen = principle if principle is not None else self.principle
+        chosen = system if system is not None else self.principle
         return self._logprobs([self._encode(p, r, chosen) for p, r in zip(prompts, responses,
                                                                          strict=True)])
 
     def judge(self, principle: str | None, prompt: Prompt, responses: Responses) -> Judgement:
         """The scores as a Judgement, ranked best first (ties keep the input order)."""
         ids = list(normalize_responses(responses))
-        scores = dict(zip(ids, self.score(prompt, responses, principle=principle), strict=True))
+        scores = dict(zip(ids, self.score(prompt, responses, system=principle), strict=True))
         ranking = sorted(ids, key=lambda i: -scores[i])
         return Judgement(scores=scores, ranking=ranking)

@@ -1,14 +1,74 @@
-"""``rewardkit judge``: score and rank the responses of a JSONL file under a principle, resumable."""
+"""``rewardkit judge``: score and rank the responses of a JSONL file under a principle, resumable.
+
+:func:`add_judge_arguments` and :func:`judge_from_args` are the judge flags of every command that
+takes a judge (``rewardkit judge``, ``rewardkit serve``, ``rewardkit build-bench``): ``--judge
+SPEC`` (repeatable: a Kemeny panel), the generation options as flags, and any other setting of
+the judge or its backend as ``KEY=VALUE``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+from collections.abc import Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl
+from rewardkit.judge.options import GenerationOptions, key_value
+
+SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
+             "server; key from $OPENAI_API_KEY or api_key=), endogenous:PATH or MODULE:FUNCTION; "
+             "repeat for a panel (Kemeny consensus)")
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
+                        spec_flag: str = "--judge", required: bool = True) -> None:
+    """The judge flags: ``spec_flag`` SPEC (repeatable), ``--{prefix}option KEY=VALUE`` and one
+    flag per generation option (``--{prefix}max-new-tokens``, ``--{prefix}thinking on|off``,
+    ...). Left out, a generation option keeps the :class:`GenerationOptions` default."""
+    defaults = GenerationOptions()
+    parser.add_argument(spec_flag, action="append", required=required, metavar="SPEC",
+                        help=SPEC_HELP)
+    parser.add_argument(f"--{prefix}option", action="append", type=key_value, default=[],
+                        metavar="KEY=VALUE",
+                        help="a setting of the judge or its backend, VALUE read as JSON when it "
+                        "parses: mode=pairwise, permutations=2, constrained=true, dtype=bfloat16, "
+                        "device=cuda, concurrency=16, batch_size=4, context_limit=32768, ... "
+                        "(repeatable; an unknown key is refused with the accepted ones)")
+    parser.add_argument(f"--{prefix}max-new-tokens", type=int, default=None,
+                        help=f"reply budget, thinking included (default {defaults.max_new_tokens})")
+    parser.add_argument(f"--{prefix}temperature", type=float, default=None,
+                        help=f"0 decodes greedily (default {defaults.temperature})")
+    parser.add_argument(f"--{prefix}top-p", type=float, default=None,
+                        help=f"nucleus mass when sampling (default {defaults.top_p})")
+    parser.add_argument(f"--{prefix}thinking", choices=["on", "off"], default=None,
+                        help="let a thinking model think before its verdict (default on)")
+    parser.add_argument(f"--{prefix}seed", type=int, default=None,
+                        help=f"seeds the orders shown and the sampling (default {defaults.seed})")
+
+
+def judge_settings(args: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:
+    """The settings the judge flags hold: ``--option`` pairs, then the generation flags given."""
+    dest = prefix.replace("-", "_")
+    settings = dict(getattr(args, f"{dest}option"))
+    for name in ("max_new_tokens", "temperature", "top_p", "seed"):
+        value = getattr(args, f"{dest}{name}")
+        if value is not None:
+            settings[name] = value
+    thinking = getattr(args, f"{dest}thinking")
+    if thinking is not None:
+        settings["thinking"] = thinking == "on"
+    return settings
+
+
+def judge_from_args(args: argparse.Namespace, *, prefix: str = "", spec_dest: str = "judge",
+                    defaults: Mapping[str, Any] | None = None) -> Any:
+    """The list judge (or panel) the judge flags describe."""
+    from rewardkit.judge.specs import load_judge
+
+    return load_judge(getattr(args, spec_dest), defaults=defaults,
+                      **judge_settings(args, prefix=prefix))
 
 
 def register(commands: Any) -> None:
@@ -16,34 +76,13 @@ def register(commands: Any) -> None:
         "judge", help="judge responses in a JSONL file against a principle",
         description="Rows hold 'prompt' (a string or chat messages), 'responses' (a list or a "
         "dict of ids to texts) and optionally 'principle' (else --principle). Output rows "
-        "repeat the input and add 'judgement' (scores, ranking, reasoning, raw, status, error). "
-        "Rerunning with the same output skips the rows already there. Use a local model "
-        "(--model PATH) or a server (--base-url URL --model NAME).",
+        "repeat the input and add 'judgement' (scores, ranking, reasoning, raw, status, error, "
+        "repairs). Rerunning with the same output skips the rows already there.",
     )
     parser.add_argument("--principle", default=None, help="used by rows without a 'principle'")
-    parser.add_argument("--model", required=True, help="local path or hub id; with --base-url "
-                        "the model name the server knows")
-    parser.add_argument("--base-url", default=None, help="an OpenAI-compatible API root, "
-                        "e.g. http://localhost:8000/v1")
-    parser.add_argument("--api-key", default=None, help="default: $OPENAI_API_KEY")
+    add_judge_arguments(parser)
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
-    parser.add_argument("--mode", default="listwise", choices=["listwise", "pairwise", "pointwise"])
-    parser.add_argument("--permutations", type=int, default=1)
-    parser.add_argument("--max-retries", type=int, default=2)
-    parser.add_argument("--on-invalid", default="return", choices=["return", "raise"],
-                        help="'return' writes status 'invalid' rows; 'raise' stops the run")
-    parser.add_argument("--no-thinking", action="store_true")
-    parser.add_argument("--constrained", action="store_true",
-                        help="constrained decoding with xgrammar (local models only)")
-    parser.add_argument("--max-new-tokens", type=int, default=4096)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=8, help="local: sequences per generate")
-    parser.add_argument("--concurrency", type=int, default=8, help="server: requests in flight")
-    parser.add_argument("--dtype", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"])
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--rows-per-write", type=int, default=32)
     parser.set_defaults(run=run)
 
@@ -59,22 +98,8 @@ def _request(row: dict[str, Any], number: int, principle: str | None) -> dict[st
 
 
 def build_judge(args: argparse.Namespace) -> Any:
-    from rewardkit.judge import PrincipleJudge
-
-    common = dict(mode=args.mode, permutations=args.permutations, max_retries=args.max_retries,
-                  on_invalid=args.on_invalid, seed=args.seed, thinking=not args.no_thinking,
-                  max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                  progress=False)
-    if args.base_url:
-        if args.constrained:
-            raise ValueError("--constrained works with local models; servers get the verdict's "
-                             "JSON schema as response_format instead")
-        return PrincipleJudge.from_openai(
-            args.base_url, args.model, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
-            concurrency=args.concurrency, **common)
-    return PrincipleJudge.from_pretrained(args.model, constrained=args.constrained,
-                                          batch_size=args.batch_size, dtype=args.dtype,
-                                          device=args.device, **common)
+    # 'return' writes status 'invalid' rows and goes on (--option on_invalid=raise stops)
+    return judge_from_args(args, defaults={"on_invalid": "return", "progress": False})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
                 invalid += not verdict.ok
                 out.write({**rows[index], "judgement": verdict.to_dict()})
                 bar.update(1)
+    usage = getattr(judge, "usage", None)
+    calls = f"; {usage.calls} model calls" if usage is not None else ""
     print(f"{args.output}: judged {len(todo)} rows ({len(done)} were already there; "
-          f"{invalid} invalid; {judge.usage.calls} model calls)")
+          f"{invalid} invalid{calls})")
     return 0

@@ -21,6 +21,7 @@ from rewardkit.chat import Message, Prompt
 from rewardkit.errors import ContextLengthError, JudgeOutputError
 from rewardkit.judge.backends.base import Backend, FunctionBackend, GenerationRequest
 from rewardkit.judge.modes import MODES, Mode, aggregate, subsets
+from rewardkit.judge.options import GenerationOptions
 from rewardkit.judge.parse import parse_judgement
 from rewardkit.judge.prompt import MaskedRequest, Responses, build_request, normalize_responses
 from rewardkit.judge.prompt import system_prompt as default_system_prompt
@@ -64,6 +65,9 @@ class PrincipleJudge:
 
     Args:
         backend: the model (see :meth:`from_pretrained`, :meth:`from_openai`, :meth:`from_function`).
+        options: how replies are generated (budget, sampling, thinking, seed); the backend
+            honours them on every call. Its fields may also be given one by one
+            (``max_new_tokens=``, ``thinking=``, ``seed=``, ...), on top of ``options``.
         mode: "listwise" (all responses in one call), "pairwise" (every pair) or "pointwise"
             (each response alone); see :mod:`rewardkit.judge.modes`.
         permutations: judge each group in this many different orders and average, which cancels
@@ -74,15 +78,16 @@ class PrincipleJudge:
         scale: the integer score range ``(low, high)`` the model is asked to use.
         system_prompt: replaces rewardkit's system instruction.
         principle: used by requests that do not give one (and by :meth:`score`).
-        seed: seeds the judge's own generator (permutations and sampling seeds).
         progress: a progress bar; None shows one on a terminal only.
     """
 
-    def __init__(self, backend: Backend, *, mode: Mode = "listwise", permutations: int = 1,
+    def __init__(self, backend: Backend, *, options: GenerationOptions | None = None,
+                 mode: Mode = "listwise", permutations: int = 1,
                  max_retries: int = 2, on_invalid: OnInvalid = "raise",
                  scale: tuple[int, int] = (1, 5), system_prompt: str | None = None,
-                 principle: str | None = None, seed: int = 0,
-                 progress: bool | None = None) -> None:
+                 principle: str | None = None, progress: bool | None = None,
+                 **generation: Any) -> None:
+        self.options = (options or GenerationOptions()).replace(**generation)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         if permutations < 1:
@@ -105,8 +110,8 @@ class PrincipleJudge:
         self.progress = progress
         self.usage = Usage()
         # Two streams, so that the orders shown do not depend on how requests are batched.
-        self._orders = random.Random(seed)
-        self._seeds = random.Random(f"{seed}/sampling")
+        self._orders = random.Random(self.options.seed)
+        self._seeds = random.Random(f"{self.options.seed}/sampling")
 
     # -- constructors ---------------------------------------------------------------------------
 
@@ -119,8 +124,9 @@ class PrincipleJudge:
     def from_pretrained(cls, model: Any, tokenizer: Any = None, **options: Any) -> PrincipleJudge:
         """A judge on a local transformers model (a path, or a loaded model and tokenizer).
 
-        Generation options (``constrained``, ``thinking``, ``max_new_tokens``, ...) go to
-        :class:`~rewardkit.judge.backends.local.TransformersBackend`, the rest to the judge.
+        Backend options (``constrained``, ``batch_size``, ``dtype``, ``device``, ...) go to
+        :class:`~rewardkit.judge.backends.local.TransformersBackend`, the rest (generation
+        options included) to the judge.
         """
         from rewardkit.judge.backends.local import TransformersBackend
 
@@ -191,10 +197,11 @@ class PrincipleJudge:
         return [self._combine(r, items[r], us) for r, us in enumerate(by_request)]
 
     def score(self, prompt: Prompt, responses: Responses, *,
-              principle: str | None = None) -> list[float]:
-        """One score per response, in order, as every rewardkit scorer returns them."""
+              system: str | None = None) -> list[float]:
+        """One score per response, in order, as every rewardkit reward returns them; ``system``
+        is the principle (the judge's own ``principle`` when None)."""
         ids = list(normalize_responses(responses))
-        verdict = self.judge(self._principle(principle, 0), prompt, responses)
+        verdict = self.judge(self._principle(system, 0), prompt, responses)
         if not verdict.ok:
             raise JudgeOutputError(verdict.error or "invalid verdict")
         return [verdict.scores[i] for i in ids]
@@ -251,7 +258,7 @@ class PrincipleJudge:
         except (TypeError, ValueError) as error:
             raise type(error)(f"request {index}: {error}") from None
         limit = self.backend.context_limit
-        need = self.backend.required_tokens(masked.messages)
+        need = self.backend.required_tokens(masked.messages, self.options)
         if limit is not None and need is not None and need > limit:
             raise ContextLengthError(
                 f"request {index} needs {need} tokens (the prompt plus the generation budget) "
@@ -267,7 +274,8 @@ class PrincipleJudge:
             for u in batch
         ]
         try:
-            generations = self.backend.generate(requests, seed=self._seeds.getrandbits(63))
+            generations = self.backend.generate(requests, options=self.options,
+                                                seed=self._seeds.getrandbits(63))
         except ContextLengthError as error:  # the backend names a batch position; name the request
             if error.index is None or not 0 <= error.index < len(batch):
                 raise
@@ -305,13 +313,11 @@ class PrincipleJudge:
                              [back[m] for m in result.ranking]))
             legend = ", ".join(f"{m} = {c}" for m, c in back.items())
             reasonings.append(f"[{legend}]\n{result.reasoning}" if result.reasoning else "")
-            if result.status == "repaired":
-                notes.append(result.error if len(units) == 1 else f"call {k + 1}: {result.error}")
+            notes += [r if len(units) == 1 else f"call {k + 1}: {r}" for r in result.repairs]
         scores, ranking = aggregate(list(item.responses), self.mode, verdicts, self.permutations)
         reasoning = "\n\n-----\n\n".join(r for r in reasonings if r)
-        if notes:
-            return Judgement(scores, ranking, reasoning, raw, "repaired", "; ".join(notes))
-        return Judgement(scores, ranking, reasoning, raw, "ok", None)
+        return Judgement(scores, ranking, reasoning, raw, "repaired" if notes else "ok",
+                         repairs=notes)
 
 
 def _failure(unit: _Unit) -> str:
@@ -323,14 +329,19 @@ def _split_options(backend_cls: type, options: dict[str, Any]) -> tuple[dict[str
     """Send each keyword to the backend or to the judge, by which of them takes it."""
     import inspect
 
-    judge_names = set(inspect.signature(PrincipleJudge.__init__).parameters) - {"self", "backend"}
-    backend_names = set(inspect.signature(backend_cls.__init__).parameters)
+    def names(fn: Any) -> set[str]:
+        return {p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind is not p.VAR_KEYWORD} - {"self", "cls"}
+
+    judge_names = names(PrincipleJudge.__init__) - {"backend"} | set(GenerationOptions.names())
+    backend_names = names(backend_cls.__init__)
     loader = getattr(backend_cls, "load", None)
     if loader is not None:
-        backend_names |= set(inspect.signature(loader).parameters)
+        backend_names |= names(loader)
     unknown = set(options) - judge_names - backend_names
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)} for {backend_cls.__name__} or the judge")
+        raise TypeError(f"unknown option(s) {sorted(unknown)} for {backend_cls.__name__} or the "
+                        f"judge; known: {sorted(judge_names | backend_names)}")
     backend = {k: v for k, v in options.items() if k in backend_names and k not in judge_names}
     judge = {k: v for k, v in options.items() if k in judge_names}
     return backend, judge

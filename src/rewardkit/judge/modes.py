@@ -17,10 +17,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 Mode = Literal["listwise", "pairwise", "pointwise"]
 MODES: tuple[Mode, ...] = ("listwise", "pairwise", "pointwise")
+
+GENRM_POINTWISE: dict[str, Any] = {"mode": "pointwise", "scale": (1, 10)}
+"""The judge settings of the GenRM-pointwise baseline: each response rated alone on 1-10."""
+GENRM_PAIRWISE: dict[str, Any] = {"mode": "pairwise"}
+"""The judge settings of the GenRM-pairwise baseline: every pair compared, scores are wins."""
 
 # One verdict over a subset, in the caller's ids: (scores, ranking).
 Verdict = tuple[dict[str, float], list[str]]

@@ -4,7 +4,7 @@ A well-formed output is a thinking block followed by ``{"scores": {id: int}, "be
 [ids]}``. Real models wrap the JSON in code fences or prose, leave trailing commas, misspell the
 ranking key, renumber ids, forget one, or rank against their own scores. The parser accepts the
 harmless wrappings as they are (status "ok"), fixes defects that have exactly one sensible reading
-(status "repaired", and ``error`` lists each repair), and reports the rest as "invalid" with the
+(status "repaired", and ``repairs`` lists each repair), and reports the rest as "invalid" with the
 reason, so the judge can retry. It never returns empty scores as a success.
 """
 
@@ -272,7 +272,7 @@ def parse_judgement(text: str, ids: Sequence[str], *,
 
     Returns a :class:`~rewardkit.types.Judgement` keyed by ``ids``: status "ok" when the output
     was valid as written (a thinking block, code fences and prose around the JSON are fine),
-    "repaired" when defects with one clear reading were fixed (``error`` lists them), and
+    "repaired" when defects with one clear reading were fixed (``repairs`` lists them), and
     "invalid" with empty scores and the reason in ``error`` otherwise.
     """
     if not isinstance(text, str):
@@ -305,5 +305,6 @@ def parse_judgement(text: str, ids: Sequence[str], *,
     except _Invalid as error:
         return Judgement(reasoning=reasoning, raw=text, status="invalid", error=str(error))
     if notes.repairs:
-        return Judgement(scores, ranking, reasoning, text, "repaired", "; ".join(notes.repairs))
-    return Judgement(scores, ranking, reasoning, text, "ok", None)
+        return Judgement(scores, ranking, reasoning, text, "repaired",
+                         repairs=list(notes.repairs))
+    return Judgement(scores, ranking, reasoning, text, "ok")

@@ -1,4 +1,6 @@
-"""Rewards for training a judge with GRPO, as TRL ``reward_funcs``.
+"""Rewards for *training* a judge with GRPO, as TRL ``reward_funcs``: they score the verdicts a
+judge in training writes against ground truth. (The judge used *as* a reward for a policy is
+:func:`rewardkit.rl.trl.judge_reward_func`.) Every name here starts with ``verdict_``.
 
 Two signals, combined ``0.15 * format + 0.85 * accuracy`` by default:
 
@@ -43,7 +45,7 @@ def _text(completion: Completion) -> str:
     raise TypeError(f"a completion must be a string or a list of messages, not {completion!r}")
 
 
-def format_score(text: str, ids: Sequence[str], *, scale: tuple[int, int] = (1, 5),
+def verdict_format_score(text: str, ids: Sequence[str], *, scale: tuple[int, int] = (1, 5),
                  require_thinking: bool = True) -> float:
     """The format reward of one completion (see the module docstring)."""
     ids = list(ids)
@@ -117,7 +119,7 @@ def weighted_pair_score(predicted: Sequence[float], truth: Sequence[float]) -> f
     return earned / total if total else None
 
 
-def accuracy_score(text: str, ids: Sequence[str], truth_scores: Sequence[float], *,
+def verdict_accuracy_score(text: str, ids: Sequence[str], truth_scores: Sequence[float], *,
                    scale: tuple[int, int] = (1, 5), tau_weight: float = 0.5) -> float:
     """The accuracy reward of one completion against the true scores of ``ids``."""
     ids = list(ids)
@@ -143,46 +145,47 @@ def _columns(completions: Sequence[Completion], ids: Any, name: str) -> list[str
     return [_text(c) for c in completions]
 
 
-def format_reward(completions: Sequence[Completion], ids: Sequence[Sequence[str]] | None = None,
+def verdict_format_reward(completions: Sequence[Completion], ids: Sequence[Sequence[str]] | None = None,
                   **_: Any) -> list[float]:
     """TRL reward function: the format reward of each completion."""
-    texts = _columns(completions, ids, "format_reward")
-    return [format_score(t, i) for t, i in zip(texts, ids or [], strict=True)]
+    texts = _columns(completions, ids, "verdict_format_reward")
+    return [verdict_format_score(t, i) for t, i in zip(texts, ids or [], strict=True)]
 
 
-def accuracy_reward(completions: Sequence[Completion],
+def verdict_accuracy_reward(completions: Sequence[Completion],
                     ids: Sequence[Sequence[str]] | None = None,
                     truth_scores: Sequence[Sequence[float]] | None = None,
                     **_: Any) -> list[float]:
     """TRL reward function: the accuracy reward of each completion."""
-    texts = _columns(completions, ids, "accuracy_reward")
+    texts = _columns(completions, ids, "verdict_accuracy_reward")
     if truth_scores is None:
-        raise ValueError("accuracy_reward needs the dataset column 'truth_scores'")
-    return [accuracy_score(t, i, s) for t, i, s in zip(texts, ids or [], truth_scores, strict=True)]
+        raise ValueError("verdict_accuracy_reward needs the dataset column 'truth_scores'")
+    return [verdict_accuracy_score(t, i, s)
+            for t, i, s in zip(texts, ids or [], truth_scores, strict=True)]
 
 
-def judge_reward_fn(*, format_weight: float = 0.15, accuracy_weight: float = 0.85,
+def verdict_reward_fn(*, format_weight: float = 0.15, accuracy_weight: float = 0.85,
                     scale: tuple[int, int] = (1, 5), tau_weight: float = 0.5,
                     require_thinking: bool = True) -> Callable[..., list[float]]:
     """A TRL reward function ``format_weight * format + accuracy_weight * accuracy``."""
 
-    def judge_reward(completions: Sequence[Completion],
+    def verdict_reward(completions: Sequence[Completion],
                      ids: Sequence[Sequence[str]] | None = None,
                      truth_scores: Sequence[Sequence[float]] | None = None,
                      **_: Any) -> list[float]:
-        texts = _columns(completions, ids, "judge_reward")
+        texts = _columns(completions, ids, "verdict_reward")
         if truth_scores is None:
-            raise ValueError("judge_reward needs the dataset column 'truth_scores'")
+            raise ValueError("verdict_reward needs the dataset column 'truth_scores'")
         return [
-            format_weight * format_score(t, i, scale=scale, require_thinking=require_thinking)
-            + accuracy_weight * accuracy_score(t, i, s, scale=scale, tau_weight=tau_weight)
+            format_weight * verdict_format_score(t, i, scale=scale, require_thinking=require_thinking)
+            + accuracy_weight * verdict_accuracy_score(t, i, s, scale=scale, tau_weight=tau_weight)
             for t, i, s in zip(texts, ids or [], truth_scores, strict=True)
         ]
 
-    return judge_reward
+    return verdict_reward
 
 
-judge_reward = judge_reward_fn()
+verdict_reward = verdict_reward_fn()
 
 
 def training_example(principle: str, prompt: Prompt, responses: dict[str, str] | list[str],

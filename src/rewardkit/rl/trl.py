@@ -13,15 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from rewardkit.rl.common import (
-    DEFAULT_REFERENCE_TEMPLATE,
-    JudgeLike,
-    JudgeReward,
-    cached_endogenous,
-    completion_text,
-    judge_groups,
-    score_text_pairs,
-)
+from rewardkit.judge.grouping import DEFAULT_REFERENCE_TEMPLATE, judge_groups
+from rewardkit.protocols import JudgeReward, ListJudge
+from rewardkit.rl.common import cached_endogenous, completion_text, score_text_pairs
 
 RewardFunc = Callable[..., list[float | None]]
 
@@ -66,7 +60,7 @@ def endogenous_reward_func(reward: Any, *, system: str | None = None,
     return reward_func
 
 
-def judge_reward_func(judge: JudgeLike, principle: str, *, reward: JudgeReward = "score",
+def judge_reward_func(judge: ListJudge, principle: str, *, reward: JudgeReward = "score",
                       reference_column: str | None = None,
                       reference_template: str = DEFAULT_REFERENCE_TEMPLATE,
                       on_invalid: Literal["none", "raise"] = "none",

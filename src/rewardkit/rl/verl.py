@@ -16,14 +16,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from rewardkit.judge.grouping import DEFAULT_REFERENCE_TEMPLATE, judge_groups
+from rewardkit.protocols import JudgeReward, ListJudge
 from rewardkit.rl.client import RemoteEndogenous
-from rewardkit.rl.common import (
-    DEFAULT_REFERENCE_TEMPLATE,
-    JudgeLike,
-    JudgeReward,
-    cached_endogenous,
-    judge_groups,
-)
+from rewardkit.rl.common import cached_endogenous
 
 BatchFn = Callable[..., list[float]]
 
@@ -110,7 +106,7 @@ def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str
     return _score(scorer, prompts, list(solution_strs), system, aggregate)
 
 
-def judge_batch_fn(judge: JudgeLike, principle: str, *, prompt_key: str = "question",
+def judge_batch_fn(judge: ListJudge, principle: str, *, prompt_key: str = "question",
                    reward: JudgeReward = "score", use_reference: bool = False,
                    reference_template: str = DEFAULT_REFERENCE_TEMPLATE,
                    invalid_score: float | None = None) -> BatchFn:
@@ -147,13 +143,13 @@ def judge_batch_fn(judge: JudgeLike, principle: str, *, prompt_key: str = "quest
     return batch
 
 
-_JUDGES: dict[tuple[Any, ...], JudgeLike] = {}
+_JUDGES: dict[tuple[Any, ...], ListJudge] = {}
 _JUDGES_LOCK = threading.Lock()
 
 
 def load_judge(*, judge_model: str | None = None, judge_base_url: str | None = None,
                judge_model_name: str | None = None, judge_api_key: str | None = None,
-               judge_factory: str | None = None, **judge_options: Any) -> JudgeLike:
+               judge_factory: str | None = None, **judge_options: Any) -> ListJudge:
     """A judge from config strings, once per process: a local model, an OpenAI-compatible server,
     or ``judge_factory="package.module:function"`` returning any object with ``judge_many``.
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewardkit.errors import JudgeOutputError
-from rewardkit.rl.common import JudgeLike, group_requests, scatter_rewards
+from rewardkit.judge.grouping import group_requests, scatter_rewards
+from rewardkit.protocols import ListJudge
 from rewardkit.rl.openrlhf import pad_tokens_of, split_queries
 from rewardkit.server.batcher import Closed, DynamicBatcher, QueueFull
 from rewardkit.server.limits import Limits, check_api_keys
@@ -70,7 +71,7 @@ class ServerConfig:
 
 # ------------------------------------------------------------------------------ the app
 
-def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
+def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                config: ServerConfig = ServerConfig(),
                run_endogenous: Callable[[list[Tokens]], Sequence[float]] | None = None,
                run_judge: Callable[[list[Any]], Sequence[Judgement]] | None = None) -> Any:
@@ -119,7 +120,7 @@ def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
 
     def need(kind: str) -> DynamicBatcher[Any, Any]:
         if kind not in batchers:
-            flag = "--endogenous-model" if kind == "endogenous" else "--judge-model"
+            flag = "--endogenous-model" if kind == "endogenous" else "--judge SPEC"
             raise HTTPException(404, f"this server has no {kind} model; start it with {flag}")
         return batchers[kind]
 

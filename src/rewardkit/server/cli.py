@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from rewardkit.judge.cli import add_judge_arguments, judge_settings
+
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -19,15 +21,7 @@ def register(commands: Any) -> None:
         "(comma-separated).",
     )
     parser.add_argument("--endogenous-model", help="causal LM whose endogenous reward to serve")
-    judge = parser.add_mutually_exclusive_group()
-    judge.add_argument("--judge-model", help="local judge model path (PrincipleJudge)")
-    judge.add_argument("--judge-base-url", help="OpenAI-compatible server of the judge model")
-    judge.add_argument("--judge-factory", help="'module:function' returning an object with "
-                       "judge_many(requests)")
-    parser.add_argument("--judge-model-name", help="model name on --judge-base-url")
-    parser.add_argument("--judge-api-key", default=None)
-    parser.add_argument("--constrained", action="store_true",
-                        help="constrained decoding for a local --judge-model")
+    add_judge_arguments(parser, prefix="judge-", required=False)
     parser.add_argument("--principle", help="default principle (needed by the OpenRLHF judge route)")
     parser.add_argument("--openrlhf-reward", choices=["endogenous", "judge"], default=None,
                         help="what /openrlhf serves (default: endogenous when loaded)")
@@ -74,14 +68,11 @@ def build(args: argparse.Namespace) -> Any:
     ``--in-process``)."""
     from rewardkit.server.app import ServerConfig, create_app
 
-    has_judge = bool(args.judge_model or args.judge_base_url or args.judge_factory)
+    has_judge = bool(args.judge)
     if not (args.endogenous_model or has_judge):
-        raise SystemExit("rewardkit serve: give --endogenous-model and/or a judge "
-                         "(--judge-model, --judge-base-url or --judge-factory)")
-    if args.judge_base_url and not args.judge_model_name:
-        raise SystemExit("rewardkit serve: --judge-base-url needs --judge-model-name")
-    if args.constrained and not args.judge_model:
-        raise SystemExit("rewardkit serve: --constrained applies to a local --judge-model only")
+        raise SystemExit("rewardkit serve: give --endogenous-model and/or a judge (--judge SPEC)")
+    if not has_judge and judge_settings(args, prefix="judge-"):
+        raise SystemExit("rewardkit serve: judge options need a judge (--judge SPEC)")
     keys = api_keys(args.api_key, os.environ.get("REWARDKIT_API_KEYS"))
     openrlhf = args.openrlhf_reward or ("endogenous" if args.endogenous_model else "judge")
     config = ServerConfig(
@@ -91,20 +82,20 @@ def build(args: argparse.Namespace) -> Any:
         request_timeout_s=args.request_timeout, principle=args.principle,
         openrlhf_reward=openrlhf, prompt_cache=args.prompt_cache,
     )
-    judge_options = dict(
-        judge_model=args.judge_model, judge_base_url=args.judge_base_url,
-        judge_model_name=args.judge_model_name, judge_api_key=args.judge_api_key,
-        judge_factory=args.judge_factory, **({"constrained": True} if args.constrained else {}))
-    if args.in_process:
-        from rewardkit.rl.verl import load_judge
+    if has_judge:  # refuse a bad spec or option now, not in the worker
+        from rewardkit.judge.specs import check_settings, parse_spec
 
+        check_settings([parse_spec(s) for s in args.judge], None,
+                       judge_settings(args, prefix="judge-"))
+    judge_options = dict(specs=args.judge, settings=judge_settings(args, prefix="judge-"))
+    if args.in_process:
         endogenous = None
         if args.endogenous_model:
             from rewardkit.endogenous import EndogenousReward
 
             endogenous = EndogenousReward.from_pretrained(
                 args.endogenous_model, dtype=args.dtype, device=args.device)
-        judge = load_judge(**judge_options) if has_judge else None
+        judge = _load_judge(**judge_options) if has_judge else None
         return create_app(endogenous=endogenous, judge=judge, config=config)
 
     from rewardkit.server.scoring import RequestEncoder, load_endogenous_runner
@@ -129,11 +120,16 @@ def build(args: argparse.Namespace) -> Any:
                       run_judge=workers.get("judge"))
 
 
+def _load_judge(specs: list[str], settings: dict[str, Any]) -> Any:
+    """The served judge: invalid verdicts come back as such (each route decides what they mean)."""
+    from rewardkit.judge.specs import load_judge
+
+    return load_judge(specs, defaults={"on_invalid": "return", "progress": False}, **settings)
+
+
 def _judge_runner(**options: Any) -> Any:
     """A judge worker's factory: load the judge in the worker process, return its judge_many."""
-    from rewardkit.rl.verl import load_judge
-
-    return load_judge(**options).judge_many
+    return _load_judge(**options).judge_many
 
 
 def run(args: argparse.Namespace) -> int:

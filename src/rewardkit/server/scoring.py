@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewardkit.chat import ChatEncoder
-from rewardkit.rl.common import prompt_key, split_rendered
+from rewardkit.judge.grouping import prompt_key
+from rewardkit.rl.common import split_rendered
 
 PromptCache = Literal["auto", "always", "never"]
 Tokens = tuple[tuple[int, ...], tuple[int, ...]]  # (state ids, action ids) of one item

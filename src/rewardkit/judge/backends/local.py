@@ -1,8 +1,9 @@
 """Local transformers backend: one left-padded ``generate`` call per batch of judge requests.
 
-Requests are rendered with the tokenizer's chat template (``enable_thinking`` switches a
-thinking-capable template such as Qwen3's on or off), sorted by length so that a batch holds
-similar lengths, left-padded, and generated together; replies come back in request order.
+Requests are rendered with the tokenizer's chat template (the judge's ``thinking`` option goes in
+as ``enable_thinking``, switching a template such as Qwen3's on or off), sorted by length so that
+a batch holds similar lengths, left-padded, and generated together; replies come back in request
+order.
 Sampling seeds come from the judge's generator and run inside ``torch.random.fork_rng``, so the
 caller's global random state is left as it was.
 """
@@ -17,22 +18,20 @@ import torch
 
 from rewardkit.chat import Message, TextTokenizer, encode_rendered
 from rewardkit.judge.backends.base import Generation, GenerationRequest
+from rewardkit.judge.options import GenerationOptions
 from rewardkit.models import Device, DType, load_causal_lm
 from rewardkit.seeding import private_seed
 
 
 class TransformersBackend:
-    """Generates judge replies with a local transformers causal LM.
+    """Generates judge replies with a local transformers causal LM, under the judge's
+    :class:`~rewardkit.judge.options.GenerationOptions` (budget, sampling, thinking).
 
     Args:
         model: a causal LM on its device.
         tokenizer: its tokenizer, with a chat template.
         constrained: constrain the answer after the thinking block to a valid verdict with
             xgrammar (see :mod:`rewardkit.judge.backends.constrained`).
-        thinking: passed to the chat template as ``enable_thinking``.
-        max_new_tokens: generation budget per reply (thinking included).
-        temperature: 0 decodes greedily; above 0 samples.
-        top_p: nucleus sampling mass when sampling.
         batch_size: requests per ``generate`` call.
         context_limit: tokens a request may use in all; defaults to the model's
             ``max_position_embeddings``.
@@ -40,23 +39,16 @@ class TransformersBackend:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, constrained: bool = False,
-                 thinking: bool = True, max_new_tokens: int = 4096, temperature: float = 0.0,
-                 top_p: float = 1.0, batch_size: int = 8, context_limit: int | None = None,
+                 batch_size: int = 8, context_limit: int | None = None,
                  chat_template_kwargs: dict[str, Any] | None = None) -> None:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("the tokenizer has no chat template; a judge needs a chat model")
-        if max_new_tokens < 1 or batch_size < 1:
-            raise ValueError("max_new_tokens and batch_size must be at least 1")
-        if temperature < 0:
-            raise ValueError(f"temperature must be 0 or more, got {temperature}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
         self.tokenizer = tokenizer
         self._texts = TextTokenizer(tokenizer)
         self.constrained = constrained
-        self.thinking = thinking
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.top_p = top_p
         self.batch_size = batch_size
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         config = getattr(model.config, "text_config", None) or model.config
@@ -95,32 +87,34 @@ class TransformersBackend:
             raise ValueError("the tokenizer has no end-of-turn or EOS token to stop generation")
         return sorted(ids)
 
-    def render(self, messages: list[Message]) -> str:
+    def render(self, messages: list[Message], options: GenerationOptions) -> str:
         return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking,
-            **self.chat_template_kwargs,
+            messages, tokenize=False, add_generation_prompt=True,
+            enable_thinking=options.thinking, **self.chat_template_kwargs,
         )
 
-    def encode(self, messages: list[Message]) -> list[int]:
-        return list(encode_rendered(self._texts, self.render, messages))
+    def encode(self, messages: list[Message], options: GenerationOptions) -> list[int]:
+        return list(encode_rendered(self._texts, lambda ms: self.render(ms, options), messages))
 
-    def required_tokens(self, messages: list[Message]) -> int | None:
-        return len(self.encode(messages)) + self.max_new_tokens
+    def required_tokens(self, messages: list[Message], options: GenerationOptions
+                        ) -> int | None:
+        return len(self.encode(messages, options)) + options.max_new_tokens
 
-    def generate(self, requests: Sequence[GenerationRequest], *, seed: int) -> list[Generation]:
-        encoded = [self.encode(r.messages) for r in requests]
+    def generate(self, requests: Sequence[GenerationRequest], *, options: GenerationOptions,
+                 seed: int) -> list[Generation]:
+        encoded = [self.encode(r.messages, options) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
         out: list[Generation | None] = [None] * len(requests)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             texts = self._generate([encoded[i] for i in batch], [requests[i] for i in batch],
-                                   seed=seed + start)
+                                   options, seed=seed + start)
             for i, generation in zip(batch, texts, strict=True):
                 out[i] = generation
         return [g for g in out if g is not None]
 
-    def _generate(self, prompts: list[list[int]], requests: list[GenerationRequest], *,
-                  seed: int) -> list[Generation]:
+    def _generate(self, prompts: list[list[int]], requests: list[GenerationRequest],
+                  generation: GenerationOptions, *, seed: int) -> list[Generation]:
         device = self.model.device
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
@@ -129,15 +123,15 @@ class TransformersBackend:
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             attention[row, width - len(ids):] = 1
         options: dict[str, Any] = dict(
-            max_new_tokens=self.max_new_tokens, pad_token_id=self.pad_id,
-            eos_token_id=self.stop_ids, do_sample=self.temperature > 0,
+            max_new_tokens=generation.max_new_tokens, pad_token_id=self.pad_id,
+            eos_token_id=self.stop_ids, do_sample=generation.temperature > 0,
         )
-        if self.temperature > 0:
-            options.update(temperature=self.temperature, top_p=self.top_p, top_k=0)
+        if generation.temperature > 0:
+            options.update(temperature=generation.temperature, top_p=generation.top_p, top_k=0)
         else:
             options.update(temperature=None, top_p=None, top_k=None)
         if self.constrained:
-            options["logits_processor"] = [self._constraint_for(requests, width)]
+            options["logits_processor"] = [self._constraint_for(requests, width, generation)]
         with private_seed(seed), torch.inference_mode():
             generated = self.model.generate(
                 input_ids=input_ids.to(device), attention_mask=attention.to(device), **options
@@ -151,7 +145,8 @@ class TransformersBackend:
             results.append(Generation(text, len(prompt), len(row) if end is None else end + 1))
         return results
 
-    def _constraint_for(self, requests: list[GenerationRequest], width: int) -> Any:
+    def _constraint_for(self, requests: list[GenerationRequest], width: int,
+                        generation: GenerationOptions) -> Any:
         from rewardkit.judge.backends.constrained import VerdictConstraint
 
         schemas = []
@@ -162,5 +157,6 @@ class TransformersBackend:
         if self._constraint is None:
             self._constraint = VerdictConstraint.for_tokenizer(self.tokenizer, self.model,
                                                                self.stop_ids)
-        return self._constraint.processor(schemas, prompt_width=width, thinking=self.thinking,
-                                          max_new_tokens=self.max_new_tokens)
+        return self._constraint.processor(schemas, prompt_width=width,
+                                          thinking=generation.thinking,
+                                          max_new_tokens=generation.max_new_tokens)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from rewardkit.chat import Message
 from rewardkit.errors import ContextLengthError
 from rewardkit.judge.backends.base import Generation, GenerationRequest
+from rewardkit.judge.options import GenerationOptions
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
 
@@ -27,13 +28,14 @@ ResponseFormat = Literal["json_schema", "json_object", "none"]
 class OpenAIBackend:
     """Generates judge replies through an OpenAI-compatible chat completions endpoint.
 
+    The judge's :class:`~rewardkit.judge.options.GenerationOptions` go with every request:
+    ``max_new_tokens`` as ``max_tokens``, ``temperature``, ``top_p``, a per-request ``seed``,
+    and ``thinking`` as ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang, transformers).
+
     Args:
         base_url: the server's API root, e.g. ``http://localhost:8000/v1``.
         model: the model name the server knows.
         api_key: the key, if the server wants one.
-        max_new_tokens: ``max_tokens`` per reply.
-        temperature: sampling temperature (0 for greedy).
-        thinking: sent as ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang, transformers).
         response_format: "json_schema" (the per-request verdict schema), "json_object" or "none".
         concurrency: requests in flight at once.
         max_transport_retries: retries of one request after a transport failure.
@@ -46,7 +48,6 @@ class OpenAIBackend:
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
-                 max_new_tokens: int = 4096, temperature: float = 0.0, thinking: bool = True,
                  response_format: ResponseFormat = "json_schema", concurrency: int = 8,
                  max_transport_retries: int = 4, backoff: float = 0.5, timeout: float = 600.0,
                  tokenizer: Any = None, context_limit: int | None = None,
@@ -64,9 +65,6 @@ class OpenAIBackend:
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "EMPTY",
                                     max_retries=0, timeout=timeout)
         self.model = model
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.thinking = thinking
         self.response_format: ResponseFormat = response_format
         self.concurrency = concurrency
         self.batch_size = concurrency
@@ -78,26 +76,34 @@ class OpenAIBackend:
         self._lock = threading.Lock()
         self.transport_retries = 0  # how many retries transport failures have cost so far
 
-    def required_tokens(self, messages: list[Message]) -> int | None:
+    def required_tokens(self, messages: list[Message], options: GenerationOptions
+                        ) -> int | None:
         if self.tokenizer is None:
             return None
         text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking,
+            messages, tokenize=False, add_generation_prompt=True,
+            enable_thinking=options.thinking,
         )
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) + self.max_new_tokens
+        return (len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+                + options.max_new_tokens)
 
-    def generate(self, requests: Sequence[GenerationRequest], *, seed: int) -> list[Generation]:
+    def generate(self, requests: Sequence[GenerationRequest], *, options: GenerationOptions,
+                 seed: int) -> list[Generation]:
         seeds = random.Random(seed)
         jobs = [(k, r, seeds.getrandbits(31)) for k, r in enumerate(requests)]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs) or 1)) as pool:
-            return list(pool.map(lambda job: self._one(*job), jobs))
+            return list(pool.map(lambda job: self._one(*job, options), jobs))
 
-    def _body(self, request: GenerationRequest, seed: int) -> dict[str, Any]:
+    def _body(self, request: GenerationRequest, seed: int,
+              options: GenerationOptions) -> dict[str, Any]:
         body: dict[str, Any] = dict(
-            model=self.model, messages=request.messages, max_tokens=self.max_new_tokens,
-            temperature=self.temperature, seed=seed,
+            model=self.model, messages=request.messages, max_tokens=options.max_new_tokens,
+            temperature=options.temperature, seed=seed,
         )
-        extra = {"chat_template_kwargs": {"enable_thinking": self.thinking}, **self.extra_body}
+        if options.top_p < 1:
+            body["top_p"] = options.top_p
+        extra = {"chat_template_kwargs": {"enable_thinking": options.thinking},
+                 **self.extra_body}
         if self.response_format == "json_schema" and request.schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "verdict", "schema": request.schema, "strict": True}}
@@ -106,11 +112,12 @@ class OpenAIBackend:
         body["extra_body"] = extra
         return body
 
-    def _one(self, position: int, request: GenerationRequest, seed: int) -> Generation:
+    def _one(self, position: int, request: GenerationRequest, seed: int,
+             options: GenerationOptions) -> Generation:
         jitter = random.Random(seed)
         attempt = 0
         while True:
-            body = self._body(request, seed)
+            body = self._body(request, seed, options)
             try:
                 reply = self.client.chat.completions.create(**body)
             except self.openai.BadRequestError as error:

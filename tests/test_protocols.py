@@ -1,0 +1,153 @@
+"""The two reward contracts, the adapters between them, and judge panels (Kemeny consensus)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from rewardkit.errors import JudgeOutputError
+from rewardkit.judge.panel import JudgePanel
+from rewardkit.protocols import (
+    JudgeScorer,
+    ListJudge,
+    Scorer,
+    ScorerJudge,
+    as_list_judge,
+    as_scorer,
+)
+from rewardkit.types import Judgement
+
+
+class LengthScorer:
+    """Scores a response by its length plus the length of the steering text."""
+
+    def __init__(self):
+        self.calls = []
+
+    def score_many(self, prompts, responses, *, system=None):
+        self.calls.append((list(prompts), list(responses), system))
+        return [len(r) + len(system or "") for r in responses]
+
+
+class RankingJudge:
+    """A list judge with a fixed opinion: responses ranked by ``key``; invalid for prompts in
+    ``invalid``."""
+
+    def __init__(self, key, invalid=()):
+        self.key, self.invalid, self.requests = key, set(invalid), []
+
+    def judge_many(self, requests):
+        self.requests += list(requests)
+        out = []
+        for r in requests:
+            if r["prompt"] in self.invalid:
+                out.append(Judgement(status="invalid", error=f"cannot judge {r['prompt']}"))
+                continue
+            ranking = sorted(r["responses"], key=lambda i: self.key(r["responses"][i]))
+            n = len(ranking)
+            out.append(Judgement(scores={i: float(n - k) for k, i in enumerate(ranking)},
+                                 ranking=ranking))
+        return out
+
+
+def test_protocols_are_runtime_checkable():
+    assert isinstance(LengthScorer(), Scorer) and not isinstance(LengthScorer(), ListJudge)
+    assert isinstance(RankingJudge(len), ListJudge)
+    with pytest.raises(TypeError, match="neither a scorer"):
+        as_scorer(object())
+
+
+def test_scorer_as_list_judge_batches_by_principle_and_ranks_by_score():
+    scorer = LengthScorer()
+    judge = as_list_judge(scorer)
+    assert isinstance(judge, ScorerJudge) and as_list_judge(judge) is judge
+    verdicts = judge.judge_many([
+        {"principle": "p", "prompt": "A", "responses": {"x": "aaa", "y": "a"}},
+        {"prompt": "B", "responses": {"u": "bb", "v": "bbbb"}},
+        {"principle": "p", "prompt": "C", "responses": {"w": "c"}},
+    ])
+    assert [v.scores for v in verdicts] == [{"x": 4.0, "y": 2.0}, {"u": 2.0, "v": 4.0},
+                                            {"w": 2.0}]
+    assert [v.ranking for v in verdicts] == [["x", "y"], ["v", "u"], ["w"]]
+    # one score_many call per distinct principle, the requests' responses in order
+    assert scorer.calls == [(["A", "A", "C"], ["aaa", "a", "c"], "p"), (["B", "B"], ["bb", "bbbb"],
+                                                                       None)]
+
+
+def test_list_judge_as_scorer_groups_by_prompt_with_system_as_principle():
+    judge = RankingJudge(key=lambda text: -len(text))  # longer is better
+    scorer = as_scorer(judge, principle="default")
+    assert isinstance(scorer, JudgeScorer) and as_scorer(scorer) is scorer
+    prompts = ["A", "B", "A", "A"]
+    responses = ["a", "bb", "aaa", "aa"]
+    # group A: "a", "aaa", "aa" -> scores 1, 3, 2; group B alone -> 1
+    assert scorer.score_many(prompts, responses, system="brevity") == [1.0, 1.0, 3.0, 2.0]
+    assert [r["principle"] for r in judge.requests] == ["brevity", "brevity"]
+    assert [r["responses"] for r in judge.requests] == [{"0": "a", "1": "aaa", "2": "aa"},
+                                                        {"0": "bb"}]
+    scorer.score_many(["A"], ["a"])
+    assert judge.requests[-1]["principle"] == "default"
+
+
+def test_round_trip_keeps_a_scorers_order():
+    base = LengthScorer()
+    back = JudgeScorer(ScorerJudge(base))
+    prompts, responses = ["q", "q", "r"], ["xx", "x", "xyz"]
+    ranks = back.score_many(prompts, responses, system="s")
+    # the judge's scores are the scorer's own, so the round trip returns them unchanged
+    assert ranks == [float(v) for v in LengthScorer().score_many(prompts, responses, system="s")]
+
+
+def test_invalid_verdict_raises_or_takes_the_fixed_score():
+    judge = RankingJudge(key=len, invalid=("B",))
+    with pytest.raises(JudgeOutputError, match="item 1 got no valid verdict \\(cannot judge B\\)"):
+        JudgeScorer(judge).score_many(["A", "B"], ["a", "b"])
+    assert JudgeScorer(judge, invalid_score=-1.0).score_many(["A", "B"], ["a", "b"]) == [1.0, -1.0]
+
+
+def disagreements(order, rankings):
+    pos = {i: k for k, i in enumerate(order)}
+    return sum(1 for r in rankings for a, b in itertools.combinations(r, 2) if pos[a] > pos[b])
+
+
+def test_panel_is_the_kemeny_consensus_of_its_members():
+    members = {
+        "len": RankingJudge(key=lambda t: -len(t)),
+        "alpha": RankingJudge(key=lambda t: t),
+        "vowels": RankingJudge(key=lambda t: -sum(c in "aeiou" for c in t)),
+    }
+    panel = JudgePanel(members)
+    assert isinstance(panel, ListJudge)
+    responses = {"a": "zz", "b": "aaaa", "c": "bcd", "d": "eee"}
+    (verdict,) = panel.judge_many([{"principle": "p", "prompt": "Q", "responses": responses}])
+    rankings = [m.judge_many([{"prompt": "Q", "responses": responses}])[0].ranking
+                for m in members.values()]
+    best = min(disagreements(o, rankings) for o in itertools.permutations("abcd"))
+    assert verdict.ok and disagreements(verdict.ranking, rankings) == best
+    # win rate: the share of the 3 judges x 3 rivals a response beats
+    wins = {i: sum(r.index(i) < r.index(j) for r in rankings for j in "abcd" if j != i) / 9
+            for i in "abcd"}
+    assert verdict.scores == pytest.approx(wins)
+    assert "consensus of len, alpha, vowels" in verdict.reasoning
+
+
+def test_panel_leaves_invalid_members_out_and_names_them():
+    panel = JudgePanel([RankingJudge(key=len), RankingJudge(key=len, invalid=("Q",))])
+    (verdict,) = panel.judge_many([{"prompt": "Q", "responses": {"a": "x", "b": "xx"}}])
+    assert verdict.ok and verdict.ranking == ["a", "b"]
+    assert "left out j2: cannot judge Q" in verdict.reasoning
+    both_bad = JudgePanel([RankingJudge(key=len, invalid=("Q",))] * 2)
+    (verdict,) = both_bad.judge_many([{"prompt": "Q", "responses": {"a": "x"}}])
+    assert verdict.status == "invalid" and "no panel judge gave a valid verdict" in verdict.error
+    with pytest.raises(ValueError, match="at least one judge"):
+        JudgePanel([])
+
+
+def test_panel_is_an_rl_reward_and_a_scorer():
+    from rewardkit.rl.trl import judge_reward_func
+
+    panel = JudgePanel([RankingJudge(key=lambda t: -len(t)), RankingJudge(key=lambda t: -len(t))])
+    reward = judge_reward_func(panel, "Longer is better.", reward="rank")
+    assert reward(prompts=["A", "A", "B"], completions=["x", "xxx", "y"]) == [0.0, 1.0, 1.0]
+    assert as_scorer(panel).score_many(["A", "A"], ["xx", "x"]) == [1.0, 0.0]  # win rates
