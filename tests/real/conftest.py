@@ -17,11 +17,11 @@ When a model package is missing the tier skips, naming the install command, exce
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,13 +85,20 @@ def _dequantized_folder(gguf: Path, sha256: str, cache_root: Path) -> Path:
     import transformers
 
     folder = cache_root / f"{gguf.stem}-{sha256[:16]}-transformers-{transformers.__version__}"
-    done = folder / "rewardkit-source.json"
-    if done.exists():
+    if (folder / "rewardkit-source.json").exists():
         return folder
     model, tokenizer = load_gguf(gguf)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    done.write_text(json.dumps({"gguf": gguf.name, "sha256": sha256}) + "\n")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / "rewardkit-source.json").write_text(
+        json.dumps({"gguf": gguf.name, "sha256": sha256}) + "\n")
+    if (folder / "rewardkit-source.json").exists():  # another run finished first
+        shutil.rmtree(partial)
+        return folder
+    if folder.exists():  # left by an interrupted build
+        shutil.rmtree(folder)
+    partial.rename(folder)
     return folder
 
 
@@ -144,9 +151,3 @@ def smollm2(smollm2_dir):
 def gemma3(gemma3_dir):
     """(model, tokenizer): Gemma-3-270m base in fp32. Shared: tests must not modify it."""
     return load_folder(gemma3_dir)
-
-
-@pytest.fixture(scope="session")
-def smollm2_fp64(smollm2):
-    """SmolLM2 in fp64, for the independent reference."""
-    return copy.deepcopy(smollm2[0]).double()

@@ -15,9 +15,9 @@ from rewardkit.endogenous.logits import OutputHead, selected_and_values
 
 pytestmark = pytest.mark.realmodel
 
-# A prompt of about 1,000 tokens: twice the sliding window, so the responses' sliding layers see
-# only the prompt's last 512 positions and the full-attention layers see all of it.
-LONG_PROMPT = " ".join(f"Fact {i}: the number {i} squared is {i * i}." for i in range(60)) + (
+# A prompt of about 700 tokens, longer than the sliding window: the responses' sliding layers see
+# only the prompt's last 512 positions, the full-attention layers all of it.
+LONG_PROMPT = " ".join(f"Fact {i}: the number {i} squared is {i * i}." for i in range(40)) + (
     "\nQuestion: what is 7 squared?\nAnswer:")
 RESPONSES = [" 49.", " The number 7 squared is 49, as fact 7 says.", " 50", " I do not know.", ""]
 
@@ -42,7 +42,7 @@ def test_the_gguf_loads_as_the_model_card_says(gemma3):
     assert model.get_output_embeddings().weight.data_ptr() == \
         model.get_input_embeddings().weight.data_ptr()
     assert not tokenizer.chat_template
-    assert len(tokenizer(LONG_PROMPT)["input_ids"]) > 2 * config.sliding_window - 100
+    assert len(tokenizer(LONG_PROMPT)["input_ids"]) > config.sliding_window + 100
 
 
 def test_shared_prompt_cache_equals_whole_sequences_past_the_sliding_window(gemma3):
@@ -53,17 +53,19 @@ def test_shared_prompt_cache_equals_whole_sequences_past_the_sliding_window(gemm
     run_shared = cached._run_shared
     cached._run_shared = lambda *a, **k: (calls.append(1), run_shared(*a, **k))[1]
     pairs = [cached.encoder.encode(LONG_PROMPT, r) for r in RESPONSES]
-    assert len(pairs[0].prompt_ids) > model.config.sliding_window
+    assert len(pairs[0].prompt_ids) > model.config.sliding_window + 100
     by_cache = cached._run(pairs)  # several response batches, each on a copy of the prompt's cache
     assert calls == [1]
-    by_whole = whole._run(pairs)
-    for pair, a, b in zip(pairs, by_cache, by_whole, strict=True):
-        expected = forward_rewards(model, pair.prompt_ids, pair.action_ids)
-        assert a.rewards.tolist() == pytest.approx(expected, abs=1e-4, rel=0)
-        assert b.rewards.tolist() == pytest.approx(expected, abs=1e-4, rel=0)
-    # and through the public API, which plans the same way
+    by_whole = whole._run(pairs)  # right-padded whole sequences in one batch
+    for a, b in zip(by_cache, by_whole, strict=True):
+        assert a.rewards.tolist() == pytest.approx(b.rewards.tolist(), abs=1e-4, rel=0)
+        assert a.values.tolist() == pytest.approx(b.values.tolist(), abs=1e-4, rel=0)
+    longest = max(range(len(pairs)), key=lambda i: len(pairs[i].action_ids))
+    expected = forward_rewards(model, pairs[longest].prompt_ids, pairs[longest].action_ids)
+    assert by_whole[longest].rewards.tolist() == pytest.approx(expected, abs=1e-4, rel=0)
+    # the public API plans the same way
     assert cached.score(LONG_PROMPT, RESPONSES) == pytest.approx(
-        whole.score(LONG_PROMPT, RESPONSES), abs=1e-4 * max(len(p.action_ids) for p in pairs))
+        [float(b.rewards.sum()) for b in by_whole], abs=1e-4 * len(pairs[longest].action_ids), rel=0)
 
 
 @pytest.mark.parametrize(("alpha", "chunk"), [(1.0, None), (0.7, 37)])

@@ -39,9 +39,9 @@ def test_grpo_steps_with_the_frozen_copy_as_reward(smollm2_dir, tmp_path):
                                                   for q in QUESTIONS] * 2})
     config = trl.GRPOConfig(
         output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
-        num_generations=2, max_completion_length=12, learning_rate=1e-5, beta=0.01,
-        temperature=1.0, logging_steps=1, report_to="none", use_cpu=True, save_strategy="no",
-        seed=0, disable_tqdm=True,
+        num_generations=2, max_completion_length=8, learning_rate=1e-5, beta=0.01,
+        temperature=1.0, gradient_checkpointing=False, logging_steps=1, report_to="none",
+        use_cpu=True, save_strategy="no", seed=0, disable_tqdm=True,
     )
     trainer = trl.GRPOTrainer(model=str(smollm2_dir), reward_funcs=recording, args=config,
                               train_dataset=data, processing_class=tokenizer)
