@@ -9,7 +9,14 @@ import torch
 
 def reference_rewards(model, prompt_ids, action_ids, *, alpha=1.0, terminal="zero"):
     """(token rewards, log pi, V(s_1..s_{T+1})) from one fp64 forward over the whole sequence."""
-    model64 = copy.deepcopy(model).double()
+    return fp64_reference_rewards(copy.deepcopy(model).double(), prompt_ids, action_ids,
+                                  alpha=alpha, terminal=terminal)
+
+
+def fp64_reference_rewards(model64, prompt_ids, action_ids, *, alpha=1.0, terminal="zero"):
+    """:func:`reference_rewards` with a model already in fp64 (not copied)."""
+    if next(model64.parameters()).dtype != torch.float64:
+        raise ValueError("fp64_reference_rewards needs a model in fp64: model.double()")
     ids = torch.tensor([list(prompt_ids) + list(action_ids)])
     with torch.no_grad():
         logits = model64(input_ids=ids).logits[0].double()
