@@ -56,6 +56,24 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
     return out
 
 
+def encode_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]],
+                   system: str | None) -> list[Tokens]:
+    """State ids of chat prompts under the reward model's template, each followed by the given
+    action ids as they are (a policy's generated tokens, for a reward model sharing its
+    tokenizer): nothing re-tokenized, no end-of-turn appended."""
+    rendered: dict[str, tuple[int, ...]] = {}
+    out = []
+    for i, (prompt, actions) in enumerate(zip(prompts, action_ids, strict=True)):
+        key = prompt_key(prompt)
+        try:
+            if key not in rendered:
+                rendered[key] = tuple(reward.encoder.render_prompt(prompt, system=system).ids)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"item {i}: {error}") from None
+        out.append((rendered[key], tuple(int(t) for t in actions)))
+    return out
+
+
 def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str]) -> list[Tokens]:
     """Token ids of items whose prompts are already rendered text (the OpenRLHF route)."""
     out = []
