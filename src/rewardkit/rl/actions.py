@@ -50,7 +50,7 @@ def end_ids(tokenizer: Any) -> set[int]:
         out.add(eos)
     elif isinstance(eos, Sequence):
         out.update(int(e) for e in eos)
-    for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>"):
+    for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
         tid = tokenizer.convert_tokens_to_ids(name) if name in tokenizer.get_vocab() else None
         if isinstance(tid, int) and tid != getattr(tokenizer, "unk_token_id", None):
             out.add(tid)
