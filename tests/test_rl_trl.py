@@ -103,10 +103,21 @@ def test_default_names_differ_with_the_options(reward):
     assert len(names) == 7
 
 
-def test_generated_ids_are_scored_finished_and_truncated_apart(tokenizer):
-    pad_is_eos = build_tokenizer()
-    pad_is_eos.pad_token = pad_is_eos.eos_token  # SmolLM2: pad == EOS == <|im_end|>
-    model = EndogenousReward(build_model("qwen2", len(pad_is_eos), seed=3), pad_is_eos)
+def pad_is_eos_tokenizer(which: str):
+    if which == "smollm2":
+        from smollm2 import smollm2_tokenizer
+
+        return smollm2_tokenizer()
+    tokenizer = build_tokenizer()
+    tokenizer.pad_token = tokenizer.eos_token  # as SmolLM2's: pad == EOS == <|im_end|>
+    return tokenizer
+
+
+@pytest.mark.parametrize("which", ["tiny", "smollm2"])
+def test_generated_ids_are_scored_finished_and_truncated_apart(which):
+    pad_is_eos = pad_is_eos_tokenizer(which)
+    assert pad_is_eos.pad_token == pad_is_eos.eos_token == "<|im_end|>"
+    model = EndogenousReward(build_model("llama", len(pad_is_eos), seed=3), pad_is_eos)
     func = endogenous_reward_func(model)
     prompt = [{"role": "user", "content": "What is 2+2?"}]
     ids = pad_is_eos("Four.", add_special_tokens=False)["input_ids"]

@@ -7,7 +7,7 @@ overrides, and verl's ``RewardLoopWorker`` (the class its Ray actors run) comput
 assembled by the manager class's ``assemble_rm_scores`` as ``RewardLoopManager`` does. Prints one
 JSON object with what the test compares.
 
-    python tests/peers/verl_reward_loop.py WORKDIR [JUDGE_BASE_URL]
+    python tests/peers/verl_reward_loop.py WORKDIR TOKENIZER_DIR [JUDGE_BASE_URL]
 """
 
 from __future__ import annotations
@@ -27,19 +27,21 @@ from verl.trainer.ppo.reward import resolve_reward_manager_cls
 import rewardkit.rl.verl as rk_verl
 import rewardkit.rl.verl_managers as rk_managers
 from rewardkit import EndogenousReward
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardkit.toy.tiny import build_model
 
 CONFIG_DIR = str(Path(__import__("verl").__file__).parent / "trainer" / "config")
 QUESTIONS = ["What is 2+2?", "What is 2+2?"]  # two GRPO groups that drew the same prompt
 N = 2
 
 
-def make_policy(workdir: Path) -> Path:
-    """A tiny policy whose pad token is its end-of-turn token (as SmolLM2's is)."""
-    tokenizer = build_tokenizer()
-    tokenizer.pad_token = tokenizer.eos_token  # pad == EOS == <|im_end|>
+def make_policy(workdir: Path, tokenizer_dir: str) -> Path:
+    """A tiny random policy on SmolLM2's tokenizer, whose pad token is its end-of-turn token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    assert tokenizer.pad_token == tokenizer.eos_token == "<|im_end|>"
     folder = workdir / "policy"
-    build_model("qwen2", len(tokenizer), seed=5).save_pretrained(folder)
+    build_model("llama", len(tokenizer), seed=5).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -99,8 +101,8 @@ def run_worker(cfg, data: DataProto, router: str | None = None):
 
 def main() -> None:
     workdir = Path(sys.argv[1])
-    judge_url = sys.argv[2] if len(sys.argv) > 2 else None
-    policy = make_policy(workdir)
+    judge_url = sys.argv[3] if len(sys.argv) > 3 else None
+    policy = make_policy(workdir, sys.argv[2])
     reward = EndogenousReward.from_pretrained(str(policy))
     tok = reward.tokenizer
     eos = tok.eos_token_id
