@@ -37,6 +37,11 @@ ENDOGENOUS_OPTIONS = ("model", "server_url", "api_key", "dtype", "device", "aggr
 
 
 def _options(config: Any, known: tuple[str, ...], manager: str) -> dict[str, Any]:
+    from rewardkit.rl.verl_config import ignored_keys
+
+    ignored = ignored_keys(config)
+    if ignored:
+        raise ValueError(f"{manager}: " + "; ".join(ignored))
     raw = config.reward.get("reward_kwargs", None) or {}
     options = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in dict(raw).items()}
     unknown = sorted(set(options) - set(known))
