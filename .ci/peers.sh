@@ -11,7 +11,7 @@ mkdir -p "$ROOT"
 build() {  # build NAME MODULE "SPEC" ["NO-DEPS SPEC"]
   local name=$1 module=$2 spec=$3 nodeps=${4:-}
   local venv="$ROOT/$name"
-  local want="$spec | $nodeps"
+  local want="$spec | $nodeps | $(python -V 2>&1)"
   if [ -f "$venv/.spec" ] && [ "$(cat "$venv/.spec")" = "$want" ]; then
     echo "peers: $name reused ($venv)"
     return

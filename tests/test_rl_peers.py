@@ -201,3 +201,13 @@ def test_openrlhf_client_code_against_rewardkit_serve(pad_is_eos_model):
     assert out["file"] == pytest.approx(direct, abs=1e-4)
     assert abs(direct[0] - direct[1]) > 1.0  # the generated end-of-turn is kept
     assert all(p["reward.remote_url"] for p in out["parsed"])
+
+
+def test_verl_reads_the_preprocessed_math_with_the_prompt_where_rewardkit_looks(
+        tmp_path, smollm2_folder):
+    out = run_in(peer_python("verl-0.9.1"), "tests/peers/verl_dataset.py", str(tmp_path),
+                 str(smollm2_folder))
+    question = ("What is 2+2?\nPlease reason step by step, and put your final answer within "
+                "\\boxed{}.")
+    assert out["raw_prompt"] == [{"role": "user", "content": question}]
+    assert out["question"] == question and out["ground_truth"] == "\\boxed{4}"
