@@ -187,19 +187,7 @@ class EndogenousReward:
                       system: str | None = None) -> TokenRewards:
         """The reward of ``response`` token by token: log pi, V(s_t) and r_t for each action."""
         pair = self.encoder.encode(prompt, response, system=system)
-        scored = self._run([pair])[0]
-        rewards = scored.rewards
-        logprobs = rmath.log_policy(scored.selected, scored.values[:-1], self.alpha)
-        ids = list(pair.action_ids)
-        return TokenRewards(
-            tokens=[self.tokenizer.decode([i]) for i in ids],
-            token_ids=ids,
-            logprobs=logprobs.tolist(),
-            values=scored.values[:-1].tolist(),
-            rewards=rewards.tolist(),
-            terminal_value=float(scored.values[-1]) if self.terminal == "value" else 0.0,
-            total=float(rewards.sum()),
-        )
+        return self._token_view(pair, self._run([pair])[0])
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
                   *, aggregate: rmath.Aggregate = "sum") -> list[float]:
@@ -220,19 +208,22 @@ class EndogenousReward:
         _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
         pairs = [self._id_pair(i, s, a) for i, (s, a) in
                  enumerate(zip(prompt_ids, action_ids, strict=True))]
-        out = []
-        for pair, scored in zip(pairs, self._run(pairs), strict=True):
-            ids = list(pair.action_ids)
-            out.append(TokenRewards(
-                tokens=[self.tokenizer.decode([i]) for i in ids], token_ids=ids,
-                logprobs=rmath.log_policy(scored.selected, scored.values[:-1],
-                                          self.alpha).tolist(),
-                values=scored.values[:-1].tolist(), rewards=scored.rewards.tolist(),
-                terminal_value=float(scored.values[-1]) if self.terminal == "value" else 0.0,
-                total=float(scored.rewards.sum())))
-        return out
+        return [self._token_view(pair, scored)
+                for pair, scored in zip(pairs, self._run(pairs), strict=True)]
 
     # ------------------------------------------------------------------------------ internals
+
+    def _token_view(self, pair: EncodedPair, scored: _Scored) -> TokenRewards:
+        ids = list(pair.action_ids)
+        return TokenRewards(
+            tokens=[self.tokenizer.decode([i]) for i in ids],
+            token_ids=ids,
+            logprobs=rmath.log_policy(scored.selected, scored.values[:-1], self.alpha).tolist(),
+            values=scored.values[:-1].tolist(),
+            rewards=scored.rewards.tolist(),
+            terminal_value=float(scored.values[-1]) if self.terminal == "value" else 0.0,
+            total=float(scored.rewards.sum()),
+        )
 
     def _id_pair(self, index: int, state: Sequence[int], actions: Sequence[int]) -> EncodedPair:
         if len(state) == 0:

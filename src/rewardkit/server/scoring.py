@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewardkit.chat import ChatEncoder
+from rewardkit.rl.actions import prompt_state_ids
 from rewardkit.rl.common import prompt_key, split_rendered
 
 PromptCache = Literal["auto", "always", "never"]
@@ -61,17 +62,9 @@ def encode_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Seq
     """State ids of chat prompts under the reward model's template, each followed by the given
     action ids as they are (a policy's generated tokens, for a reward model sharing its
     tokenizer): nothing re-tokenized, no end-of-turn appended."""
-    rendered: dict[str, tuple[int, ...]] = {}
-    out = []
-    for i, (prompt, actions) in enumerate(zip(prompts, action_ids, strict=True)):
-        key = prompt_key(prompt)
-        try:
-            if key not in rendered:
-                rendered[key] = tuple(reward.encoder.render_prompt(prompt, system=system).ids)
-        except (TypeError, ValueError) as error:
-            raise type(error)(f"item {i}: {error}") from None
-        out.append((rendered[key], tuple(int(t) for t in actions)))
-    return out
+    states = prompt_state_ids(reward, prompts, system=system)
+    return [(state, tuple(int(t) for t in actions))
+            for state, actions in zip(states, action_ids, strict=True)]
 
 
 def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str]) -> list[Tokens]:
