@@ -74,7 +74,8 @@ def run_seed(seed: int, args: argparse.Namespace, reward: EndogenousReward, toke
     )
     data = train_dataset(args.steps * args.batch // args.group, args.lengths, seed=10_000 + seed)
     trainer = trl.GRPOTrainer(
-        model=str(MODEL_DIR), reward_funcs=[endogenous_reward_func(reward), exact_match_func],
+        model=str(MODEL_DIR), reward_funcs=[endogenous_reward_func(reward, name="endogenous_reward"),
+                                                exact_match_func],
         args=config, train_dataset=data, processing_class=tokenizer,
     )
     start = time.perf_counter()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -44,15 +46,24 @@ def test_prompts_longer_than_the_limit_are_left_out_and_counted(tokenizer, capsy
     assert f"1 of 2 prompts fit in {limit} tokens; 1 left out" in capsys.readouterr().out
 
 
-def test_recipe_trains_one_step_on_cpu(saved_model, tmp_path):
-    problems = tmp_path / "math.jsonl"
-    problems.write_text("".join(json.dumps({"problem": p, "solution": s}) + "\n" for p, s in
-                                [("What is 2+2?", "4"), ("What is 3*3?", "9")]))
-    trainer = load_recipe().main([
-        "--model", str(saved_model), "--dataset", str(problems),
-        "--output-dir", str(tmp_path / "run"), "--num-generations", "2",
-        "--gradient-accumulation-steps", "1", "--max-completion-length", "8", "--max-steps", "1",
-        "--cpu"])
+def documented_command() -> list[str]:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "rl.md").read_text()
+    (command,) = re.findall(r"^(python examples/rl/trl_grpo_math_endogenous\.py .*?)(?<!\\)$",
+                            docs, flags=re.M | re.S)
+    return shlex.split(command.replace("\\\n", " "))
+
+
+def test_documented_command_trains_one_step_on_cpu(saved_model, tmp_path, monkeypatch):
+    """The command in docs/rl.md as written, in a folder holding its tiny-rm and math.jsonl."""
+    argv = documented_command()
+    assert argv[:2] == ["python", "examples/rl/trl_grpo_math_endogenous.py"]
+    (tmp_path / "math.jsonl").write_text("".join(
+        json.dumps({"problem": p, "solution": s}) + "\n"
+        for p, s in [("What is 2+2?", "4"), ("What is 3*3?", "9")]))
+    (tmp_path / "tiny-rm").symlink_to(saved_model, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    trainer = load_recipe().main(argv[2:])
     logged = [h for h in trainer.state.log_history if "reward" in h]
     assert trainer.state.global_step == 1 and logged
     assert math.isfinite(logged[0]["reward"])
+    print({k: v for k, v in logged[0].items() if k.startswith("rewards/")})

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from rewardkit import EndogenousReward, Judgement
-from rewardkit.rl.trl import endogenous_reward_func, judge_reward_func
-from rewardkit.testing import build_model
+from rewardkit.rl.trl import AsyncJudgeRewardFunc, endogenous_reward_func, judge_reward_func
+from rewardkit.testing import build_model, build_tokenizer
 
 
 class LengthJudge:
@@ -43,6 +43,7 @@ def test_endogenous_matches_score_many_in_both_formats(reward):
     prompts = ["What is 2+2?", "What is 2+2?", "Sort 3 1 2."]
     completions = ["4", "5", "1 2 3"]
     expected = reward.score_many(prompts, completions)
+    # ids that do not decode to the completions: another tokenizer, so the text is scored
     assert func(prompts=prompts, completions=completions, completion_ids=[[1]] * 3,
                 trainer_state=None) == pytest.approx(expected)
     chat_prompts = [[{"role": "user", "content": p}] for p in prompts]
@@ -68,33 +69,134 @@ def test_endogenous_rejects_tool_call_completions(reward):
         func(prompts=["p", "p"], completions=["ok", two])
 
 
-def test_judge_groups_by_prompt_in_order_with_reference():
+def test_judge_groups_follow_trls_layout_and_never_merge_a_shared_prompt():
     judge = LengthJudge()
     func = judge_reward_func(judge, "Prefer longer answers.", reference_column="answer",
-                             reward="rank")
-    assert func.__name__ == "judge_reward"
-    prompts = ["A", "A", "B", "A", "B"]
-    completions = ["x", "xxx", "yy", "xx", "y"]
+                             reward="rank", num_generations=3)
+    assert func.__name__.startswith("judge_reward:rank:principle=")
+    # two GRPO groups drew prompt A; TRL lays them out as consecutive blocks of 3
+    prompts = ["A", "A", "A", "B", "B", "B", "A", "A", "A"]
+    completions = ["x", "xxx", "xx", "yy", "y", "yyy", "a", "aaa", "aa"]
     logged = {}
-    rewards = func(prompts=prompts, completions=completions, answer=["1", "1", "2", "1", "2"],
+    rewards = func(prompts=prompts, completions=completions, answer=["1"] * 3 + ["2"] * 3 + ["1"] * 3,
                    log_metric=logged.__setitem__)
-    # group A = items 0,1,3 ("x","xxx","xx"): ranks worst, best, middle; group B = items 2,4
-    assert rewards == [0.0, 1.0, 1.0, 0.5, 0.0]
+    assert rewards == [0.0, 1.0, 0.5, 0.5, 0.0, 1.0, 0.0, 1.0, 0.5]
     assert [r["responses"] for r in judge.requests] == [
-        {"0": "x", "1": "xxx", "2": "xx"}, {"0": "yy", "1": "y"}]
+        {"0": "x", "1": "xxx", "2": "xx"}, {"0": "yy", "1": "y", "2": "yyy"},
+        {"0": "a", "1": "aaa", "2": "aa"}]
     assert "Reference answer: 1" in judge.requests[0]["principle"]
-    assert logged == {"judge_reward/invalid": 0.0}
+    assert logged == {f"{func.__name__}/invalid": 0.0}
+    with pytest.raises(ValueError, match=r"group 0 .* mixes prompts"):
+        func(prompts=["A", "B", "A"], completions=["a", "b", "c"], answer=["1"] * 3)
+    with pytest.raises(ValueError, match="not a multiple of num_generations=3"):
+        func(prompts=["A", "A"], completions=["a", "b"], answer=["1"] * 2)
+
+
+def test_default_names_differ_with_the_options(reward):
+    names = {endogenous_reward_func(reward).__name__,
+             endogenous_reward_func(reward, aggregate="mean").__name__,
+             endogenous_reward_func(reward, system="Be brief.").__name__,
+             endogenous_reward_func(reward, system="Be long.").__name__,
+             judge_reward_func(LengthJudge(), "p", num_generations=2).__name__,
+             judge_reward_func(LengthJudge(), "q", num_generations=2).__name__,
+             judge_reward_func(LengthJudge(), "p", num_generations=2, reward="rank").__name__}
+    assert len(names) == 7
+
+
+def pad_is_eos_tokenizer(which: str):
+    if which == "smollm2":
+        from smollm2 import smollm2_tokenizer
+
+        return smollm2_tokenizer()
+    tokenizer = build_tokenizer()
+    tokenizer.pad_token = tokenizer.eos_token  # as SmolLM2's: pad == EOS == <|im_end|>
+    return tokenizer
+
+
+@pytest.mark.parametrize("which", ["tiny", "smollm2"])
+def test_generated_ids_are_scored_finished_and_truncated_apart(which):
+    pad_is_eos = pad_is_eos_tokenizer(which)
+    assert pad_is_eos.pad_token == pad_is_eos.eos_token == "<|im_end|>"
+    model = EndogenousReward(build_model("llama", len(pad_is_eos), seed=3), pad_is_eos)
+    func = endogenous_reward_func(model)
+    prompt = [{"role": "user", "content": "What is 2+2?"}]
+    ids = pad_is_eos("Four.", add_special_tokens=False)["input_ids"]
+    finished, truncated = [*ids, pad_is_eos.eos_token_id], ids
+    logged = {}
+    got = func(prompts=[prompt, prompt], completions=[[{"role": "assistant", "content": "Four."}]] * 2,
+               completion_ids=[finished, truncated], log_metric=logged.__setitem__)
+    state = pad_is_eos.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    state_ids = pad_is_eos(state, add_special_tokens=False)["input_ids"]
+    assert got == pytest.approx(model.score_ids([state_ids] * 2, [finished, truncated]))
+    assert abs(got[0] - got[1]) > 1.0
+    assert logged == {f"{func.__name__}/scored_ids": 1.0}
+    text_only = endogenous_reward_func(model, actions="text")
+    assert text_only(prompts=[prompt] * 2, completions=["Four."] * 2,
+                     completion_ids=[finished, truncated]) == pytest.approx([got[0]] * 2, abs=1e-4)
+
+
+def test_reward_functions_survive_a_pickle_round_trip(saved_model):
+    import pickle
+
+    func = endogenous_reward_func(str(saved_model))
+    expected = func(prompts=["What is 2+2?"], completions=["4"])
+    clone = pickle.loads(pickle.dumps(func))
+    assert clone._model is None and clone.__name__ == func.__name__
+    assert clone(prompts=["What is 2+2?"], completions=["4"]) == pytest.approx(expected)
+    judge = judge_reward_func({"judge_factory": "test_rl_trl:make_length_judge"}, "p",
+                              num_generations=2)
+    judged = pickle.loads(pickle.dumps(judge))
+    assert judged(prompts=["A", "A"], completions=["a", "aa"]) == [2.0, 3.0]
+
+
+def make_length_judge():
+    return LengthJudge()
+
+
+def test_async_judge_reward_func_is_awaited_like_trl_does():
+    import asyncio
+
+    from trl.trainer.utils import is_async_callable
+
+    func = judge_reward_func(LengthJudge(), "p", num_generations=2, asynchronous=True)
+    assert isinstance(func, AsyncJudgeRewardFunc) and is_async_callable(func)
+
+    async def both():
+        return await asyncio.gather(func(prompts=["A", "A"], completions=["a", "aa"]),
+                                    func(prompts=["B", "B"], completions=["bbb", "b"]))
+
+    assert asyncio.run(both()) == [[2.0, 3.0], [4.0, 2.0]]
+
+
+def test_a_shared_reward_server_url_scores_the_ids(saved_model):
+    pytest.importorskip("fastapi")
+    from rewardkit.server.app import create_app
+    from rewardkit.server.run import BackgroundServer
+
+    reward = EndogenousReward.from_pretrained(str(saved_model))
+    ids = reward.tokenizer("4", add_special_tokens=False)["input_ids"]
+    with BackgroundServer(create_app(endogenous=reward)) as server:
+        func = endogenous_reward_func(server.url, actions="ids")
+        got = func(prompts=["What is 2+2?"] * 2, completions=["4", "4"],
+                   completion_ids=[[*ids, reward.tokenizer.eos_token_id], ids])
+        by_text = endogenous_reward_func(server.url)(prompts=["What is 2+2?"], completions=["4"])
+    state = reward.encoder.render_prompt("What is 2+2?").ids
+    assert got == pytest.approx(reward.score_ids(
+        [state] * 2, [[*ids, reward.tokenizer.eos_token_id], ids]), abs=1e-5)
+    assert by_text == pytest.approx(reward.score_many(["What is 2+2?"], ["4"]), abs=1e-5)
 
 
 def test_judge_invalid_group_gives_none_or_raises():
     judge = LengthJudge(invalid_prompts=("B",))
-    func = judge_reward_func(judge, "p")
-    assert func(prompts=["A", "B", "A"], completions=["a", "bb", "aaa"]) == [2.0, None, 4.0]
-    strict = judge_reward_func(judge, "p", on_invalid="raise")
+    func = judge_reward_func(judge, "p", num_generations=2)
+    assert func(prompts=["A", "A", "B", "B"], completions=["a", "aaa", "bb", "b"]) == [
+        2.0, 4.0, None, None]
+    strict = judge_reward_func(judge, "p", on_invalid="raise", num_generations=1)
     with pytest.raises(RuntimeError, match="1 of 2 judge verdicts are invalid"):
         strict(prompts=["A", "B"], completions=["a", "b"])
     with pytest.raises(KeyError, match="reference_column 'answer'"):
-        judge_reward_func(judge, "p", reference_column="answer")(prompts=["A"], completions=["a"])
+        judge_reward_func(judge, "p", reference_column="answer", num_generations=1)(
+            prompts=["A"], completions=["a"])
 
 
 @pytest.mark.parametrize("which", ["endogenous", "judge"])
@@ -110,7 +212,8 @@ def test_grpo_trainer_runs_with_each_reward(which, tmp_path, tokenizer, reward):
     })
     judge = LengthJudge()
     func = (endogenous_reward_func(reward) if which == "endogenous"
-            else judge_reward_func(judge, "Prefer longer answers.", reference_column="answer"))
+            else judge_reward_func(judge, "Prefer longer answers.", reference_column="answer",
+                                   num_generations=2))
     config = trl.GRPOConfig(
         output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
         num_generations=2, max_completion_length=8, learning_rate=1e-4, beta=0.01,

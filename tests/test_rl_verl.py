@@ -1,4 +1,5 @@
-"""verl reward functions, called the way verl's naive and batch reward managers call them."""
+"""verl's per-sample reward function, called the way verl's naive reward manager calls it
+(the reward-loop managers run against the real verl in tests/test_rl_peers.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 import rewardkit.rl.verl as verl_module
 from rewardkit import EndogenousReward, Judgement
-from rewardkit.rl.verl import judge_batch_fn
 
 
 class LengthJudge:
@@ -69,9 +69,6 @@ def test_naive_and_batch_managers_match_the_scorer(saved_model):
         for q, a in zip(questions, answers, strict=True)
     ]
     assert singles == pytest.approx(expected, abs=1e-5)
-    batch = call_with_reward_kwargs(module.compute_score_batch, kwargs,
-                                    **verl_batch(questions, answers, ["4", "4", "1 2 3"]))
-    assert batch == pytest.approx(expected, abs=1e-5)
 
 
 def test_prompt_as_messages_and_custom_key(saved_model):
@@ -83,49 +80,13 @@ def test_prompt_as_messages_and_custom_key(saved_model):
 
 
 def test_missing_prompt_or_model_names_the_fix(saved_model):
-    with pytest.raises(KeyError, match="extra_infos\\[1\\] has no 'question'"):
-        verl_module.compute_score_batch(["a", "b"], ["x", "y"], [None, None],
-                                        [{"question": "q"}, {"index": 1}], model=str(saved_model))
+    with pytest.raises(KeyError, match="extra_info has no 'question'"):
+        verl_module.compute_score("a", "x", None, {"index": 1}, model=str(saved_model))
     with pytest.raises(ValueError, match=r"exactly one of .*reward_kwargs\.model"):
         verl_module.compute_score("a", "x", None, {"question": "q"})
-    with pytest.raises(ValueError, match="equal lengths"):
-        verl_module.compute_score_batch(["a"], ["x", "y"], [None], [{}], model=str(saved_model))
 
 
-def test_judge_batch_groups_each_prompt_and_uses_reference():
-    judge = LengthJudge()
-    LengthJudge.calls.clear()
-    fn = judge_batch_fn(judge, "Prefer longer answers.", reward="rank", use_reference=True)
-    args = verl_batch(["A", "B", "A", "B"], ["x", "yyy", "xx", "y"], ["1", "2", "1", "2"])
-    assert fn(**args) == [0.0, 1.0, 1.0, 0.0]
-    (requests,) = LengthJudge.calls
-    assert [r["responses"] for r in requests] == [{"0": "x", "1": "xx"}, {"0": "yyy", "1": "y"}]
-    assert all("Reference answer" in r["principle"] for r in requests)
-
-
-def test_judge_batch_configured_by_reward_kwargs_only():
-    module = load_like_verl()
-    LengthJudge.calls.clear()
-    kwargs = {"principle": "Prefer longer answers.", "judge_factory": "test_rl_verl:make_judge"}
-    got = call_with_reward_kwargs(module.judge_compute_score_batch, kwargs,
-                                  **verl_batch(["Q", "Q"], ["ab", "abc"], ["", ""]))
-    assert got == [2.0, 3.0]
-    with pytest.raises(ValueError, match="exactly one of judge_model"):
-        module.judge_compute_score_batch(**verl_batch(["Q"], ["a"], [""]), principle="p")
-
-
-def test_invalid_verdict_raises_or_uses_invalid_score():
-    class Broken:
-        def judge_many(self, requests):
-            return [Judgement(status="invalid", error="no JSON") for _ in requests]
-
-    args = verl_batch(["Q", "Q"], ["a", "b"], ["", ""])
-    with pytest.raises(RuntimeError, match="no JSON"):
-        judge_batch_fn(Broken(), "p")(**args)
-    assert judge_batch_fn(Broken(), "p", invalid_score=-1.0)(**args) == [-1.0, -1.0]
-
-
-def test_batch_function_through_a_reward_server(saved_model):
+def test_compute_score_through_a_reward_server(saved_model):
     pytest.importorskip("fastapi")
     from rewardkit.server.app import ServerConfig, create_app
     from rewardkit.server.run import BackgroundServer
@@ -134,9 +95,10 @@ def test_batch_function_through_a_reward_server(saved_model):
     questions, answers = ["What is 2+2?", "What is 2+2?", "Sort 3 1 2."], ["4", "5", "1 2 3"]
     app = create_app(endogenous=reward, config=ServerConfig(api_keys=("k",)))
     with BackgroundServer(app) as server:
-        got = call_with_reward_kwargs(
-            verl_module.compute_score_batch, {"server_url": server.url, "api_key": "k"},
-            **verl_batch(questions, answers, ["4", "4", "1 2 3"]))
+        got = [call_with_reward_kwargs(
+            verl_module.compute_score, {"server_url": server.url, "api_key": "k"},
+            data_source="s", solution_str=a, ground_truth="", extra_info={"question": q})
+            for q, a in zip(questions, answers, strict=True)]
         with pytest.raises(RuntimeError, match="answered 401"):
             verl_module.compute_score("s", "4", "4", {"question": "q"}, server_url=server.url)
     assert got == pytest.approx(reward.score_many(questions, answers), abs=1e-5)

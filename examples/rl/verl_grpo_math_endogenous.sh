@@ -7,18 +7,20 @@
 #   python examples/rl/verl_math_preprocess.py --out ~/data/math
 #   bash examples/rl/verl_grpo_math_endogenous.sh
 #
-# Config names follow verl's current layout (reward.custom_reward_function,
-# reward.reward_manager.name). Older verl releases spell them custom_reward_function.* and
-# reward_model.reward_manager=batch; swap the two prefixes there.
+# verl 0.9.1's reward loop: rewardkit's reward manager, loaded by path (source=importlib), scores
+# the token ids the policy generated after the prompt ids it saw (the frozen copy shares the
+# policy's tokenizer): a truncated response gets no end-of-turn. One reward worker process loads
+# the model. verl accepts and ignores the pre-0.9 spellings (top-level custom_reward_function.*,
+# reward_model.reward_manager=batch): do not use them.
 #
 # The reward model loads in verl's reward worker (reward_kwargs.model). Where those workers have
-# no GPU, serve it on one instead and point the function at the server:
+# no GPU, serve it on one instead and point the manager at the server:
 #   rewardkit serve --endogenous-model Qwen/Qwen2.5-Math-7B --dtype bfloat16 --port 8000 &
-#   ... replace reward_kwargs.model/dtype by +reward.custom_reward_function.reward_kwargs.server_url=http://HOST:8000
+#   ... replace reward_kwargs.model/dtype by +reward.reward_kwargs.server_url=http://HOST:8000
 set -euo pipefail
 MODEL=${MODEL:-Qwen/Qwen2.5-Math-7B}
 DATA=${DATA:-$HOME/data/math}
-REWARD_FILE=$(python -c "import rewardkit.rl.verl as m; print(m.__file__)")
+MANAGERS=$(python -c "import os, rewardkit.rl as m; print(os.path.join(os.path.dirname(m.__file__), 'verl_managers.py'))")
 
 python -m verl.trainer.main_ppo \
   algorithm.adv_estimator=grpo \
@@ -31,11 +33,11 @@ python -m verl.trainer.main_ppo \
   actor_rollout_ref.actor.kl_loss_type=low_var_kl \
   actor_rollout_ref.rollout.name=vllm actor_rollout_ref.rollout.n=8 \
   actor_rollout_ref.rollout.temperature=1.0 \
-  reward.reward_manager.name=batch \
-  reward.custom_reward_function.path="$REWARD_FILE" \
-  reward.custom_reward_function.name=compute_score_batch \
-  +reward.custom_reward_function.reward_kwargs.model="$MODEL" \
-  +reward.custom_reward_function.reward_kwargs.prompt_key=question \
-  +reward.custom_reward_function.reward_kwargs.dtype=bfloat16 \
+  reward.reward_manager.source=importlib \
+  reward.reward_manager.module.path="$MANAGERS" \
+  reward.reward_manager.name=EndogenousRewardManager \
+  reward.num_workers=1 \
+  +reward.reward_kwargs.model="$MODEL" \
+  +reward.reward_kwargs.dtype=bfloat16 \
   trainer.n_gpus_per_node=8 trainer.nnodes=1 trainer.total_epochs=1 \
   trainer.logger='["console"]' "$@"

@@ -58,26 +58,12 @@ def _sha256(path: Path) -> str:
 
 
 def load_gguf(gguf: Path):
-    """(model, tokenizer) from a GGUF file, the weights dequantized to fp32 on CPU.
-
-    The one place the tier loads a GGUF; when ``rewardkit.models.load_causal_lm`` lands this
-    becomes ``load_causal_lm(gguf.parent, gguf_file=gguf.name, dtype="float32", device="cpu")``.
-    """
+    """(model, tokenizer) from a GGUF file through rewardkit's loader, dequantized to fp32."""
     if importlib.util.find_spec("gguf") is None:
         _missing("the 'gguf' package")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from rewardkit.models import load_causal_lm
 
-    options = {}
-    try:  # transformers >= 5.x can keep GGUF blocks packed; ask for dense weights explicitly
-        from transformers import GgufConfig
-
-        options["quantization_config"] = GgufConfig(gguf_file=gguf.name, dequantize=True)
-    except ImportError:  # older versions always dequantize
-        pass
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                 dtype=torch.float32, **options)
-    return model.eval(), tokenizer
+    return load_causal_lm(gguf, dtype="float32", device="cpu")
 
 
 def _dequantized_folder(gguf: Path, sha256: str, cache_root: Path) -> Path:

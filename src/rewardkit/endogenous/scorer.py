@@ -213,19 +213,7 @@ class EndogenousReward:
                       system: str | None = None) -> TokenRewards:
         """The reward of ``response`` token by token: log pi, V(s_t) and r_t for each action."""
         pair = self.encoder.encode(prompt, response, system=system)
-        scored = self._run([pair])[0]
-        rewards = scored.rewards
-        logprobs = rmath.log_policy(scored.selected, scored.values[:-1], self.alpha)
-        ids = list(pair.action_ids)
-        return TokenRewards(
-            tokens=[self.tokenizer.decode([i]) for i in ids],
-            token_ids=ids,
-            logprobs=logprobs.tolist(),
-            values=scored.values[:-1].tolist(),
-            rewards=rewards.tolist(),
-            terminal_value=float(scored.values[-1]) if self.terminal == "value" else 0.0,
-            total=float(rewards.sum()),
-        )
+        return self._token_view(pair, self._run([pair])[0])
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
                   *, aggregate: rmath.Aggregate = "sum") -> list[float]:
@@ -235,19 +223,43 @@ class EndogenousReward:
         taken as they are, and items with identical prompt ids share one prompt forward.
         """
         _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
-        pairs = []
-        vocab = self.head.weight.shape[0]
-        for i, (state, actions) in enumerate(zip(prompt_ids, action_ids, strict=True)):
-            if len(state) == 0:
-                raise ValueError(f"item {i}: prompt_ids is empty; the first action needs a state")
-            pair = EncodedPair(tuple(map(int, state)), tuple(map(int, actions)), "in_context")
-            ids = pair.prompt_ids + pair.action_ids
-            if min(ids) < 0 or max(ids) >= vocab:
-                raise ValueError(f"item {i}: a token id is outside the vocabulary [0, {vocab})")
-            pairs.append(pair)
+        pairs = [self._id_pair(i, s, a) for i, (s, a) in
+                 enumerate(zip(prompt_ids, action_ids, strict=True))]
         return [self._reward(s, aggregate) for s in self._run(pairs)]
 
+    def token_rewards_ids(self, prompt_ids: Sequence[Sequence[int]],
+                          action_ids: Sequence[Sequence[int]]) -> list[TokenRewards]:
+        """:meth:`token_rewards` for already tokenized items (dense rewards for trainers that
+        hold token ids): parallel lists of state and action ids, taken as they are."""
+        _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
+        pairs = [self._id_pair(i, s, a) for i, (s, a) in
+                 enumerate(zip(prompt_ids, action_ids, strict=True))]
+        return [self._token_view(pair, scored)
+                for pair, scored in zip(pairs, self._run(pairs), strict=True)]
+
     # ------------------------------------------------------------------------------ internals
+
+    def _token_view(self, pair: EncodedPair, scored: _Scored) -> TokenRewards:
+        ids = list(pair.action_ids)
+        return TokenRewards(
+            tokens=[self.tokenizer.decode([i]) for i in ids],
+            token_ids=ids,
+            logprobs=rmath.log_policy(scored.selected, scored.values[:-1], self.alpha).tolist(),
+            values=scored.values[:-1].tolist(),
+            rewards=scored.rewards.tolist(),
+            terminal_value=float(scored.values[-1]) if self.terminal == "value" else 0.0,
+            total=float(scored.rewards.sum()),
+        )
+
+    def _id_pair(self, index: int, state: Sequence[int], actions: Sequence[int]) -> EncodedPair:
+        if len(state) == 0:
+            raise ValueError(f"item {index}: prompt_ids is empty; the first action needs a state")
+        pair = EncodedPair(tuple(map(int, state)), tuple(map(int, actions)), "in_context")
+        ids = pair.prompt_ids + pair.action_ids
+        vocab = self.head.weight.shape[0]
+        if min(ids) < 0 or max(ids) >= vocab:
+            raise ValueError(f"item {index}: a token id is outside the vocabulary [0, {vocab})")
+        return pair
 
     def _reward(self, scored: _Scored, how: rmath.Aggregate) -> float:
         return rmath.aggregate(scored.rewards, how)

@@ -24,12 +24,25 @@ class RemoteEndogenous:
 
     def score_many(self, prompts: Sequence[Any], responses: Sequence[str], *,
                    system: str | None = None) -> list[float]:
-        body = json.dumps({"prompts": list(prompts), "responses": list(responses),
-                           "system": system}).encode()
+        return self._post("/v1/score_many", {"prompts": list(prompts),
+                                             "responses": list(responses), "system": system},
+                          len(responses))
+
+    def score_actions(self, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]], *,
+                      system: str | None = None) -> list[float]:
+        """Rewards of generated token ids after each prompt (the server's template renders the
+        prompt; the ids are scored as they are, for a policy that shares its tokenizer)."""
+        return self._post("/v1/score_actions",
+                          {"prompts": list(prompts), "system": system,
+                           "action_ids": [[int(t) for t in a] for a in action_ids]},
+                          len(action_ids))
+
+    def _post(self, route: str, payload: dict[str, Any], count: int) -> list[float]:
+        body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url + "/v1/score_many", data=body, headers=headers)
+        request = urllib.request.Request(self.url + route, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
                 rewards = json.loads(reply.read())["rewards"]
@@ -37,7 +50,7 @@ class RemoteEndogenous:
             detail = error.read().decode(errors="replace")
             raise RuntimeError(f"reward server {self.url} answered {error.code}: {detail}") \
                 from None
-        if len(rewards) != len(responses):
+        if len(rewards) != count:
             raise RuntimeError(f"reward server returned {len(rewards)} rewards for "
-                               f"{len(responses)} responses")
+                               f"{count} responses")
         return [float(r) for r in rewards]

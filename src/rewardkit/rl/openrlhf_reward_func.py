@@ -1,4 +1,4 @@
-"""OpenRLHF Python-file reward: ``--remote_rm_url <path of this file>``.
+"""OpenRLHF Python-file reward: ``--reward.remote_url <path of this file>``.
 
 OpenRLHF imports this file by path and calls ``reward_func(queries, prompts, labels)`` in each
 reward worker. Configure it with environment variables (for Ray, in ``--runtime-env-json``):

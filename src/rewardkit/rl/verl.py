@@ -1,27 +1,28 @@
-"""Reward functions for verl's ``custom_reward_function`` (naive and batch reward managers).
+"""Reward functions for verl's ``custom_reward_function`` on its reward loop (verl >= 0.9).
 
-verl calls ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=)`` once per
-response (naive manager) or ``fn(data_sources=, solution_strs=, ground_truths=, extra_infos=)``
-once per chunk (batch manager), with ``solution_str`` decoded without special tokens. The prompt
-is not an argument: it reaches the function only through ``extra_info``, so the dataset's
-preprocessing must store it there (verl's GSM8K preprocessing stores the raw question under
-"question"; choose the key with ``prompt_key``). Options come from the config's
-``custom_reward_function.reward_kwargs`` and are merged into every call.
+verl's reward managers (naive, dapo, ...) call ``compute_score(data_source=, solution_str=,
+ground_truth=, extra_info=)`` once per response, with ``solution_str`` decoded without special
+tokens, and await it when it is a coroutine function. The prompt is not an argument: it reaches
+the function only through ``extra_info``, so the dataset's preprocessing must store it there
+(verl's GSM8K preprocessing stores the raw question under "question"; choose the key with
+``prompt_key``). Options come from ``reward.custom_reward_function.reward_kwargs`` and are merged
+into every call. This scores *text*: the reward model re-tokenizes the decoded response and its
+template closes the turn. To score the policy's own token ids, group-aware judges and per-token
+rewards, use the reward managers in :mod:`rewardkit.rl.verl_managers`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from rewardkit.judge.grouping import DEFAULT_REFERENCE_TEMPLATE, judge_groups
-from rewardkit.protocols import JudgeReward, ListJudge
+from rewardkit.judge.grouping import judge_groups
+from rewardkit.protocols import ListJudge
 from rewardkit.rl.client import RemoteEndogenous
 from rewardkit.rl.common import cached_endogenous
-
-BatchFn = Callable[..., list[float]]
 
 
 def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None = None) -> Any:
@@ -42,13 +43,6 @@ def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None =
         return [dict(m) for m in prompt]
     raise TypeError(f"{where}[{prompt_key!r}] is a {type(prompt).__name__}; expected a string "
                     "or a list of chat messages")
-
-
-def _check_lengths(**lists: Sequence[Any]) -> int:
-    sizes = {name: len(v) for name, v in lists.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"the batch arguments must have equal lengths; got {sizes}")
-    return next(iter(sizes.values()))
 
 
 def _scorer(model: str | None, server_url: str | None, api_key: str | None,
@@ -89,58 +83,6 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
     scorer = _scorer(model, server_url, api_key, aggregate, dtype, device)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
     return _score(scorer, [prompt], [solution_str], system, aggregate)[0]
-
-
-def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str],
-                        ground_truths: Sequence[Any], extra_infos: Sequence[Any], *,
-                        model: str | None = None, prompt_key: str = "question",
-                        system: str | None = None, aggregate: Literal["sum", "mean"] = "sum",
-                        dtype: str = "auto", device: str = "auto",
-                        server_url: str | None = None, api_key: str | None = None,
-                        **verl_extras: Any) -> list[float]:
-    """Endogenous rewards for a chunk (batch manager); responses to one prompt share its forward."""
-    _check_lengths(data_sources=data_sources, solution_strs=solution_strs,
-                   ground_truths=ground_truths, extra_infos=extra_infos)
-    scorer = _scorer(model, server_url, api_key, aggregate, dtype, device)
-    prompts = [prompt_from_extra_info(e, prompt_key, i) for i, e in enumerate(extra_infos)]
-    return _score(scorer, prompts, list(solution_strs), system, aggregate)
-
-
-def judge_batch_fn(judge: ListJudge, principle: str, *, prompt_key: str = "question",
-                   reward: JudgeReward = "score", use_reference: bool = False,
-                   reference_template: str = DEFAULT_REFERENCE_TEMPLATE,
-                   invalid_score: float | None = None) -> BatchFn:
-    """A batch-manager function that judges the responses to each prompt together.
-
-    Args:
-        judge: a :class:`~rewardkit.PrincipleJudge` or any object with ``judge_many``.
-        principle: what the judge judges by.
-        prompt_key: where the prompt is in ``extra_info``.
-        reward: "score" or "rank" (best 1 .. worst 0).
-        use_reference: show ``ground_truth`` to the judge as a reference answer.
-        invalid_score: the reward for a group whose verdict is invalid; None raises instead
-            (verl needs a number for every response).
-    """
-
-    def batch(data_sources: Sequence[Any], solution_strs: Sequence[str],
-              ground_truths: Sequence[Any], extra_infos: Sequence[Any],
-              **verl_extras: Any) -> list[float]:
-        _check_lengths(data_sources=data_sources, solution_strs=solution_strs,
-                       ground_truths=ground_truths, extra_infos=extra_infos)
-        prompts = [prompt_from_extra_info(e, prompt_key, i) for i, e in enumerate(extra_infos)]
-        rewards, verdicts = judge_groups(
-            judge, principle, prompts, list(solution_strs),
-            references=list(ground_truths) if use_reference else None, reward=reward,
-            reference_template=reference_template)
-        if any(r is None for r in rewards):
-            if invalid_score is None:
-                error = next(v.error for v in verdicts if not v.ok)
-                raise RuntimeError(f"a judge verdict is invalid ({error}); set invalid_score to "
-                                   "give such responses a fixed reward instead")
-            return [invalid_score if r is None else r for r in rewards]
-        return rewards  # type: ignore[return-value]
-
-    return batch
 
 
 _JUDGES: dict[tuple[Any, ...], ListJudge] = {}
@@ -187,20 +129,41 @@ def load_judge(*, judge_model: str | None = None, judge_base_url: str | None = N
         return _JUDGES[key]
 
 
-def judge_compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str],
-                              ground_truths: Sequence[Any], extra_infos: Sequence[Any], *,
-                              principle: str, judge_model: str | None = None,
-                              judge_base_url: str | None = None,
+async def judge_compute_score(data_source: Any, solution_str: str, ground_truth: Any,
+                              extra_info: Mapping[str, Any] | None = None,
+                              reward_router_address: str | None = None,
+                              reward_model_tokenizer: Any = None, *, principle: str,
                               judge_model_name: str | None = None,
-                              judge_api_key: str | None = None, judge_factory: str | None = None,
-                              prompt_key: str = "question", reward: JudgeReward = "score",
-                              use_reference: bool = False, invalid_score: float | None = None,
-                              **verl_extras: Any) -> list[float]:
-    """The judge batch function configured entirely by ``reward_kwargs`` (see :func:`load_judge`)."""
-    judge = load_judge(judge_model=judge_model, judge_base_url=judge_base_url,
-                       judge_model_name=judge_model_name, judge_api_key=judge_api_key,
-                       judge_factory=judge_factory)
-    batch = judge_batch_fn(judge, principle, prompt_key=prompt_key, reward=reward,
-                           use_reference=use_reference, invalid_score=invalid_score)
-    return batch(data_sources=data_sources, solution_strs=solution_strs,
-                 ground_truths=ground_truths, extra_infos=extra_infos)
+                              judge_base_url: str | None = None, judge_api_key: str | None = None,
+                              prompt_key: str = "question", use_reference: bool = False,
+                              invalid_score: float | None = None, **verl_extras: Any) -> float:
+    """A judge's score of one response, for verl's GenRM path (naive manager, awaited).
+
+    With ``reward.reward_model.enable=True`` verl serves the judge model itself and passes its
+    ``reward_router_address`` (host:port of an OpenAI-compatible server); the judge is reached
+    there, as model ``judge_model_name`` (verl names it by ``reward.reward_model.model_path``).
+    ``judge_base_url`` reaches a judge served elsewhere instead. The response is judged alone
+    (pointwise); for a judge over each GRPO group use ``verl_managers.JudgeRewardManager``.
+    """
+    if judge_base_url is None:
+        if reward_router_address is None:
+            raise ValueError(
+                "judge_compute_score got no reward_router_address: verl passes it only with "
+                "reward.reward_model.enable=True (verl then serves the judge); or set "
+                "custom_reward_function.reward_kwargs.judge_base_url")
+        judge_base_url = f"http://{reward_router_address}/v1"
+    if not judge_model_name:
+        raise ValueError("set custom_reward_function.reward_kwargs.judge_model_name (the served "
+                         "model's name: reward.reward_model.model_path under verl)")
+    judge = load_judge(judge_base_url=judge_base_url, judge_model_name=judge_model_name,
+                       judge_api_key=judge_api_key)
+    prompt = prompt_from_extra_info(extra_info, prompt_key)
+    references = [ground_truth] if use_reference else None
+    rewards, verdicts = await asyncio.to_thread(
+        judge_groups, judge, principle, [prompt], [solution_str], references=references)
+    if rewards[0] is None:
+        if invalid_score is None:
+            raise RuntimeError(f"the judge's verdict is invalid ({verdicts[0].error}); set "
+                               "reward_kwargs.invalid_score to give such responses a fixed reward")
+        return float(invalid_score)
+    return float(rewards[0])

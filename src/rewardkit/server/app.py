@@ -20,12 +20,13 @@ from typing import Any, Literal
 from rewardkit.errors import JudgeOutputError
 from rewardkit.judge.grouping import group_requests, scatter_rewards
 from rewardkit.protocols import ListJudge
-from rewardkit.rl.openrlhf import pad_tokens_of, split_queries
+from rewardkit.rl.openrlhf import end_tokens_of, pad_tokens_of, split_queries
 from rewardkit.server.batcher import Closed, DynamicBatcher, QueueFull
 from rewardkit.server.limits import Limits, check_api_keys
 from rewardkit.server.scoring import (
     PromptCache,
     Tokens,
+    encode_actions,
     encode_chat,
     encode_text,
     endogenous_runner,
@@ -171,6 +172,11 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
         responses: list[str] = Field(min_length=1)
         system: str | None = None
 
+    class ScoreActionsRequest(BaseModel):
+        prompts: list[Prompt] = Field(min_length=1)
+        action_ids: list[list[int]] = Field(min_length=1)
+        system: str | None = None
+
     class JudgeRequest(BaseModel):
         principle: str | None = None
         prompt: Prompt
@@ -214,6 +220,16 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                                 f"{len(request.responses)} responses; send parallel lists")
         check_count(len(request.responses), "responses")
         items = await encoded(encode_chat, request.prompts, request.responses, request.system)
+        return {"rewards": await submit("endogenous", items)}
+
+    @app.post("/v1/score_actions")
+    async def score_actions(request: ScoreActionsRequest) -> dict[str, Any]:
+        if len(request.prompts) != len(request.action_ids):
+            raise HTTPException(400, f"{len(request.prompts)} prompts but "
+                                f"{len(request.action_ids)} action id lists; send parallel lists")
+        check_count(len(request.action_ids), "responses")
+        items = await encoded(encode_actions, request.prompts, request.action_ids,
+                              request.system)
         return {"rewards": await submit("endogenous", items)}
 
     def judge_item(request: JudgeRequest | RARequest) -> dict[str, Any]:
@@ -264,7 +280,8 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
             tokenizer = endogenous.tokenizer if endogenous is not None else None
             try:
                 responses = split_queries(request.query, request.prompts,
-                                          pad_tokens=pad_tokens_of(tokenizer))
+                                          pad_tokens=pad_tokens_of(tokenizer),
+                                          end_tokens=end_tokens_of(tokenizer))
             except (TypeError, ValueError) as error:
                 raise HTTPException(400, str(error)) from None
             items = await encoded(encode_text, request.prompts, responses)

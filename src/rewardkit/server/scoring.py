@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from rewardkit.chat import ChatEncoder
 from rewardkit.judge.grouping import prompt_key
+from rewardkit.rl.actions import prompt_state_ids
 from rewardkit.rl.common import split_rendered
 
 PromptCache = Literal["auto", "always", "never"]
@@ -55,6 +56,16 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
             raise type(error)(f"item {i}: {error}") from None
         out.append((pair.prompt_ids, pair.action_ids))
     return out
+
+
+def encode_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]],
+                   system: str | None) -> list[Tokens]:
+    """State ids of chat prompts under the reward model's template, each followed by the given
+    action ids as they are (a policy's generated tokens, for a reward model sharing its
+    tokenizer): nothing re-tokenized, no end-of-turn appended."""
+    states = prompt_state_ids(reward, prompts, system=system)
+    return [(state, tuple(int(t) for t in actions))
+            for state, actions in zip(states, action_ids, strict=True)]
 
 
 def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str]) -> list[Tokens]:
