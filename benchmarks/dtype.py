@@ -177,6 +177,9 @@ def main() -> None:
     flags = cpu_flags()
     load_start = os.getloadavg()
     fp32 = EndogenousReward.from_pretrained(path, dtype="float32", device="cpu", progress=False)
+    packed = [n for n, p in fp32.model.named_parameters() if not p.is_floating_point()]
+    if packed:  # the loader dequantizes GGUF weights; a packed one would not follow the dtype
+        raise SystemExit(f"weights left packed: {packed[:3]}")
     bf16 = EndogenousReward(copy.deepcopy(fp32.model), fp32.tokenizer, progress=False)
     bf16.cast_body(torch.bfloat16)  # what from_pretrained(dtype="bfloat16") does on a CPU
     assert bf16.head.weight.dtype == torch.float32

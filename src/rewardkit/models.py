@@ -115,6 +115,21 @@ def _require_gguf(gguf_file: str) -> None:
                           "install it with: pip install 'rewardkit[gguf]'") from None
 
 
+def _dense_gguf() -> Any:
+    """transformers' option to dequantize every GGUF weight at load time, where it has one.
+
+    Newer transformers can keep quantized weights packed (``GgufLinear``); rewardkit wants a dense
+    model, whose dtype the policy sets and whose output head it can read. Older ones always
+    dequantize and have no such option (None).
+    """
+    import transformers
+
+    config = getattr(transformers, "GgufConfig", None)
+    if config is None or "dequantize" not in inspect.signature(config.__init__).parameters:
+        return None
+    return config(dequantize=True)
+
+
 def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
                    revision: str | None = None, dtype: DType = "auto", device: Device = "auto",
                    trust_remote_code: bool = False, **model_kwargs: Any) -> tuple[Any, Any]:
@@ -123,8 +138,9 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
     Args:
         name_or_path: a Hugging Face hub id, a local folder, or the path of a ``.gguf`` file.
         gguf_file: a GGUF file inside that folder or repository; model and tokenizer are both read
-            from it (its weights are dequantized). Needs the ``gguf`` package:
-            ``pip install 'rewardkit[gguf]'``.
+            from it, and every weight is dequantized to a dense model (pass a transformers
+            ``quantization_config`` in ``model_kwargs`` to choose otherwise). Needs the ``gguf``
+            package: ``pip install 'rewardkit[gguf]'``.
         revision: a branch, tag or commit of a hub repository.
         dtype: "auto" (see :func:`resolve_dtype`), "float32", "bfloat16", "float16" or a torch dtype.
         device: "auto" (see :func:`resolve_device`) or a torch device; ignored when ``model_kwargs``
@@ -140,6 +156,8 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
     source, gguf_file = _split_gguf(name_or_path, gguf_file)
     if gguf_file is not None:
         _require_gguf(gguf_file)
+        if "quantization_config" not in model_kwargs and (dense := _dense_gguf()) is not None:
+            model_kwargs = {**model_kwargs, "quantization_config": dense}
     target = resolve_device(device)
     common: dict[str, Any] = dict(revision=revision, trust_remote_code=trust_remote_code)
     if gguf_file is not None:
