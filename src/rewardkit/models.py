@@ -163,24 +163,11 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
     if gguf_file is not None:
         common["gguf_file"] = gguf_file
     tokenizer = AutoTokenizer.from_pretrained(source, **common)
-    if gguf_file is not None and "quantization_config" not in model_kwargs:
-        model_kwargs = {**model_kwargs, **_dense_gguf(gguf_file)}
     model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, target),
                                                  **common, **model_kwargs)
     if model_kwargs.get("device_map") is None:
         model = model.to(target)
     return model.eval(), tokenizer
-
-
-def _dense_gguf(gguf_file: str) -> dict[str, Any]:
-    """Ask for dequantized (dense) GGUF weights. transformers 5.x can keep GGUF blocks packed
-    when a kernels package is installed, and the endogenous reward reads the output head's
-    dense weights; older versions always dequantize and have no GgufConfig."""
-    try:
-        from transformers import GgufConfig
-    except ImportError:
-        return {}
-    return {"quantization_config": GgufConfig(gguf_file=gguf_file, dequantize=True)}
 
 
 @functools.cache
