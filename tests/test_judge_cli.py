@@ -50,8 +50,8 @@ def test_judge_writes_rows_and_resumes(tiny_path, tmp_path, capsys):
     assert "all 3 rows already judged" in capsys.readouterr().out
 
 
-def test_rows_without_a_principle_are_named(tiny_path, tmp_path):
+def test_rows_without_a_principle_are_named(tiny_path, tmp_path, cli_error):
     (tmp_path / "in.jsonl").write_text(json.dumps({"prompt": "q", "responses": ["a"]}) + "\n")
-    with pytest.raises(ValueError, match="input row 1: no 'principle'"):
-        main(["judge", "--model", str(tiny_path), "--input", str(tmp_path / "in.jsonl"),
-              "--output", str(tmp_path / "out.jsonl")])
+    assert "in.jsonl:1: no 'principle'" in cli_error(
+        ["judge", "--model", str(tiny_path), "--input", str(tmp_path / "in.jsonl"),
+         "--output", str(tmp_path / "out.jsonl")])
