@@ -22,7 +22,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from rewardkit.chat import normalize_messages
 from rewardkit.errors import JudgeOutputError
+from rewardkit.judge.prompt import normalize_responses
 from rewardkit.rl.common import JudgeLike, group_requests, scatter_rewards
 from rewardkit.rl.openrlhf import pad_tokens_of, split_queries
 from rewardkit.server.batcher import DynamicBatcher, TooLarge, Unavailable
@@ -332,6 +334,12 @@ def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
             raise HTTPException(400, "the request gives no principle and the server has none "
                                 "(start it with --principle)")
         check_count(len(request.responses), "responses")
+        for name, check, value in (("prompt", normalize_messages, request.prompt),
+                                   ("responses", normalize_responses, request.responses)):
+            try:
+                check(value)
+            except (TypeError, ValueError) as error:
+                raise HTTPException(400, f"{name}: {error}") from None
         return {"principle": principle, "prompt": request.prompt, "responses": request.responses}
 
     @app.post("/v1/judge")

@@ -231,6 +231,17 @@ class ModelWorker:
             return
 
 
+def _thread_lock_for_progress_bars() -> None:
+    """Give tqdm a thread lock before anything draws a bar (model loading does): its default
+    is a multiprocessing lock, a named semaphore that is never released, so the resource
+    tracker warns of a "leaked semaphore" when the server stops."""
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
 def _load_failed(child: _Child) -> RuntimeError:
     return RuntimeError(f"exit code {child.process.exitcode} while loading")
 
@@ -238,6 +249,7 @@ def _load_failed(child: _Child) -> RuntimeError:
 def _serve(factory: Factory, conn: Any) -> None:
     """The child: build the model, then answer calls until told to stop or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _thread_lock_for_progress_bars()
     try:
         run = factory()
     except BaseException as error:
