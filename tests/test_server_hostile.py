@@ -63,7 +63,7 @@ def send(server, case):
     headers = {"Content-Type": "application/json", **AUTH, **case.headers}
     headers = {k: v for k, v in headers.items() if v}
     return requests.request(case.method, server.url + case.path, data=case.body,
-                            headers=headers, timeout=60)
+                            headers=headers, timeout=30)
 
 
 def check_good(server, reward):
@@ -80,7 +80,11 @@ def test_hostile_corpus_gets_4xx_and_the_server_keeps_serving(server, reward):
     wrong, server_errors = [], []
     for case in cases:
         started = time.monotonic()
-        reply = send(server, case)
+        try:
+            reply = send(server, case)
+        except requests.RequestException as error:  # no answer in time is a failure too
+            wrong.append((case.name, "no answer", type(error).__name__))
+            continue
         took = time.monotonic() - started
         if reply.status_code >= 500:
             server_errors.append((case.name, reply.status_code, reply.text[:200]))
@@ -90,8 +94,7 @@ def test_hostile_corpus_gets_4xx_and_the_server_keeps_serving(server, reward):
         if not ok or took > 20:
             wrong.append((case.name, reply.status_code, round(took, 2), reply.text[:300]))
         check_good(server, reward)
-    assert not server_errors, server_errors
-    assert not wrong, wrong
+    assert not server_errors and not wrong, (server_errors, wrong)
 
 
 def test_over_context_requests_never_reach_a_model_call(server):
