@@ -33,6 +33,13 @@ def _raw(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def make_judge():
+    """``--judge-factory hostile:make_judge``: the tests' deterministic judge (longer is better)."""
+    from test_server_app import LengthJudge
+
+    return LengthJudge()
+
+
 GOOD_SCORE = {"prompt": "What is 2+2?", "responses": ["4"]}
 GOOD_JUDGE = {"principle": "p", "prompt": "Q", "responses": {"a": "xx", "b": "x"}}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 from collections.abc import Iterator
@@ -116,14 +117,20 @@ class JsonlAppender:
         path = Path(path)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
     def write(self, row: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as error:  # a full disk or device: say which file
+            raise OSError(error.errno, f"cannot write to {self.path}: {error.strerror}") \
+                from None
 
     def close(self) -> None:
-        self._handle.close()
+        with contextlib.suppress(OSError):  # each row was flushed; a failed one was reported
+            self._handle.close()
 
     def __enter__(self) -> JsonlAppender:
         return self

@@ -245,8 +245,10 @@ def create_app(*, endogenous: Any = None, judge: JudgeLike | None = None,
             raise HTTPException(504, str(error)) from None
         except EncodingCancelled as error:
             raise HTTPException(503, str(error), headers={"Retry-After": "5"}) from None
-        except RuntimeError as error:  # the executor is shut down
-            raise HTTPException(503, f"the server is shutting down ({error})",
+        except RuntimeError as error:
+            if "shutdown" not in str(error):  # not the executor refusing work: a real fault
+                raise
+            raise HTTPException(503, "the server is shutting down",
                                 headers={"Retry-After": "5"}) from None
         except (TypeError, ValueError) as error:
             raise HTTPException(400, str(error)) from None

@@ -128,8 +128,16 @@ def _judge_runner(**options: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from rewardkit.server.run import uvicorn_server
 
+    logger = logging.getLogger("rewardkit")
+    if not logger.handlers:  # worker deaths and restarts, in uvicorn's format
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     app = build(args)
     uvicorn_server(app, host=args.host, port=args.port,
                    graceful_timeout_s=args.graceful_timeout).run()

@@ -75,13 +75,16 @@ class Budget:
 
 
 def _check_length(index: int, prompt_len: int, action_len: int, limit: int | None) -> None:
-    if limit is not None and prompt_len + action_len > limit:
-        what = (f"{prompt_len} prompt + {action_len} response" if action_len
-                else f"its prompt alone is {prompt_len}")
-        raise ContextLengthError(
-            f"item {index} is {prompt_len + action_len} tokens ({what}) but the model's "
-            f"context is {limit}; shorten it (rewardkit never truncates)",
-            index=index, length=prompt_len + action_len, limit=limit)
+    if limit is None or prompt_len + action_len <= limit:
+        return
+    if action_len:
+        message = (f"item {index} is {prompt_len + action_len} tokens ({prompt_len} prompt + "
+                   f"{action_len} response) but the model's context is {limit}")
+    else:
+        message = (f"item {index}: its prompt alone is {prompt_len} tokens but the model's "
+                   f"context is {limit}")
+    raise ContextLengthError(f"{message}; shorten it (rewardkit never truncates)", index=index,
+                             length=prompt_len + action_len, limit=limit)
 
 
 def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
