@@ -7,10 +7,10 @@ stops itself and the server. Most
 requests score two responses to their own prompt and are checked against rewards computed
 beforehand in this process (a reply for another prompt, or in another order, is "misordered");
 a share are the hostile corpus of ``tests/hostile.py`` (each must answer 4xx); every
-``--kill-every`` seconds the endogenous worker process is killed with SIGKILL, and the server
-must restart it (503 + Retry-After meanwhile). Reports lost (no answer), misordered, 5xx (503
-with Retry-After while a worker restarts counted apart from any other 5xx) and hostile cases
-not answered 4xx. Writes ``benchmarks/results/soak.json`` and ``soak.md``.
+``--kill-every`` seconds one of the two model worker processes, drawn at random, is killed with
+SIGKILL, and the server must restart it (503 + Retry-After meanwhile). Reports lost (no
+answer), misordered, 5xx (503 with Retry-After while a worker restarts counted apart from any
+other 5xx) and hostile cases not answered 4xx. Writes ``benchmarks/results/soak.json`` and ``soak.md``.
 
     PYTHONPATH=src python benchmarks/soak.py --seconds 180      # three minutes
 """
@@ -73,8 +73,9 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 120) ->
     raise RuntimeError(f"the server did not become healthy: {last}")
 
 
-def worker_pid(server_pid: int) -> int | None:
-    """The server's model worker: its child process running multiprocessing's spawn entry."""
+def worker_pids(server_pid: int) -> list[int]:
+    """The server's model workers: its child processes running multiprocessing's spawn entry."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -83,8 +84,8 @@ def worker_pid(server_pid: int) -> int | None:
             continue
         if int(fields[1]) == server_pid and b"multiprocessing" in cmdline \
                 and b"resource_tracker" not in cmdline:
-            return int(stat.parent.name)
-    return None
+            found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 def main() -> None:
@@ -192,9 +193,9 @@ def main() -> None:
         next_kill = started + args.kill_every if args.kill_every > 0 else float("inf")
         while any(t.is_alive() for t in threads):
             if time.monotonic() >= next_kill and time.monotonic() < deadline - 15:
-                pid = worker_pid(process.pid)
-                if pid is not None:
-                    os.kill(pid, signal.SIGKILL)
+                pids = worker_pids(process.pid)  # the endogenous worker or the judge's
+                if pids:
+                    os.kill(random.choice(pids), signal.SIGKILL)
                     kills += 1
                 next_kill += args.kill_every
             time.sleep(0.2)
@@ -240,8 +241,8 @@ def main() -> None:
 
 {result['seconds']} s on loopback, {args.clients} keep-alive clients, {result['requests']} requests
 ({result['requests_per_s']} req/s), {round(100 * args.hostile_share)}% drawn from the hostile
-corpus (`tests/hostile.py`, {len(cases)} cases), the endogenous worker killed with SIGKILL
-{kills} times ({restarts} restarts logged). Machine: {result['machine']}.
+corpus (`tests/hostile.py`, {len(cases)} cases), a model worker (endogenous or judge, at
+random) killed with SIGKILL {kills} times ({restarts} restarts logged). Machine: {result['machine']}.
 
 | outcome | requests |
 |---|---|

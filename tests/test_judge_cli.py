@@ -55,3 +55,12 @@ def test_rows_without_a_principle_are_named(tiny_path, tmp_path, cli_error):
     assert "in.jsonl:1: no 'principle'" in cli_error(
         ["judge", "--model", str(tiny_path), "--input", str(tmp_path / "in.jsonl"),
          "--output", str(tmp_path / "out.jsonl")])
+
+
+def test_a_row_over_the_context_names_its_physical_line(tiny_path, tmp_path, cli_error):
+    rows = [ROWS[0], ROWS[1], {"prompt": "q", "responses": ["y " * 3000, "n"]}]
+    (tmp_path / "in.jsonl").write_text("\n" + "".join(json.dumps(r) + "\n" for r in rows))
+    message = cli_error(["judge", "--model", str(tiny_path), "--principle", "Be helpful.",
+                         "--input", str(tmp_path / "in.jsonl"), "--output",
+                         str(tmp_path / "out.jsonl"), "--no-thinking", "--max-new-tokens", "50"])
+    assert "in.jsonl:4: the row needs" in message and "request 2" not in message

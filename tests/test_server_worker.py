@@ -108,13 +108,13 @@ def test_serve_with_workers_answers_and_reports_a_dead_worker(saved_model):
 
         os.kill(workers["judge"].pid, signal.SIGKILL)
         wait_until(lambda: not workers["judge"]._child.process.is_alive(), 10)
-        judged = {"principle": "p", "prompt": "Q", "responses": ["a"]}
-        dead = requests.post(server.url + "/v1/judge", json=judged)
-        assert dead.status_code == 503 and "new one is loading" in dead.json()["detail"]
-        assert int(dead.headers["Retry-After"]) >= 1
-        health = requests.get(server.url + "/health")  # it loads for 2 s
+        health = requests.get(server.url + "/health")  # restarting without waiting for a call
         assert health.status_code == 503 and "judge worker is loading" in \
             health.json()["detail"] and int(health.headers["Retry-After"]) >= 1
+        judged = {"principle": "p", "prompt": "Q", "responses": ["a"]}
+        dead = requests.post(server.url + "/v1/judge", json=judged)  # it loads for 2 s
+        assert dead.status_code == 503 and "new one is loading" in dead.json()["detail"]
+        assert int(dead.headers["Retry-After"]) >= 1
         reply = requests.post(server.url + "/v1/score",  # the other model is unaffected
                               json={"prompt": PROMPTS[0], "responses": RESPONSES[:2]})
         assert reply.json()["rewards"] == pytest.approx(expected, abs=1e-5)

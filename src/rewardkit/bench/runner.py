@@ -174,7 +174,7 @@ def _score_rows(bench: Benchmark, scores_file: str | Path,
     with valid scores. None when the benchmark's data is not here to check the ids against."""
     try:
         items = bench.load(source)
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):  # no default data here (or none exists)
         if source is not None:
             raise
         return None

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import pickle
 import signal
 import threading
@@ -107,6 +108,7 @@ class ModelWorker:
             self._child.stop(5)
             raise
         self._load_seconds = time.monotonic() - started
+        self._watch(self._child)
 
     @property
     def alive(self) -> bool:
@@ -188,6 +190,19 @@ class ModelWorker:
         return WorkerDied(f"the {self.name} worker process exited and a new one is loading; "
                           f"retry in {wait:.0f} s", retry_after=wait)
 
+    def _watch(self, child: _Child) -> None:
+        """Restart as soon as ``child`` exits, not at the next call (a model nobody calls would
+        stay down, and ``/health`` with it)."""
+
+        def wait() -> None:
+            multiprocessing.connection.wait([child.process.sentinel])
+            with self._state:
+                current = self._child is child and not self._closed
+            if current:
+                self._died()
+
+        threading.Thread(target=wait, name=f"{self.name}-watch", daemon=True).start()
+
     def _restart_loop(self, delay: float) -> None:
         self._stop.wait(delay)
         attempt = self._streak
@@ -228,6 +243,7 @@ class ModelWorker:
                 old.stop(0)
             log.warning("the %s worker is serving again (restart %d, loaded in %.1f s)",
                         self.name, self.restarts, self._load_seconds)
+            self._watch(child)
             return
 
 
