@@ -26,3 +26,22 @@ def saved_model(tmp_path_factory, tokenizer):
     build_model("qwen2", len(tokenizer), seed=2).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """Run ``rewardkit ARGV`` expecting a user error: exit status 2, no traceback, and the last
+    line on stderr ``rewardkit COMMAND: message`` (progress bars of model loading may come
+    before it); returns that line."""
+    from rewardkit.cli import main
+
+    def run(argv):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert "Traceback" not in err and lines, err
+        assert lines[-1].startswith(f"rewardkit {argv[0]}: "), lines[-1]
+        return lines[-1]
+
+    return run

@@ -63,22 +63,21 @@ def test_token_rewards_and_value_terminal(saved_model, tmp_path):
     assert row["score"] == pytest.approx(want.total, abs=1e-5)
 
 
-def test_bad_input_rows_are_refused_before_loading(saved_model, tmp_path):
+def test_bad_input_rows_are_refused_before_loading(saved_model, tmp_path, cli_error):
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    argv = ["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)]
     write_rows(source, [{"prompt": "a", "response": "b", "responses": ["c"]}])
-    with pytest.raises(ValueError, match="row 1: give exactly one"):
-        main(["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)])
+    assert "in.jsonl:1: give exactly one" in cli_error(argv)
     source.write_text('{"prompt": "a", "response": "b"}\n{not json\n')
-    with pytest.raises(ValueError, match=r"in.jsonl:2: not valid JSON"):
-        main(["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)])
+    assert "in.jsonl:2: not valid JSON" in cli_error(argv)
 
 
-def test_output_of_another_input_is_refused(saved_model, tmp_path):
+def test_output_of_another_input_is_refused(saved_model, tmp_path, cli_error):
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_rows(source, ROWS[1:])
     write_rows(out, [{"prompt": "something else", "response": "z", "score": 1.0}])
-    with pytest.raises(ValueError, match="output of another input"):
-        main(["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)])
+    assert "output of another input" in cli_error(
+        ["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)])
 
 
 def test_console_script_is_installed():

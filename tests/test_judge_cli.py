@@ -50,16 +50,27 @@ def test_judge_writes_rows_and_resumes(tiny_path, tmp_path, capsys):
     assert "all 3 rows already judged" in capsys.readouterr().out
 
 
-def test_rows_without_a_principle_are_named(tiny_path, tmp_path):
+def test_rows_without_a_principle_are_named(tiny_path, tmp_path, cli_error):
     (tmp_path / "in.jsonl").write_text(json.dumps({"prompt": "q", "responses": ["a"]}) + "\n")
-    with pytest.raises(ValueError, match="input row 1: no 'principle'"):
-        main(["judge", "--judge", f"principle:{tiny_path}", "--input",
-              str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl")])
+    assert "in.jsonl:1: no 'principle'" in cli_error(
+        ["judge", "--judge", f"principle:{tiny_path}", "--input", str(tmp_path / "in.jsonl"),
+         "--output", str(tmp_path / "out.jsonl")])
 
 
-def test_unknown_option_is_refused_naming_the_accepted(tiny_path, tmp_path):
+def test_unknown_option_is_refused_naming_the_accepted(tiny_path, tmp_path, cli_error):
     (tmp_path / "in.jsonl").write_text(json.dumps(ROWS[1]) + "\n")
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['constrain'\]; accepted: .*"
-                       r"'constrained'"):
-        run(tiny_path, tmp_path, "--option", "constrain=true")
+    message = cli_error(["judge", "--judge", f"principle:{tiny_path}", "--principle", "Be.",
+                         "--input", str(tmp_path / "in.jsonl"), "--output",
+                         str(tmp_path / "out.jsonl"), "--option", "constrain=true"])
+    assert "unknown option(s) ['constrain']; accepted:" in message and "'constrained'" in message
     assert not (tmp_path / "out.jsonl").exists() or not (tmp_path / "out.jsonl").read_text()
+
+
+def test_a_row_over_the_context_names_its_physical_line(tiny_path, tmp_path, cli_error):
+    rows = [ROWS[0], ROWS[1], {"prompt": "q", "responses": ["y " * 3000, "n"]}]
+    (tmp_path / "in.jsonl").write_text("\n" + "".join(json.dumps(r) + "\n" for r in rows))
+    message = cli_error(["judge", "--judge", f"principle:{tiny_path}", "--principle",
+                         "Be helpful.", "--input", str(tmp_path / "in.jsonl"), "--output",
+                         str(tmp_path / "out.jsonl"), "--thinking", "off",
+                         "--max-new-tokens", "50"])
+    assert "in.jsonl:4: the row needs" in message and "request 2" not in message

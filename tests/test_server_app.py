@@ -165,7 +165,8 @@ def test_openrlhf_python_file_mode(saved_model, monkeypatch, tokenizer):
 
 def test_overload_timeout_and_graceful_shutdown():
     slow = LengthJudge(delay_s=0.4)
-    config = ServerConfig(max_batch_size=1, max_wait_ms=0, max_queue=2, request_timeout_s=30)
+    config = ServerConfig(max_batch_size=1, max_wait_ms=0, max_queue=2, max_items_per_request=2,
+                          request_timeout_s=30)
     payload = {"principle": "p", "prompt": "Q", "responses": {"a": "x"}}
     with BackgroundServer(create_app(judge=slow, config=config)) as running:
         with ThreadPoolExecutor(6) as pool:

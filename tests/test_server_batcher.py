@@ -105,3 +105,59 @@ def test_abandoned_request_is_skipped():
 
     stats = run(main())
     assert seen == [1, 3] and stats.timed_out == 1
+
+
+def test_a_request_larger_than_the_queue_is_too_large_not_full():
+    from rewardkit.server.batcher import TooLarge
+
+    async def main():
+        batcher = DynamicBatcher(lambda items: items, max_queue=3)
+        await batcher.start()
+        try:
+            with pytest.raises(TooLarge, match=r"4 items in one request .* at most 3; split"):
+                await batcher.submit([1, 2, 3, 4])
+            return await batcher.submit([1, 2, 3])
+        finally:
+            await batcher.close()
+
+    assert run(main()) == [1, 2, 3]
+
+
+def test_an_unavailable_model_fails_the_merged_call_once_not_per_request():
+    from rewardkit.server.batcher import Unavailable
+
+    calls: list[int] = []
+
+    def down(items):
+        calls.append(len(items))
+        raise Unavailable("the model process is restarting", retry_after=3)
+
+    async def main():
+        batcher = DynamicBatcher(down, max_batch_size=8, max_wait_s=0.05)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.submit([k]) for k in range(4)),
+                                       return_exceptions=True)
+        await batcher.close()
+        return results
+
+    results = run(main())
+    assert all(isinstance(r, Unavailable) and r.retry_after == 3 for r in results)
+    assert calls == [4]  # no retry of each request alone
+
+
+def test_close_with_a_timeout_fails_what_is_still_queued():
+    import time
+
+    async def main():
+        batcher = DynamicBatcher(lambda items: (time.sleep(0.5), items)[1], max_batch_size=1,
+                                 max_wait_s=0)
+        await batcher.start()
+        tasks = [asyncio.ensure_future(batcher.submit([k])) for k in range(3)]
+        await asyncio.sleep(0.1)  # the first call is running
+        started = time.monotonic()
+        await batcher.close(timeout_s=0.1)
+        took = time.monotonic() - started
+        return took, await asyncio.gather(*tasks[1:], return_exceptions=True)
+
+    took, queued = run(main())
+    assert took < 0.4 and all(isinstance(r, Closed) for r in queued)

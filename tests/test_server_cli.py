@@ -51,6 +51,7 @@ def test_serve_command_scores_and_stops_on_sigterm(saved_model):
     # uvicorn finishes its graceful shutdown, then re-raises the signal it caught
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
+    assert "leaked semaphore" not in output and "Traceback" not in output, output
 
 
 def test_serve_needs_a_model():
@@ -73,3 +74,9 @@ def test_serve_refuses_empty_api_keys(saved_model, flags, env):
     assert result.returncode != 0 and "empty or blank" in result.stderr, result.stderr
     where = "REWARDKIT_API_KEYS" if env is not None else "--api-key"
     assert result.stderr.startswith(f"rewardkit serve: {where}: "), result.stderr
+
+
+def test_a_queue_smaller_than_a_request_is_refused_at_startup(saved_model, cli_error):
+    message = cli_error(["serve", "--endogenous-model", str(saved_model), "--max-queue", "10",
+                         "--max-items-per-request", "20"])
+    assert "max_queue (10) is below max_items_per_request (20)" in message

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import signal
+import time
 
 import pytest
 
@@ -29,6 +32,12 @@ def make_judge():
     return LengthJudge()
 
 
+def make_slow_judge():
+    """A judge that takes 2 s to load, so a restart is seen while it loads."""
+    time.sleep(2)
+    return make_judge()
+
+
 def serve_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     serve_cli.register(parser.add_subparsers())
@@ -49,13 +58,30 @@ def test_worker_scores_like_in_process_and_errors_keep_their_type(saved_model):
         assert (caught.value.index, caught.value.length, caught.value.limit) == (0, 601, 512)
         assert worker(items[:1]) == pytest.approx(reward.score_many(PROMPTS[:1], RESPONSES[:1]),
                                                   abs=1e-5)  # still serving after errors
-        worker._process.kill()
-        worker._process.join(10)
-        with pytest.raises(WorkerDied, match="exited"):
-            worker(items)
-        assert not worker.alive
+        os.kill(worker.pid, signal.SIGKILL)
+        with pytest.raises(WorkerDied, match="exited and a new one is loading") as died:
+            wait_dead(worker, items)
+        assert died.value.retry_after >= 1
+        wait_until(lambda: worker.alive, 60)  # restarted in the background
+        assert worker.restarts == 1
+        assert worker(items) == pytest.approx(reward.score_many(PROMPTS, RESPONSES), abs=1e-5)
     finally:
         worker.close()
+    assert not worker.alive
+
+
+def wait_until(condition, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def wait_dead(worker, items):
+    """Call until the killed process is seen gone (the kill is asynchronous)."""
+    for _ in range(200):
+        worker(items)
+        time.sleep(0.05)
 
 
 def test_a_model_that_fails_to_load_raises_at_start(tmp_path):
@@ -65,7 +91,7 @@ def test_a_model_that_fails_to_load_raises_at_start(tmp_path):
 
 def test_serve_with_workers_answers_and_reports_a_dead_worker(saved_model):
     app = serve_cli.build(serve_args("--endogenous-model", str(saved_model),
-                                     "--judge", "test_server_worker:make_judge"))
+                                     "--judge", "test_server_worker:make_slow_judge"))
     workers = {kind: b.run for kind, b in app.app.state.batchers.items()}
     assert all(isinstance(w, ModelWorker) and w.alive for w in workers.values())
     expected = EndogenousReward.from_pretrained(str(saved_model)).score(PROMPTS[0], RESPONSES[:2])
@@ -80,10 +106,18 @@ def test_serve_with_workers_answers_and_reports_a_dead_worker(saved_model):
         assert requests.post(server.url + "/v1/score", json={
             "prompt": "x" * 2000, "responses": ["y"]}).status_code == 400  # too long: named
 
-        workers["endogenous"]._process.kill()
-        workers["endogenous"]._process.join(10)
-        health = requests.get(server.url + "/health")
-        assert health.status_code == 503 and "endogenous worker" in health.json()["detail"]
-        dead = requests.post(server.url + "/v1/score", json={"prompt": "Q", "responses": ["a"]})
-        assert dead.status_code == 503 and "exited" in dead.json()["detail"]
+        os.kill(workers["judge"].pid, signal.SIGKILL)
+        wait_until(lambda: not workers["judge"]._child.process.is_alive(), 10)
+        health = requests.get(server.url + "/health")  # restarting without waiting for a call
+        assert health.status_code == 503 and "judge worker is loading" in \
+            health.json()["detail"] and int(health.headers["Retry-After"]) >= 1
+        judged = {"principle": "p", "prompt": "Q", "responses": ["a"]}
+        dead = requests.post(server.url + "/v1/judge", json=judged)  # it loads for 2 s
+        assert dead.status_code == 503 and "new one is loading" in dead.json()["detail"]
+        assert int(dead.headers["Retry-After"]) >= 1
+        reply = requests.post(server.url + "/v1/score",  # the other model is unaffected
+                              json={"prompt": PROMPTS[0], "responses": RESPONSES[:2]})
+        assert reply.json()["rewards"] == pytest.approx(expected, abs=1e-5)
+        wait_until(lambda: requests.get(server.url + "/health").status_code == 200, 60)
+        assert requests.post(server.url + "/v1/judge", json=judged).status_code == 200
     assert not any(w.alive for w in workers.values())  # shutdown stopped the judge worker too

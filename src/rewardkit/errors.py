@@ -7,6 +7,11 @@ class RewardkitError(Exception):
     """Base class of every error rewardkit raises on purpose."""
 
 
+class UsageError(RewardkitError, ValueError):
+    """The user asked for something that cannot be done (a bad option, file or row); the CLI
+    prints its message as one line, without a traceback."""
+
+
 class ContextLengthError(RewardkitError, ValueError):
     """An item does not fit the model's context; rewardkit never truncates it silently."""
 

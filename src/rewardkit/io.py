@@ -2,37 +2,94 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Every row of a JSONL file; a bad line raises ``ValueError`` naming the file and line."""
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: a key given twice in one object is an error,
+    since every JSON reader keeps only one of the two values (a response would vanish)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice in one object; JSON object keys "
+                             "must be unique (give each response its own id)")
+        out[key] = value
+    return out
+
+
+def check_text(value: Any, where: str = "the value") -> None:
+    """Raise ``ValueError`` if a string anywhere in ``value`` (a JSON value) is not text.
+
+    JSON's ``\\ud800``..``\\udfff`` escapes decode to lone surrogates, which no tokenizer accepts;
+    the message names where the first one is (``responses.b``, ``prompt[1].content``).
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(
+                    f"{path} holds a lone surrogate ({item[error.start]!r} at character "
+                    f"{error.start}), which is not text; send valid UTF-8 (a \\ud800-\\udfff "
+                    "escape must be one half of a pair)") from None
+        elif isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+
+
+def read_jsonl_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """Every row of a JSONL file with its physical line number (blank lines are skipped but
+    counted); a bad line raises ``ValueError`` naming the file and line. A UTF-8 byte-order
+    mark is accepted."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: {error}") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{number}: each line must be a JSON object")
-            rows.append(row)
+            try:
+                check_text(row, "")
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: {error}") from None
+            rows.append((number, row))
     return rows
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a JSONL file (see :func:`read_jsonl_lines` for the line numbers)."""
+    return [row for _, row in read_jsonl_lines(path)]
 
 
 def completed_rows(path: str | Path) -> list[dict[str, Any]]:
     """The complete rows already in an output file, for resuming.
 
-    A last line cut off mid-write (a crash) is removed from the file so that appending goes on
-    cleanly; a bad line anywhere else is an error, since rows after it would be lost.
+    Only a regular file is resumed: a pipe, terminal or device (``/dev/stdout``, ``/dev/full``)
+    has no rows to read back and is written from the start. A last line cut off mid-write (a
+    crash) is removed from the file so that appending goes on cleanly, and a last complete row
+    without its newline gets one, so the next row starts on a line of its own; a bad line
+    anywhere else is an error, since rows after it would be lost.
     """
     path = Path(path)
-    if not path.exists():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISREG(mode):
         return []
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
@@ -45,8 +102,11 @@ def completed_rows(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if number == len(lines) and not line.endswith("\n"):
                 path.write_text("".join(lines[:-1]), encoding="utf-8")
-                break
+                return rows
             raise ValueError(f"{path}:{number}: not valid JSON; fix or remove the file") from None
+    if lines and not lines[-1].endswith("\n"):
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n")
     return rows
 
 
@@ -54,15 +114,23 @@ class JsonlAppender:
     """Appends rows to a JSONL file, flushing each so that an interrupted run can resume."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
     def write(self, row: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as error:  # a full disk or device: say which file
+            raise OSError(error.errno, f"cannot write to {self.path}: {error.strerror}") \
+                from None
 
     def close(self) -> None:
-        self._handle.close()
+        with contextlib.suppress(OSError):  # each row was flushed; a failed one was reported
+            self._handle.close()
 
     def __enter__(self) -> JsonlAppender:
         return self

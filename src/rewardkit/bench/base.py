@@ -93,15 +93,21 @@ def row_id(row: Mapping[str, Any], number: int) -> str:
 
 
 def numbers(row: Mapping[str, Any], key: str, count: int | None, item_id: str) -> list[float]:
-    """``row[key]`` as a list of floats of length ``count``, or a precise error."""
+    """``row[key]`` as a list of finite floats of length ``count``, or a precise error.
+
+    Only JSON numbers count: a string ("1e3") or a boolean is refused, not converted.
+    """
     value = row.get(key)
     if not isinstance(value, list) or (count is not None and len(value) != count):
         want = f"{count} numbers" if count is not None else "a list of numbers"
         raise ValueError(f"item {item_id}: {key!r} must be {want}, got {value!r}")
-    try:
-        out = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ValueError(f"item {item_id}: {key!r} holds a non-number: {value!r}") from None
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"item {item_id}: {key!r} holds {v!r}, which is not a number; "
+                             f"scores are JSON numbers: {value!r}")
+    out = [float(v) for v in value]
     if any(np.isnan(out)):
         raise ValueError(f"item {item_id}: {key!r} holds NaN; rescore the item")
+    if not all(np.isfinite(out)):
+        raise ValueError(f"item {item_id}: {key!r} holds an infinite score; rescore the item")
     return out

@@ -17,6 +17,16 @@ ENDOGENOUS_FLAGS = ("dtype", "device", "alpha", "terminal", "aggregate")
 BENCH_SETTINGS = ("system_prompts", "principles", "splits")
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(commands: Any) -> None:
     bench = commands.add_parser(
         "bench", help="run a reward benchmark with its official arithmetic",
@@ -41,7 +51,8 @@ def register(commands: Any) -> None:
         sub.add_argument("--out", required=True, help="run folder")
         sub.add_argument("--seed", type=int, default=0, help="bootstrap seed")
         sub.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
-        sub.add_argument("--limit", type=int, default=None, help="score only the first N items")
+        sub.add_argument("--limit", type=_positive, default=None,
+                         help="score only the first N items")
         sub.add_argument("--option", action="append", type=key_value, default=[],
                          metavar="KEY=VALUE", help="method option, VALUE read as JSON when it "
                          "parses (max_new_tokens=512, thinking=false), else as text (repeatable)")

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from rewardkit.bench.base import Benchmark, Candidate, Item
 from rewardkit.bench.stats import bootstrap, paired_bootstrap
 from rewardkit.errors import JudgeOutputError
-from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl
+from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl, read_jsonl_lines
 from rewardkit.judge.grouping import group_indices, prompt_key
 from rewardkit.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
@@ -182,13 +182,19 @@ def run_benchmark(bench: Benchmark, out: str | Path, *, reward: Scorer | ListJud
               "source": None if source is None else str(source),
               "scores_file": None if scores_file is None else str(scores_file), "limit": limit}
     _check_run_file(out, record)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
     if scores_file is not None:
-        rows = read_jsonl(scores_file)
+        rows = _score_rows(bench, scores_file, source)
+        record["ids_checked"] = rows is not None
+        if rows is None:
+            rows = read_jsonl(scores_file)
         (out / ITEMS).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n"
                                          for row in rows), encoding="utf-8")
     else:
         items = bench.load(source)
         if limit is not None:
+            _check_limit(items, limit, out / ITEMS)
             items = items[:limit]
         started = time.perf_counter()
         rows = score_items(bench, items, reward, out / ITEMS, items_per_call=items_per_call,
@@ -197,6 +203,51 @@ def run_benchmark(bench: Benchmark, out: str | Path, *, reward: Scorer | ListJud
     summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _check_limit(items: Sequence[Item], limit: int, path: Path) -> None:
+    """A rerun with a smaller limit than the rows already scored is refused for what it is."""
+    chosen = {item.id for item in items[:limit]}
+    known = {item.id for item in items}
+    beyond = [row.get("id") for row in completed_rows(path)
+              if row.get("id") in known and row.get("id") not in chosen]
+    if beyond:
+        raise ValueError(
+            f"{path} already holds {len(beyond)} items beyond the first {limit} (such as "
+            f"{beyond[0]!r}); rerun with the earlier --limit or none, or use a new --out folder")
+
+
+def _score_rows(bench: Benchmark, scores_file: str | Path,
+                source: str | Path | None) -> list[dict[str, Any]] | None:
+    """The rows of a scores file, each checked against the benchmark: an id it has, given once,
+    with valid scores. None when the benchmark's data is not here to check the ids against."""
+    try:
+        items = bench.load(source)
+    except (FileNotFoundError, ValueError):  # no default data here (or none exists)
+        if source is not None:
+            raise
+        return None
+    known = {item.id for item in items}
+    seen: dict[str, int] = {}
+    rows = []
+    for number, row in read_jsonl_lines(scores_file):
+        where = f"{scores_file}:{number}"
+        if "id" not in row:
+            raise ValueError(f"{where}: the row has no 'id'; every row names the item it scores")
+        item_id = str(row["id"])
+        if item_id not in known:
+            raise ValueError(f"{where}: {item_id!r} is not an item of {bench.name}; is this a "
+                             f"scores file of another benchmark or data version?")
+        if item_id in seen:
+            raise ValueError(f"{where}: item {item_id!r} was already scored on line "
+                             f"{seen[item_id]}; give each item once")
+        seen[item_id] = number
+        try:
+            bench.table([row])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        rows.append(row)
+    return rows
 
 
 def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed: int = 0,

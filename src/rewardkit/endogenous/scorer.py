@@ -10,6 +10,7 @@ output head, in chunks (see :mod:`rewardkit.endogenous.logits`).
 from __future__ import annotations
 
 import copy
+import operator
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -185,8 +186,7 @@ class EndogenousReward:
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,
               aggregate: rmath.Aggregate = "sum") -> list[float]:
         """One reward per response to ``prompt``; the prompt runs once for all of them."""
-        if isinstance(responses, str):
-            raise TypeError("responses must be a list of strings; wrap a single response: [text]")
+        _check_texts(responses, "responses", single="wrap a single response: [text]")
         rendered = self.encoder.render_prompt(prompt, system=system)
         pairs = [self.encoder.encode(rendered, r) for r in responses]
         return [self._reward(s, aggregate) for s in self._run(pairs)]
@@ -197,6 +197,8 @@ class EndogenousReward:
 
         Items whose prompts are identical share one prompt forward, wherever they are in the lists.
         """
+        _check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
+        _check_texts(responses, "responses", single="wrap a single response: [text]")
         _check_parallel(prompts, responses, "prompts", "responses")
         pairs, rendered = [], {}  # a prompt repeated across items is rendered once
         for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
@@ -222,6 +224,8 @@ class EndogenousReward:
         For trainers that hold token ids (verl, OpenRLHF): no template is applied, the ids are
         taken as they are, and items with identical prompt ids share one prompt forward.
         """
+        _check_list(prompt_ids, "prompt_ids", single="a list of token-id lists")
+        _check_list(action_ids, "action_ids", single="a list of token-id lists")
         _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
         pairs = [self._id_pair(i, s, a) for i, (s, a) in
                  enumerate(zip(prompt_ids, action_ids, strict=True))]
@@ -252,6 +256,8 @@ class EndogenousReward:
         )
 
     def _id_pair(self, index: int, state: Sequence[int], actions: Sequence[int]) -> EncodedPair:
+        _check_ids(state, f"item {index}: prompt_ids")
+        _check_ids(actions, f"item {index}: action_ids")
         if len(state) == 0:
             raise ValueError(f"item {index}: prompt_ids is empty; the first action needs a state")
         pair = EncodedPair(tuple(map(int, state)), tuple(map(int, actions)), "in_context")
@@ -380,6 +386,53 @@ class EndogenousReward:
                     for row, i in enumerate(batch)]
             scored = self._score_rows(rows, [pairs[i].action_ids for i in batch])
             yield from zip(batch, scored, strict=True)
+
+
+def _check_list(values: Any, name: str, *, single: str) -> None:
+    """A list (or tuple) of items, not a string, a dict or an iterator whose items are keys or
+    characters."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list, not a single {type(values).__name__}; {single}")
+    if not isinstance(values, Sequence):
+        if isinstance(values, dict):
+            raise TypeError(f"{name} must be a list, not a dict (its keys would be scored); pass "
+                            f"list({name}.values())")
+        what = "None" if values is None else f"a {type(values).__name__}"
+        raise TypeError(f"{name} must be a list, not {what}; {single}")
+
+
+def _check_texts(values: Any, name: str, *, single: str) -> None:
+    _check_list(values, name, single=single)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}[{i}] is a {type(value).__name__}; each response must be a "
+                            "string")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"{name}[{i}] holds a lone surrogate at character {error.start}, "
+                             "which is not text; pass valid Unicode") from None
+
+
+def _check_ids(ids: Any, name: str) -> None:
+    """Token ids are ints: 1.7, "1" or True are refused rather than rounded or parsed."""
+    if isinstance(ids, (str, bytes)) or (not isinstance(ids, Sequence) and not (
+            isinstance(ids, torch.Tensor) and ids.dim() == 1)):
+        raise TypeError(f"{name} must be a list of token ids, not {type(ids).__name__}")
+    if isinstance(ids, torch.Tensor):
+        if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            raise TypeError(f"{name} is a {ids.dtype} tensor; token ids are integers")
+        return
+    for j, token in enumerate(ids):
+        if type(token) is int:
+            continue
+        try:
+            if isinstance(token, bool):
+                raise TypeError
+            operator.index(token)
+        except TypeError:
+            raise TypeError(f"{name}[{j}] is {token!r} ({type(token).__name__}); token ids are "
+                            "integers") from None
 
 
 def _check_parallel(first: Sequence[Any], second: Sequence[Any], a: str, b: str) -> None:

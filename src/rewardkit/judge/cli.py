@@ -14,7 +14,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl
+from rewardkit.errors import ContextLengthError, UsageError
+from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl_lines
 from rewardkit.judge.options import GenerationOptions, key_value
 
 SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
@@ -87,13 +88,30 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _request(row: dict[str, Any], number: int, principle: str | None) -> dict[str, Any]:
+def _request(row: dict[str, Any], where: str, principle: str | None) -> dict[str, Any]:
+    """The judge request of one input row, checked as the judge would check it."""
+    from rewardkit.chat import normalize_messages
+    from rewardkit.judge.prompt import normalize_responses
+
     for key in ("prompt", "responses"):
         if key not in row:
-            raise ValueError(f"input row {number}: missing {key!r}")
+            raise UsageError(f"{where}: missing {key!r}")
+    if "judgement" in row:
+        raise UsageError(f"{where}: the row already has 'judgement', which the output adds; "
+                         "rename or remove that field (is this an output file?)")
     chosen = row.get("principle", principle)
     if chosen is None:
-        raise ValueError(f"input row {number}: no 'principle' in the row and no --principle")
+        raise UsageError(f"{where}: no 'principle' in the row and no --principle")
+    if not isinstance(chosen, str) or not chosen.strip():
+        raise UsageError(f"{where}: 'principle' must be a non-empty string, got {chosen!r}")
+    try:
+        normalize_messages(row["prompt"])
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{where}: 'prompt': {error}") from None
+    try:
+        normalize_responses(row["responses"])
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{where}: 'responses': {error}") from None
     return {"principle": chosen, "prompt": row["prompt"], "responses": row["responses"]}
 
 
@@ -103,15 +121,18 @@ def build_judge(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = read_jsonl(args.input)
-    requests = [_request(row, n, args.principle) for n, row in enumerate(rows, start=1)]
+    if args.rows_per_write < 1:
+        raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
+    lines = read_jsonl_lines(args.input)
+    rows = [row for _, row in lines]
+    requests = [_request(row, f"{args.input}:{n}", args.principle) for n, row in lines]
     done = completed_rows(args.output)
     if len(done) > len(rows):
-        raise ValueError(f"{args.output} has more rows than {args.input}; use a new --output")
-    for number, (old, new) in enumerate(zip(done, rows, strict=False), start=1):
+        raise UsageError(f"{args.output} has more rows than {args.input}; use a new --output")
+    for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
         if {k: old.get(k) for k in new} != new:
-            raise ValueError(
-                f"{args.output} row {number} does not match {args.input} row {number}; "
+            raise UsageError(
+                f"{args.output} row {position} does not match {args.input}:{number}; "
                 "it is the output of another input. Use a new --output"
             )
     todo = list(range(len(done), len(rows)))
@@ -123,8 +144,19 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
     with JsonlAppender(args.output) as out, bar:
         for block in chunks(todo, args.rows_per_write):
-            for index, verdict in zip(block, judge.judge_many([requests[i] for i in block]),
-                                      strict=True):
+            try:
+                verdicts = judge.judge_many([requests[i] for i in block])
+            except ContextLengthError as error:
+                if error.index is None or not 0 <= error.index < len(block):
+                    raise
+                line = lines[block[error.index]][0]
+                text = str(error)
+                for prefix in (f"request {error.index}: ", f"request {error.index} "):
+                    if text.startswith(prefix):
+                        text = "the row " + text[len(prefix):]
+                        break
+                raise UsageError(f"{args.input}:{line}: {text}") from None
+            for index, verdict in zip(block, verdicts, strict=True):
                 invalid += not verdict.ok
                 out.write({**rows[index], "judgement": verdict.to_dict()})
                 bar.update(1)

@@ -1,9 +1,11 @@
 """The reward server: endogenous rewards, a judge, OpenRLHF's and RewardAnything's protocols.
 
 Every scoring route goes through a :class:`~rewardkit.server.batcher.DynamicBatcher`, so
-concurrent requests share forward passes. Overload answers 503 with Retry-After, a request that
-outlives ``request_timeout_s`` answers 504, bad input answers 400 naming the item, and shutdown
-finishes every accepted request before the model stops.
+concurrent requests share forward passes. Overload, a model process that is restarting and a
+shutdown past its graceful timeout answer 503 with Retry-After; a request that outlives
+``request_timeout_s`` (or whose encoding outlives ``encode_timeout_s``) answers 504; bad input
+answers 400 naming the item (422 for a field of the wrong shape or an unknown field, 413 for too
+much); shutdown finishes every accepted request it can within its graceful timeout.
 
 The app's request models are built inside :func:`create_app` (FastAPI is an optional extra), so
 this module does not use postponed annotations: FastAPI must see the real types.
@@ -11,19 +13,27 @@ this module does not use postponed annotations: FastAPI must see the real types.
 
 import asyncio
 import functools
+import itertools
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from rewardkit.chat import normalize_messages
 from rewardkit.errors import JudgeOutputError
 from rewardkit.judge.grouping import group_requests, scatter_rewards
+from rewardkit.judge.prompt import normalize_responses
 from rewardkit.protocols import ListJudge
 from rewardkit.rl.openrlhf import end_tokens_of, pad_tokens_of, split_queries
-from rewardkit.server.batcher import Closed, DynamicBatcher, QueueFull
+from rewardkit.server.batcher import DynamicBatcher, TooLarge, Unavailable
 from rewardkit.server.limits import Limits, check_api_keys
 from rewardkit.server.scoring import (
+    Budget,
+    EncodingCancelled,
+    EncodingTimeout,
     PromptCache,
     Tokens,
     encode_actions,
@@ -31,7 +41,7 @@ from rewardkit.server.scoring import (
     encode_text,
     endogenous_runner,
 )
-from rewardkit.server.worker import ModelWorker, WorkerDied
+from rewardkit.server.worker import ModelWorker
 from rewardkit.types import Judgement
 
 
@@ -47,6 +57,10 @@ class ServerConfig:
         max_body_bytes: larger request bodies are refused with 413.
         max_items_per_request: responses (or judge requests) one request may carry.
         request_timeout_s: a request not answered within this answers 504.
+        encode_timeout_s: a request whose tokenizing takes longer answers 504, and an encoding
+            job running longer makes ``/health`` answer 503 (the encoder is stuck).
+        body_timeout_s: a request body not received within this answers 408 (a stalled client
+            cannot hold a connection).
         principle: the judge's principle for routes whose requests do not give one (OpenRLHF).
         openrlhf_reward: which reward the OpenRLHF route serves.
         prompt_cache: when a merged call reuses one prompt forward for the responses that
@@ -60,6 +74,8 @@ class ServerConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     max_items_per_request: int = 1024
     request_timeout_s: float = 300.0
+    encode_timeout_s: float = 60.0
+    body_timeout_s: float = 30.0
     principle: str | None = None
     openrlhf_reward: Literal["endogenous", "judge"] = "endogenous"
     prompt_cache: PromptCache = "auto"
@@ -68,6 +84,52 @@ class ServerConfig:
         if isinstance(self.api_keys, str):
             raise TypeError("api_keys is a tuple of keys, not one string; pass (key,)")
         check_api_keys(self.api_keys)
+        for name in ("max_batch_size", "max_queue", "max_body_bytes", "max_items_per_request"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("request_timeout_s", "encode_timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be 0 or more, got {self.max_wait_ms}")
+        if self.max_queue < self.max_items_per_request:
+            raise ValueError(
+                f"max_queue ({self.max_queue}) is below max_items_per_request "
+                f"({self.max_items_per_request}): a request of the allowed size could never be "
+                "queued. Raise max_queue (--max-queue) or lower max_items_per_request")
+
+
+class Drain:
+    """The server's shutdown clock: when the graceful timeout is about to run out, requests
+    still waiting answer 503 (instead of being cut off) and encoding stops between items."""
+
+    margin_s = 0.5  # answer this long before the server cancels what is left
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self._expired: asyncio.Event | None = None
+        self.deadline: float | None = None
+
+    def expired(self) -> asyncio.Event:
+        if self._expired is None:
+            self._expired = asyncio.Event()
+        return self._expired
+
+    def begin(self, timeout_s: float | None) -> None:
+        """Called on the event loop when shutdown starts; None waits without a limit."""
+        self.expired()
+        if timeout_s is None:
+            return
+        delay = max(0.0, timeout_s - self.margin_s)
+        self.deadline = time.monotonic() + delay
+        asyncio.get_running_loop().call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self.cancel.set()
+        self.expired().set()
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
 
 # ------------------------------------------------------------------------------ the app
@@ -85,8 +147,10 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
     closed when the app shuts down.
     """
     from fastapi import FastAPI, HTTPException
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+    from pydantic import Strict as StrictType
 
     runs: dict[str, Callable[[list[Any]], Sequence[Any]]] = {}
     if endogenous is not None:
@@ -104,20 +168,39 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                              max_queue=config.max_queue, name=kind)
         for kind, run in runs.items()}
 
+    drain = Drain()
+
     @asynccontextmanager
     async def lifespan(app: Any):
         for batcher in batchers.values():
             await batcher.start()
         yield
         for batcher in batchers.values():
-            await batcher.close()
-        encoders.shutdown(wait=True)
+            await batcher.close(timeout_s=drain.remaining())
+        drain.cancel.set()  # encoding still running has nobody to answer
+        encoders.shutdown(wait=drain.deadline is None, cancel_futures=True)
         for run in runs.values():
             if isinstance(run, ModelWorker):
-                run.close()
+                run.close(timeout_s=drain.remaining() or 5.0)
 
     app = FastAPI(title="rewardkit", lifespan=lifespan)
     app.state.batchers = batchers
+    app.state.drain = drain
+
+    async def unless_draining(awaitable: Any) -> Any:
+        """``await awaitable``, or 503 when the shutdown's graceful timeout is about to end."""
+        task = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(drain.expired().wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        raise HTTPException(503, "the server is shutting down and did not finish this request "
+                            "in its graceful timeout; retry it on another replica or later",
+                            headers={"Retry-After": "5"})
 
     def need(kind: str) -> DynamicBatcher[Any, Any]:
         if kind not in batchers:
@@ -133,77 +216,113 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
     async def submit(kind: str, items: list[Any]) -> list[Any]:
         batcher = need(kind)
         try:
-            return await batcher.submit(items, timeout=config.request_timeout_s)
-        except QueueFull as error:
-            raise HTTPException(503, str(error),
-                                headers={"Retry-After": str(int(error.retry_after + 0.999))}) \
-                from None
-        except Closed as error:
-            raise HTTPException(503, str(error), headers={"Retry-After": "5"}) from None
+            return await unless_draining(
+                batcher.submit(items, timeout=config.request_timeout_s))
+        except Unavailable as error:  # overload, shutdown, a model process restarting
+            raise HTTPException(503, str(error), headers={
+                "Retry-After": str(int(error.retry_after + 0.999))}) from None
         except asyncio.TimeoutError:
             raise HTTPException(504, f"not answered within {config.request_timeout_s} s") from None
-        except WorkerDied as error:
-            raise HTTPException(503, str(error)) from None
+        except TooLarge as error:
+            raise HTTPException(413, str(error)) from None
         except JudgeOutputError as error:  # the judge model failed, not the request
             raise HTTPException(502, f"the judge gave no valid verdict: {error}") from None
         except (ValueError, TypeError, KeyError) as error:
             raise HTTPException(400, str(error)) from None
 
     encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode")
+    encoding: dict[int, float] = {}  # running encoding jobs: start times, for /health
+    job_ids = itertools.count()
+
+    def timed(fn: Callable[..., list[Tokens]], *args: Any) -> list[Tokens]:
+        job = next(job_ids)
+        encoding[job] = time.monotonic()
+        try:
+            return fn(endogenous, *args, Budget(config.encode_timeout_s, drain.cancel))
+        finally:
+            del encoding[job]
 
     async def encoded(fn: Callable[..., list[Tokens]], *args: Any) -> list[Tokens]:
         need("endogenous")
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                encoders, functools.partial(fn, endogenous, *args))
+            return await unless_draining(asyncio.get_running_loop().run_in_executor(
+                encoders, functools.partial(timed, fn, *args)))
+        except EncodingTimeout as error:
+            raise HTTPException(504, str(error)) from None
+        except EncodingCancelled as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "5"}) from None
+        except RuntimeError as error:
+            if "shutdown" not in str(error):  # not the executor refusing work: a real fault
+                raise
+            raise HTTPException(503, "the server is shutting down",
+                                headers={"Retry-After": "5"}) from None
         except (TypeError, ValueError) as error:
             raise HTTPException(400, str(error)) from None
 
     # -- models ---------------------------------------------------------------------------------
     Prompt = str | list[dict[str, str]]
 
-    class ScoreRequest(BaseModel):
+    class Strict(BaseModel):
+        """A request model that refuses fields it does not know (a typo is not ignored)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+    class ScoreRequest(Strict):
         prompt: Prompt
         responses: list[str] = Field(min_length=1)
         system: str | None = None
 
-    class ScoreManyRequest(BaseModel):
+    class ScoreManyRequest(Strict):
         prompts: list[Prompt] = Field(min_length=1)
         responses: list[str] = Field(min_length=1)
         system: str | None = None
 
-    class ScoreActionsRequest(BaseModel):
+    class ScoreActionsRequest(Strict):
         prompts: list[Prompt] = Field(min_length=1)
-        action_ids: list[list[int]] = Field(min_length=1)
+        # strict: 1.7, "1" or true are refused, not rounded or parsed, as in score_ids
+        action_ids: list[list[Annotated[NonNegativeInt, StrictType()]]] = Field(min_length=1)
         system: str | None = None
 
-    class JudgeRequest(BaseModel):
+    class JudgeRequest(Strict):
         principle: str | None = None
         prompt: Prompt
         responses: dict[str, str] | list[str]
 
-    class RARequest(BaseModel):
+    class RARequest(Strict):
         principle: str
         prompt: str
         responses: dict[str, str]
         mask_responses: bool = True
 
-    class OpenRLHFRequest(BaseModel):
-        query: list[str]
+    class OpenRLHFRequest(Strict):
+        query: list[str] = Field(min_length=1)
         prompts: list[str] | None = None
         labels: list[Any] | None = None
 
+    JudgeBatch = Annotated[list[JudgeRequest], Field(min_length=1)]
+    RABatch = Annotated[list[RARequest], Field(min_length=1)]
+
     # -- routes ---------------------------------------------------------------------------------
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> Any:
-        dead = [kind for kind, run in runs.items()
-                if isinstance(run, ModelWorker) and not run.alive]
-        body = {"status": "unhealthy" if dead else "healthy", "service": "rewardkit",
+        problems, retry = [], 1.0
+        for kind, run in runs.items():
+            if isinstance(run, ModelWorker) and not run.alive:
+                state = "is loading after its process exited" if run.loading else "is down"
+                problems.append(f"the {kind} worker {state}")
+                retry = max(retry, run.retry_after())
+        oldest = min(encoding.values(), default=None)
+        if oldest is not None and time.monotonic() - oldest > config.encode_timeout_s:
+            problems.append(f"an encoding job has run for {time.monotonic() - oldest:.0f} s "
+                            f"(limit {config.encode_timeout_s:g} s); the encoder is stuck")
+        body = {"status": "unhealthy" if problems else "healthy", "service": "rewardkit",
                 "endogenous": "endogenous" in batchers, "judge": "judge" in batchers,
+                "encoding": len(encoding),
                 "stats": {k: b.stats.to_dict() for k, b in batchers.items()}}
-        if dead:
-            body["detail"] = f"the {', '.join(dead)} worker process exited; restart the server"
-            return JSONResponse(body, status_code=503)
+        if problems:
+            body["detail"] = "; ".join(problems)
+            return JSONResponse(body, status_code=503,
+                                headers={"Retry-After": str(int(retry + 0.999))})
         return body
 
     @app.post("/v1/score")
@@ -239,6 +358,12 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
             raise HTTPException(400, "the request gives no principle and the server has none "
                                 "(start it with --principle)")
         check_count(len(request.responses), "responses")
+        for name, check, value in (("prompt", normalize_messages, request.prompt),
+                                   ("responses", normalize_responses, request.responses)):
+            try:
+                check(value)
+            except (TypeError, ValueError) as error:
+                raise HTTPException(400, f"{name}: {error}") from None
         return {"principle": principle, "prompt": request.prompt, "responses": request.responses}
 
     @app.post("/v1/judge")
@@ -247,7 +372,7 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
         return verdict.to_dict()
 
     @app.post("/v1/judge_batch")
-    async def judge_batch(requests: list[JudgeRequest]) -> list[dict[str, Any]]:
+    async def judge_batch(requests: JudgeBatch) -> list[dict[str, Any]]:
         check_count(len(requests), "judge requests")
         verdicts = await submit("judge", [judge_item(r) for r in requests])
         return [v.to_dict() for v in verdicts]
@@ -264,9 +389,7 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
         return rewardanything_view(verdict)
 
     @app.post("/api/rewardanything_batch")
-    async def rewardanything_batch(requests: list[RARequest]) -> list[dict[str, Any]]:
-        if not requests:
-            raise HTTPException(400, "no requests given")
+    async def rewardanything_batch(requests: RABatch) -> list[dict[str, Any]]:
         check_count(len(requests), "judge requests")
         verdicts = await submit("judge", [judge_item(r) for r in requests])
         return [rewardanything_view(v) for v in verdicts]
@@ -314,4 +437,16 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
         return JSONResponse({"detail": error.detail}, status_code=error.status_code,
                             headers=getattr(error, "headers", None))
 
-    return Limits(app, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Any, error: RequestValidationError) -> JSONResponse:
+        """422 naming each bad field, without echoing the input back (it may be large)."""
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
+                     "type": e.get("type", "")} for e in error.errors()]
+        fields = "; ".join(f"{'.'.join(map(str, p['loc'][1:])) or 'body'}: {p['msg']}"
+                           for p in problems[:5])
+        return JSONResponse({"detail": problems, "message": fields}, status_code=422)
+
+    guarded = Limits(app, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes,
+                     body_timeout_s=config.body_timeout_s)
+    guarded.drain = drain
+    return guarded

@@ -5,8 +5,10 @@ Each request submits a list of items. A worker collects queued requests until th
 ``run(items) -> results`` on its own thread (one model call at a time), and hands every request
 its own slice of the results. A request is never split; one larger than ``max_batch_size`` runs
 alone. The queue is bounded in items: a request that does not fit raises :class:`QueueFull` at
-once (the server answers 503 with Retry-After) instead of piling up. If a merged call fails, each
-of its requests runs alone, so one bad request cannot fail its neighbours.
+once (the server answers 503 with Retry-After) instead of piling up, and one that could never fit
+raises :class:`TooLarge` (413). If a merged call fails, each of its requests runs alone, so one
+bad request cannot fail its neighbours; a failure that is nobody's request (:class:`Unavailable`,
+such as a model process that died) fails the whole call at once.
 """
 
 from __future__ import annotations
@@ -23,16 +25,25 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-class QueueFull(Exception):
-    """The batcher's queue has no room for the request; retry after ``retry_after`` seconds."""
+class Unavailable(Exception):
+    """The service cannot answer now, through no fault of the request; retry after
+    ``retry_after`` seconds (the server answers 503 with Retry-After)."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class Closed(Exception):
+class QueueFull(Unavailable):
+    """The batcher's queue has no room for the request; retry after ``retry_after`` seconds."""
+
+
+class Closed(Unavailable):
     """The batcher is shutting down and accepts no new requests."""
+
+
+class TooLarge(ValueError):
+    """A request holds more items than the queue can ever hold; it must be split."""
 
 
 @dataclass
@@ -102,6 +113,9 @@ class DynamicBatcher(Generic[Item, Result]):
         items = list(items)
         if not items:
             return []
+        if len(items) > self.max_queue:
+            raise TooLarge(f"{len(items)} items in one request but the {self.name} queue holds "
+                           f"at most {self.max_queue}; split the request")
         if self._queued_items + len(items) > self.max_queue:
             self.stats.rejected += 1
             waiting_calls = 1 + self._queued_items / self.max_batch_size
@@ -119,14 +133,30 @@ class DynamicBatcher(Generic[Item, Result]):
             job.abandoned = True  # skipped if still queued; its results are dropped otherwise
             self.stats.timed_out += 1
             raise
+        except asyncio.CancelledError:  # the caller gave up (a shutdown past its deadline)
+            job.abandoned = True
+            raise
 
-    async def close(self) -> None:
-        """Refuse new requests, finish every queued one, then stop the worker."""
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Refuse new requests, finish every queued one, then stop the worker.
+
+        After ``timeout_s`` the requests still queued fail with :class:`Closed` and the call
+        in progress is left to finish on its own (its callers have been answered already).
+        """
         self._closing = True
         if self._wake is not None:
             self._wake.set()
         if self._worker is not None:
-            await self._worker
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), timeout_s)
+            except asyncio.TimeoutError:
+                self._worker.cancel()
+                while self._queue:
+                    job = self._queue.popleft()
+                    _settle(job, error=Closed(f"{self.name} shut down before the request ran"))
+                self._queued_items = 0
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                return
         self._executor.shutdown(wait=True)
 
     # ------------------------------------------------------------------------------ internals
@@ -190,8 +220,9 @@ class DynamicBatcher(Generic[Item, Result]):
         try:
             results = await self._call(items)
         except Exception as error:
-            if len(jobs) == 1:
-                _settle(jobs[0], error=error)
+            if len(jobs) == 1 or isinstance(error, Unavailable):
+                for job in jobs:
+                    _settle(job, error=error)
                 return
             for job in jobs:  # find the culprit: every request alone
                 try:

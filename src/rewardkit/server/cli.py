@@ -41,6 +41,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     parser.add_argument("--max-items-per-request", type=int, default=1024)
     parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds")
+    parser.add_argument("--encode-timeout", type=float, default=60.0,
+                        help="seconds a request's tokenizing may take (504 beyond; /health "
+                        "answers 503 while an encoding job runs longer)")
+    parser.add_argument("--body-timeout", type=float, default=30.0,
+                        help="seconds to receive a request body (408 beyond)")
     parser.add_argument("--graceful-timeout", type=float, default=60.0,
                         help="seconds to finish accepted requests on shutdown")
     parser.add_argument("--dtype", default="auto",
@@ -79,7 +84,8 @@ def build(args: argparse.Namespace) -> Any:
         api_keys=tuple(keys), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
         max_items_per_request=args.max_items_per_request,
-        request_timeout_s=args.request_timeout, principle=args.principle,
+        request_timeout_s=args.request_timeout, encode_timeout_s=args.encode_timeout,
+        body_timeout_s=args.body_timeout, principle=args.principle,
         openrlhf_reward=openrlhf, prompt_cache=args.prompt_cache,
     )
     if has_judge:  # refuse a bad spec or option now, not in the worker
@@ -133,8 +139,16 @@ def _judge_runner(**options: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from rewardkit.server.run import uvicorn_server
 
+    logger = logging.getLogger("rewardkit")
+    if not logger.handlers:  # worker deaths and restarts, in uvicorn's format
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     app = build(args)
     uvicorn_server(app, host=args.host, port=args.port,
                    graceful_timeout_s=args.graceful_timeout).run()

@@ -11,12 +11,20 @@ from typing import Any
 def uvicorn_server(app: Any, *, host: str = "127.0.0.1", port: int = 8000,
                    graceful_timeout_s: float | None = 60.0, log_level: str = "info") -> Any:
     """A ``uvicorn.Server`` that, on SIGINT/SIGTERM or ``should_exit``, stops accepting
-    connections and finishes the requests it has accepted (up to ``graceful_timeout_s``)."""
+    connections and finishes the requests it has accepted, up to ``graceful_timeout_s``: then
+    the requests still waiting answer 503 (the app's ``drain``) and the process exits."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            drain = getattr(app, "drain", None)
+            if drain is not None:
+                drain.begin(graceful_timeout_s)
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
                             timeout_graceful_shutdown=graceful_timeout_s, access_log=False)
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

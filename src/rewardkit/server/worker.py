@@ -7,26 +7,74 @@ several times slower than the same call alone (``docs/performance.md`` has the m
 ``rewardkit serve`` therefore builds each model in a child process and sends it merged calls over
 a pipe: token ids and judge requests in, floats and verdicts out.
 
-The child ignores SIGINT (a terminal's Ctrl-C reaches the whole process group), so the server's
-graceful shutdown can still finish the requests it accepted; it exits when the parent closes the
-pipe or dies.
+If the child dies (killed, out of memory, a crash in a kernel), the worker logs it and starts a
+new one in the background, waiting 1, 2, 4 ... up to 60 s between failed attempts; until the new
+one has loaded, calls fail at once with :class:`WorkerDied` carrying a Retry-After estimate (the
+server answers 503). The child ignores SIGINT (a terminal's Ctrl-C reaches the whole process
+group), so the server's graceful shutdown can still finish the requests it accepted; it exits
+when the parent closes the pipe or dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import multiprocessing
+import multiprocessing.connection
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rewardkit.server.batcher import Unavailable
+
 Factory = Callable[[], Callable[[list[Any]], Sequence[Any]]]
 
+log = logging.getLogger("rewardkit.server")
 
-class WorkerDied(RuntimeError):
-    """The model's process is gone; the server cannot score until it is restarted."""
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)  # between failed restarts
+
+
+class WorkerDied(Unavailable, RuntimeError):
+    """The model's process is gone; a new one is loading (retry after ``retry_after`` s)."""
+
+
+class _Child:
+    """One model process and its end of the pipe."""
+
+    def __init__(self, factory: Factory, name: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, args=(factory, child_end),
+                                       name=f"rewardkit-{name}", daemon=True)
+        self.process.start()
+        child_end.close()
+
+    def receive(self, died: Callable[[], BaseException]) -> Any:
+        while not self.conn.poll(0.5):
+            if not self.process.is_alive():
+                raise died()
+        try:
+            ok, payload = self.conn.recv()
+        except (EOFError, OSError):
+            raise died() from None
+        if not ok:
+            raise payload
+        return payload
+
+    def stop(self, timeout_s: float) -> None:
+        with contextlib.suppress(OSError):  # the child may be gone already
+            self.conn.send(None)
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+        self.conn.close()
+        with contextlib.suppress(ValueError):
+            self.process.close()
 
 
 class ModelWorker:
@@ -34,68 +82,190 @@ class ModelWorker:
     process; calling the worker calls ``run`` there. Exceptions come back with their own type.
 
     ``factory`` must be picklable (a module-level function or a ``functools.partial`` of one):
-    the child is started with "spawn", which CUDA needs.
+    the child is started with "spawn", which CUDA needs. The first load happens in the
+    constructor and its error is raised there; later loads (after the child died) happen on a
+    background thread with backoff.
     """
 
     def __init__(self, factory: Factory, *, name: str = "model") -> None:
         self.name = name
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_end = context.Pipe()
-        self._process = context.Process(target=_serve, args=(factory, child_end),
-                                        name=f"rewardkit-{name}", daemon=True)
-        self._process.start()
-        child_end.close()
-        self._lock = threading.Lock()
+        self.restarts = 0  # completed restarts, for monitoring and tests
+        self._factory = factory
+        self._lock = threading.Lock()  # one call on the pipe at a time
+        self._state = threading.Lock()  # guards the fields below
+        self._restarting: threading.Thread | None = None
+        self._closed = False
+        self._stop = threading.Event()  # set by close(): wakes a restart that waits out a backoff
+        self._load_seconds = 1.0
+        self._ready_at = 0.0  # when the running child's restart is expected to finish
+        self._served_at = 0.0  # when the last restart finished
+        self._streak = 0  # deaths soon after a restart, for the backoff
+        started = time.monotonic()
+        self._child = _Child(factory, name)
         try:
-            self._receive()  # "ready", or the exception that stopped the model from loading
+            self._child.receive(self._died)  # "ready", or what stopped the model from loading
         except BaseException:
-            self.close()
+            self._child.stop(5)
             raise
+        self._load_seconds = time.monotonic() - started
+        self._watch(self._child)
 
     @property
     def alive(self) -> bool:
-        return self._process.is_alive()
+        """Whether a loaded model process is answering (False while one restarts)."""
+        with self._state:
+            return self._restarting is None and not self._closed \
+                and self._child.process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the current model process."""
+        with self._state:
+            return self._child.process.pid
+
+    @property
+    def loading(self) -> bool:
+        """Whether a new process is loading after the last one died."""
+        with self._state:
+            return self._restarting is not None
+
+    def retry_after(self) -> float:
+        """Seconds until a restarting worker is expected to answer again (at least 1)."""
+        with self._state:
+            return max(1.0, self._ready_at - time.monotonic())
 
     def __call__(self, items: list[Any]) -> list[Any]:
         with self._lock:
+            with self._state:
+                child = None if self._restarting is not None or self._closed else self._child
+            if child is None:
+                raise self._died()
             try:
-                self._conn.send(items)
+                child.conn.send(items)
             except OSError:  # a broken pipe: the child is gone
                 raise self._died() from None
-            return self._receive()
+            return child.receive(self._died)
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Ask the child to exit; terminate it if it has not within ``timeout_s``."""
-        with self._lock:
-            with contextlib.suppress(OSError):  # the child may be gone already
-                self._conn.send(None)
-            self._process.join(timeout_s)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
-            self._conn.close()
-
-    def _receive(self) -> Any:
-        while not self._conn.poll(0.5):
-            if not self._process.is_alive():
-                raise self._died()
+        """Ask the child to exit; terminate it if it has not within ``timeout_s`` (also when a
+        call is still running in it). Stops any restart in progress."""
+        with self._state:
+            self._closed = True
+            restarting = self._restarting
+        self._stop.set()
+        got = self._lock.acquire(timeout=timeout_s)
         try:
-            ok, payload = self._conn.recv()
-        except (EOFError, OSError):
-            raise self._died() from None
-        if not ok:
-            raise payload
-        return payload
+            self._child.stop(timeout_s if got else 0)
+        finally:
+            if got:
+                self._lock.release()
+        if restarting is not None:
+            restarting.join(timeout_s)
+
+    # ------------------------------------------------------------------------------ internals
 
     def _died(self) -> WorkerDied:
-        self._process.join(1)
-        return WorkerDied(f"the {self.name} worker process exited (code "
-                          f"{self._process.exitcode}); its error is in the server's log")
+        """The error for a call that found the child gone; starts its replacement."""
+        with self._state:
+            if self._closed:
+                return WorkerDied(f"the {self.name} worker is shut down", retry_after=5.0)
+            if self._restarting is None:
+                process = self._child.process  # its pipe broke: it is dying, if not yet dead
+                process.join(2)
+                if process.is_alive():
+                    process.kill()
+                    process.join(5)
+                code = process.exitcode
+                # a worker that dies again soon after a restart is not restarted at once
+                recent = self.restarts and time.monotonic() - self._served_at < BACKOFF_S[-1]
+                self._streak = self._streak + 1 if recent else 0
+                delay = BACKOFF_S[min(self._streak, len(BACKOFF_S)) - 1] if self._streak else 0.0
+                log.error("the %s worker process exited (code %s); starting a new one%s",
+                          self.name, code, f" in {delay:.0f} s" if delay else "")
+                self._ready_at = time.monotonic() + delay + self._load_seconds
+                self._restarting = threading.Thread(target=self._restart_loop, args=(delay,),
+                                                    name=f"{self.name}-restart", daemon=True)
+                self._restarting.start()
+            wait = max(1.0, self._ready_at - time.monotonic())
+        return WorkerDied(f"the {self.name} worker process exited and a new one is loading; "
+                          f"retry in {wait:.0f} s", retry_after=wait)
+
+    def _watch(self, child: _Child) -> None:
+        """Restart as soon as ``child`` exits, not at the next call (a model nobody calls would
+        stay down, and ``/health`` with it)."""
+
+        def wait() -> None:
+            multiprocessing.connection.wait([child.process.sentinel])
+            with self._state:
+                current = self._child is child and not self._closed
+            if current:
+                self._died()
+
+        threading.Thread(target=wait, name=f"{self.name}-watch", daemon=True).start()
+
+    def _restart_loop(self, delay: float) -> None:
+        self._stop.wait(delay)
+        attempt = self._streak
+        while True:
+            with self._state:
+                if self._closed:
+                    self._restarting = None
+                    return
+            started = time.monotonic()
+            old = self._child
+            try:
+                child = _Child(self._factory, self.name)
+                try:
+                    child.receive(functools.partial(_load_failed, child))
+                except BaseException:
+                    child.stop(5)
+                    raise
+            except Exception as error:
+                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                attempt += 1
+                log.error("restarting the %s worker failed (attempt %d: %s); next try in %.0f s",
+                          self.name, attempt, error, delay)
+                with self._state:
+                    self._ready_at = time.monotonic() + delay + self._load_seconds
+                self._stop.wait(delay)
+                continue
+            with self._state:
+                if self._closed:
+                    self._restarting = None
+                    child.stop(5)
+                    return
+                self._child = child
+                self._load_seconds = time.monotonic() - started
+                self._served_at = time.monotonic()
+                self._restarting = None
+                self.restarts += 1
+            with contextlib.suppress(Exception):
+                old.stop(0)
+            log.warning("the %s worker is serving again (restart %d, loaded in %.1f s)",
+                        self.name, self.restarts, self._load_seconds)
+            self._watch(child)
+            return
+
+
+def _thread_lock_for_progress_bars() -> None:
+    """Give tqdm a thread lock before anything draws a bar (model loading does): its default
+    is a multiprocessing lock, a named semaphore that is never released, so the resource
+    tracker warns of a "leaked semaphore" when the server stops."""
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
+def _load_failed(child: _Child) -> RuntimeError:
+    return RuntimeError(f"exit code {child.process.exitcode} while loading")
 
 
 def _serve(factory: Factory, conn: Any) -> None:
     """The child: build the model, then answer calls until told to stop or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _thread_lock_for_progress_bars()
     try:
         run = factory()
     except BaseException as error:

@@ -1,0 +1,203 @@
+"""Hostile input and faults against real servers on loopback, in both modes (``--in-process``
+and model worker processes): every corpus case answers 4xx (never 5xx) and the server answers a
+known-good request right after; a worker killed under load is restarted and nothing is lost or
+mixed up; stalled bodies, shutdown past the graceful timeout and a stuck encoder are bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("fastapi")
+requests = pytest.importorskip("requests")
+
+from hostile import GOOD_JUDGE, GOOD_SCORE, KEY, corpus  # noqa: E402
+from rewardkit import EndogenousReward  # noqa: E402
+from rewardkit.server import cli as serve_cli  # noqa: E402
+from rewardkit.server.app import ServerConfig, create_app  # noqa: E402
+from rewardkit.server.run import BackgroundServer  # noqa: E402
+from test_server_app import LengthJudge  # noqa: E402
+from test_server_worker import serve_args, wait_until  # noqa: E402
+
+MAX_ITEMS, MAX_BODY = 300, 1_000_000
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def reward(saved_model):
+    return EndogenousReward.from_pretrained(str(saved_model))
+
+
+@pytest.fixture(scope="module")
+def in_process(reward):
+    config = ServerConfig(api_keys=(KEY,), max_items_per_request=MAX_ITEMS,
+                          max_body_bytes=MAX_BODY, max_wait_ms=2)
+    with BackgroundServer(create_app(endogenous=reward, judge=LengthJudge(),
+                                     config=config)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def workers(saved_model):
+    app = serve_cli.build(serve_args(
+        "--endogenous-model", str(saved_model), "--judge-factory", "test_server_worker:make_judge",
+        "--api-key", KEY, "--max-items-per-request", str(MAX_ITEMS),
+        "--max-body-bytes", str(MAX_BODY), "--max-wait-ms", "2"))
+    with BackgroundServer(app) as running:
+        running.workers = {kind: b.run for kind, b in app.app.state.batchers.items()}
+        yield running
+
+
+@pytest.fixture(params=["in-process", "worker"])
+def server(request):
+    return request.getfixturevalue("in_process" if request.param == "in-process" else "workers")
+
+
+def send(server, case):
+    headers = {"Content-Type": "application/json", **AUTH, **case.headers}
+    headers = {k: v for k, v in headers.items() if v}
+    return requests.request(case.method, server.url + case.path, data=case.body,
+                            headers=headers, timeout=30)
+
+
+def check_good(server, reward):
+    reply = requests.post(server.url + "/v1/score", json=GOOD_SCORE, headers=AUTH, timeout=60)
+    assert reply.status_code == 200, reply.text
+    expected = reward.score(GOOD_SCORE["prompt"], GOOD_SCORE["responses"])
+    assert reply.json()["rewards"] == pytest.approx(expected, abs=1e-5)
+    judged = requests.post(server.url + "/v1/judge", json=GOOD_JUDGE, headers=AUTH, timeout=60)
+    assert judged.status_code == 200 and judged.json()["ranking"] == ["a", "b"]
+
+
+def test_hostile_corpus_gets_4xx_and_the_server_keeps_serving(server, reward):
+    cases = corpus(MAX_ITEMS, MAX_BODY)
+    wrong, server_errors = [], []
+    for case in cases:
+        started = time.monotonic()
+        try:
+            reply = send(server, case)
+        except requests.RequestException as error:  # no answer in time is a failure too
+            wrong.append((case.name, "no answer", type(error).__name__))
+            continue
+        took = time.monotonic() - started
+        if reply.status_code >= 500:
+            server_errors.append((case.name, reply.status_code, reply.text[:200]))
+        ok = reply.status_code in case.expect if case.expect else 400 <= reply.status_code < 500
+        if case.detail is not None and case.method != "HEAD":
+            ok = ok and case.detail in reply.text
+        if not ok or took > 20:
+            wrong.append((case.name, reply.status_code, round(took, 2), reply.text[:300]))
+        check_good(server, reward)
+    assert not server_errors and not wrong, (server_errors, wrong)
+
+
+def test_over_context_requests_never_reach_a_model_call(server):
+    stats = lambda: requests.get(server.url + "/health").json()["stats"]["endogenous"]  # noqa: E731
+    before = stats()
+    reply = requests.post(server.url + "/v1/score", headers=AUTH, timeout=60, json={
+        "prompt": "x " * 5000, "responses": [""] * 50})
+    assert reply.status_code == 400 and "item 0" in reply.json()["detail"]
+    assert "its prompt alone" in reply.json()["detail"]
+    assert stats()["calls"] == before["calls"] and stats()["requests"] == before["requests"]
+
+
+def test_worker_killed_under_load_restarts_and_nothing_is_mixed_up(workers, reward):
+    prompts = [f"What is {i}+{i}?" for i in range(8)]
+    expected = {p: reward.score(p, [str(2 * i)])[0] for i, p in enumerate(prompts)}
+    stop = threading.Event()
+    seen: list[tuple[int, str, object]] = []
+
+    def client(k: int) -> None:
+        n = 0
+        while not stop.is_set():
+            prompt = prompts[(k + n) % len(prompts)]
+            n += 1
+            answer = str(2 * prompts.index(prompt))
+            reply = requests.post(workers.url + "/v1/score", headers=AUTH, timeout=60,
+                                  json={"prompt": prompt, "responses": [answer]})
+            body = reply.json()
+            seen.append((reply.status_code, prompt, body if reply.status_code != 200
+                         else body["rewards"][0]))
+            if reply.status_code == 503:
+                assert int(reply.headers["Retry-After"]) >= 1
+                time.sleep(0.2)
+
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(client, k) for k in range(6)]
+        time.sleep(1.0)
+        os.kill(workers.workers["endogenous"].pid, signal.SIGKILL)
+        wait_until(lambda: workers.workers["endogenous"].restarts >= 1, 90)
+        time.sleep(1.0)  # served again, under load
+        stop.set()
+        for future in futures:
+            future.result()
+    codes = [code for code, _, _ in seen]
+    assert set(codes) <= {200, 503}, [s for s in seen if s[0] not in (200, 503)][:3]
+    assert 503 in codes and codes[-1] == 200
+    for code, prompt, value in seen:
+        if code == 200:
+            assert value == pytest.approx(expected[prompt], abs=1e-4)  # never another's reward
+        else:
+            assert "new one is loading" in value["detail"]
+    assert requests.get(workers.url + "/health").status_code == 200
+
+
+def test_stalled_bodies_are_cut_off(reward):
+    config = ServerConfig(body_timeout_s=0.5)
+    with BackgroundServer(create_app(endogenous=reward, config=config)) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        sockets = []
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                         b"\r\nContent-Length: 1000\r\n\r\n{\"prompt\": ")
+            sockets.append(sock)
+        started = time.monotonic()
+        for sock in sockets:
+            reply = sock.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 408"), reply[:100]
+            sock.close()
+        assert time.monotonic() - started < 5
+        good = requests.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30)
+        assert good.status_code == 200
+
+
+def test_shutdown_honours_the_graceful_timeout_with_503():
+    running = BackgroundServer(create_app(judge=LengthJudge(delay_s=6.0)),
+                               graceful_timeout_s=1.0).start()
+    replies = []
+    caller = threading.Thread(target=lambda: replies.append(requests.post(
+        running.url + "/v1/judge", json=GOOD_JUDGE, timeout=30)))
+    caller.start()
+    time.sleep(0.3)  # the request is in the model call
+    started = time.monotonic()
+    running.stop()
+    stopped = time.monotonic() - started
+    caller.join()
+    assert not running.thread.is_alive() and stopped < 3.5, stopped
+    assert replies[0].status_code == 503 and "graceful timeout" in replies[0].json()["detail"]
+    assert int(replies[0].headers["Retry-After"]) >= 1
+
+
+def test_encoding_is_bounded_in_time_and_health_sees_a_stuck_encoder(reward):
+    config = ServerConfig(encode_timeout_s=0.2, max_body_bytes=64_000_000)
+    with BackgroundServer(create_app(endogenous=reward, config=config)) as running:
+        many = requests.post(running.url + "/v1/score", timeout=60, json={
+            "prompt": "q", "responses": ["a b c d " * 30] * 1000})
+        assert many.status_code == 504 and "longer than 0.2 s" in many.json()["detail"]
+        replies = []
+        huge = threading.Thread(target=lambda: replies.append(requests.post(
+            running.url + "/v1/score", timeout=120,
+            json={"prompt": "q", "responses": ["word " * 100_000]})))
+        huge.start()
+        wait_until(lambda: requests.get(running.url + "/health").status_code == 503, 30)
+        assert "encoder is stuck" in requests.get(running.url + "/health").json()["detail"]
+        huge.join()
+        assert replies[0].status_code == 400 and "context" in replies[0].json()["detail"]
+        assert requests.get(running.url + "/health").status_code == 200
