@@ -80,14 +80,14 @@ def test_rows_that_already_carry_the_output_fields_are_refused(saved_model, tmp_
     source = write(tmp_path / "j.jsonl", [{"prompt": "q", "responses": ["a"], "principle": "p",
                                            "judgement": {}}])
     assert "j.jsonl:1: the row already has 'judgement'" in cli_error(
-        ["judge", "--model", "m", "--input", str(source), "--output", str(tmp_path / "o")])
+        ["judge", "--judge", "principle:m", "--input", str(source), "--output", str(tmp_path / "o")])
 
 
 def test_judge_rows_name_the_physical_line_and_duplicate_ids(tmp_path, cli_error):
     source = tmp_path / "in.jsonl"
     source.write_text('{"prompt": "q", "responses": ["a"], "principle": "p"}\n\n'
                       '{"prompt": "q", "responses": {"a": "x", "a": "y"}, "principle": "p"}\n')
-    argv = ["judge", "--model", "m", "--input", str(source), "--output", str(tmp_path / "o")]
+    argv = ["judge", "--judge", "principle:m", "--input", str(source), "--output", str(tmp_path / "o")]
     assert "in.jsonl:3: the key 'a' appears twice in one object" in cli_error(argv)
     source.write_text('\n{"prompt": "q", "responses": {"a": 1}, "principle": "p"}\n')
     assert "in.jsonl:2: 'responses': response 'a' is a int" in cli_error(argv)

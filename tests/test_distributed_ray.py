@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_a_dead_actor_is_restarted_and_nothing_is_lost(local_ray, saved_model, t
 def test_a_scoring_error_stops_the_run_with_its_message(local_ray, saved_model):
     factory = functools.partial(EndogenousReward.from_pretrained, str(saved_model))
     bad = [*ROWS[:4], {"prompt": "x", "response": 7}]
-    with pytest.raises(RayScoringError, match="a response must be a string"):
+    with pytest.raises(RayScoringError, match="input row 5: 'response' is a int"):
         list(score_rows_on_ray(bad, factory, rows_per_block=4, max_retries=0))
 
 
@@ -81,3 +82,23 @@ def test_a_ray_dataset_gets_score_columns(local_ray, saved_model):
     out = score_dataset(ray.data.from_items(rows), factory, batch_size=6).take_all()
     want = score_rows(factory(), rows)
     assert [r["score"] for r in out] == pytest.approx([r["score"] for r in want], abs=1e-6)
+
+
+def test_score_cli_on_ray_equals_local_and_resumes(local_ray, saved_model, tmp_path):
+    from rewardkit.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    common = ["score", "--model", str(saved_model), "--input", str(source), "--rows-per-write", "4"]
+    assert main([*common, "--output", str(tmp_path / "local.jsonl")]) == 0
+    assert main([*common, "--output", str(tmp_path / "ray.jsonl"), "--engine", "ray",
+                 "--workers", "2"]) == 0
+    local = (tmp_path / "local.jsonl").read_text()
+    assert (tmp_path / "ray.jsonl").read_text() == local
+    # resume: a run that stopped after 6 rows (mid-block) is completed, not redone
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("".join(local.splitlines(keepends=True)[:6]))
+    assert main([*common, "--output", str(partial), "--engine", "ray"]) == 0
+    assert len(partial.read_text().splitlines()) == len(ROWS)
+    assert [json.loads(x)["prompt"] for x in partial.read_text().splitlines()] == \
+        [r["prompt"] for r in ROWS]

@@ -6,6 +6,8 @@ one prompt the differences must agree, and local - remote must be V(s_1) for eve
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from logprob_stub import logprob_server
@@ -111,3 +113,21 @@ def test_api_key_is_sent(tiny, tokenizer):
     with logprob_server(tiny) as (url, state):
         EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, api_key="k").score("Q", ["A"])
     assert state["headers"][0]["Authorization"] == "Bearer k"
+
+
+def test_score_cli_through_a_server(saved_model, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from rewardkit.cli import main
+
+    rows = [{"prompt": "Q?", "responses": ["a", "bb"]}, {"prompt": "R?", "response": "c"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    served = AutoModelForCausalLM.from_pretrained(saved_model)
+    with logprob_server(served) as (url, _):
+        assert main(["score", "--model", str(saved_model), "--input", str(source), "--output",
+                     str(tmp_path / "out.jsonl"), "--endogenous-base-url", url]) == 0
+        remote = EndogenousReward.from_server(url, str(saved_model))
+        want = remote.score_many(["Q?", "Q?", "R?"], ["a", "bb", "c"])
+    out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert out[0]["scores"] == pytest.approx(want[:2]) and out[1]["score"] == pytest.approx(want[2])

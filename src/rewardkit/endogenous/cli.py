@@ -7,14 +7,15 @@ before the first one is scored, and errors name the input file's physical line.
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from rewardkit.endogenous.rows import ADDED, row_responses, score_rows
 from rewardkit.errors import UsageError
 from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl_lines
-
-ADDED = ("score", "scores", "token_rewards")  # the fields an output row adds
 
 
 def register(commands: Any) -> None:
@@ -36,38 +37,27 @@ def register(commands: Any) -> None:
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--terminal", default="zero", choices=["zero", "value"])
     parser.add_argument("--aggregate", default="sum", choices=["sum", "mean"])
-    parser.add_argument("--rows-per-write", type=int, default=64)
+    parser.add_argument("--rows-per-write", type=int, default=64,
+                        help="rows scored together (one score_many call, one Ray task)")
+    parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
+                        help="score through a vLLM/SGLang server serving --model at URL (its "
+                        "prompt log-probabilities: the reward minus V(s_1), see docs/endogenous.md)")
+    parser.add_argument("--engine", default="local", choices=["local", "ray"],
+                        help="ray: score on Ray Data, one model per actor (joins RAY_ADDRESS)")
+    parser.add_argument("--workers", type=int, default=1, help="Ray actors, one model each")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0)
     parser.set_defaults(run=run)
-
-
-def _responses(row: dict[str, Any], where: str) -> tuple[list[str], bool]:
-    if ("response" in row) == ("responses" in row):
-        raise UsageError(f"{where}: give exactly one of 'response' or 'responses'")
-    if "response" in row:
-        texts, many = [row["response"]], False
-    else:
-        if not isinstance(row["responses"], list) or not row["responses"]:
-            raise UsageError(f"{where}: 'responses' must be a non-empty list of strings")
-        texts, many = list(row["responses"]), True
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            field = f"'responses'[{i}]" if many else "'response'"
-            raise UsageError(f"{where}: {field} is a {type(text).__name__}; responses are "
-                             "strings")
-    return texts, many
 
 
 def _check_rows(lines: list[tuple[int, dict[str, Any]]], args: argparse.Namespace) -> None:
     """The checks that need no model: fields and their types."""
     for number, row in lines:
         where = f"{args.input}:{number}"
-        if "prompt" not in row:
-            raise UsageError(f"{where}: missing 'prompt'")
         taken = [key for key in ADDED if key in row]
         if taken:
             raise UsageError(f"{where}: the row already has {taken[0]!r}, which the output adds; "
                              "rename or remove that field (is this an output file?)")
-        _, many = _responses(row, where)
+        _, many = row_responses(row, where)
         if args.token_rewards and many:
             raise UsageError(f"{where}: --token-rewards needs one 'response' per row")
 
@@ -79,7 +69,7 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
     limit = model.max_length
     for number, row in lines:
         where = f"{args.input}:{number}"
-        texts, many = _responses(row, where)
+        texts, many = row_responses(row, where)
         try:
             rendered = model.encoder.render_prompt(row["prompt"], system=args.system)
         except (TypeError, ValueError) as error:
@@ -94,9 +84,40 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
                     f"is {limit}; shorten it (rewardkit never truncates)")
 
 
-def run(args: argparse.Namespace) -> int:
+def _factory(args: argparse.Namespace) -> Any:
+    """A picklable callable that builds the reward (run here, or in each Ray actor)."""
     from rewardkit.endogenous import EndogenousReward
 
+    if args.endogenous_base_url:
+        if args.token_rewards or args.aggregate != "sum" or args.alpha != 1.0 \
+                or args.terminal != "zero":
+            raise UsageError("--endogenous-base-url gives log-probabilities only: it cannot "
+                             "honour --token-rewards, --aggregate mean, --alpha or --terminal "
+                             "value (see docs/endogenous.md)")
+        return functools.partial(EndogenousReward.from_server, args.endogenous_base_url,
+                                 args.model, api_key=os.environ.get("OPENAI_API_KEY"))
+    return functools.partial(EndogenousReward.from_pretrained, args.model, dtype=args.dtype,
+                             device=args.device, alpha=args.alpha, terminal=args.terminal,
+                             progress=False)
+
+
+class _Checker:
+    """What the row checks need, without the model: its chat encoder and context length."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        from rewardkit.chat import ChatEncoder
+
+        self.encoder = ChatEncoder(AutoTokenizer.from_pretrained(args.model))
+        self.max_length = None
+        if not args.endogenous_base_url:
+            config = AutoConfig.from_pretrained(args.model)
+            config = config.get_text_config() if hasattr(config, "get_text_config") else config
+            self.max_length = getattr(config, "max_position_embeddings", None)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.rows_per_write < 1:
         raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
     lines = read_jsonl_lines(args.input)
@@ -114,31 +135,28 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print(f"{args.output}: all {len(rows)} rows already scored")
         return 0
-    model = EndogenousReward.from_pretrained(
-        args.model, dtype=args.dtype, device=args.device, alpha=args.alpha,
-        terminal=args.terminal, progress=False,
-    )
-    _check_encoding(model, todo, args)
+    factory = _factory(args)
+    if args.engine == "ray":
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
+        from rewardkit.distributed.ray_data import score_rows_on_ray
+
+        _check_encoding(_Checker(args), todo, args)
+        blocks = score_rows_on_ray(
+            [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
+            token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
+            workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+            first_number=len(done) + 1)
+    else:
+        model = factory()
+        _check_encoding(model, todo, args)
+        blocks = (score_rows(model, [row for _, row in block], system=args.system,
+                             aggregate=args.aggregate, token_rewards=args.token_rewards)
+                  for block in chunks(todo, args.rows_per_write))
     bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
     with JsonlAppender(args.output) as out, bar:
-        for block in chunks(todo, args.rows_per_write):
-            prompts, responses = [], []
-            for number, row in block:
-                texts, _ = _responses(row, str(number))
-                prompts += [row["prompt"]] * len(texts)
-                responses += texts
-            scores = iter(model.score_many(prompts, responses, system=args.system,
-                                           aggregate=args.aggregate))
-            for number, row in block:
-                texts, many = _responses(row, str(number))
-                result = dict(row)
-                if many:
-                    result["scores"] = [next(scores) for _ in texts]
-                else:
-                    result["score"] = next(scores)
-                    if args.token_rewards:
-                        result["token_rewards"] = model.token_rewards(
-                            row["prompt"], texts[0], system=args.system).to_dict()
+        for block in blocks:
+            for result in block:
                 out.write(result)
                 bar.update(1)
     print(f"{args.output}: scored {len(todo)} rows ({len(done)} were already there)")

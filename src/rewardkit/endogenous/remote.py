@@ -74,6 +74,11 @@ class RemoteEndogenousReward:
         self.retries, self.timeout_s = retries, timeout_s
         self.retried = 0  # how many retries transport failures have cost so far
 
+    @property
+    def max_length(self) -> int | None:
+        """The context limit checked before sending (None leaves it to the server)."""
+        return self.context_limit
+
     # ----------------------------------------------------------------------------- public API
 
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,

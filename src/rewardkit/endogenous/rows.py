@@ -9,18 +9,32 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rewardkit.errors import UsageError
 
-def row_responses(row: Mapping[str, Any], number: int) -> tuple[list[str], bool]:
-    """The responses of a row, and whether it held a list (``responses``) or one (``response``)."""
+ADDED = ("score", "scores", "token_rewards")  # the fields an output row adds
+
+
+def row_responses(row: Mapping[str, Any], where: str) -> tuple[list[str], bool]:
+    """The responses of a row, and whether it held a list (``responses``) or one (``response``).
+
+    ``where`` names the row in errors (``in.jsonl:3``).
+    """
     if "prompt" not in row:
-        raise ValueError(f"input row {number}: missing 'prompt'")
+        raise UsageError(f"{where}: missing 'prompt'")
     if ("response" in row) == ("responses" in row):
-        raise ValueError(f"input row {number}: give exactly one of 'response' or 'responses'")
+        raise UsageError(f"{where}: give exactly one of 'response' or 'responses'")
     if "response" in row:
-        return [row["response"]], False
-    if not isinstance(row["responses"], list) or not row["responses"]:
-        raise ValueError(f"input row {number}: 'responses' must be a non-empty list")
-    return list(row["responses"]), True
+        texts, many = [row["response"]], False
+    else:
+        if not isinstance(row["responses"], list) or not row["responses"]:
+            raise UsageError(f"{where}: 'responses' must be a non-empty list of strings")
+        texts, many = list(row["responses"]), True
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            field = f"'responses'[{i}]" if many else "'response'"
+            raise UsageError(f"{where}: {field} is a {type(text).__name__}; responses are "
+                             "strings")
+    return texts, many
 
 
 def score_rows(reward: Any, rows: Sequence[Mapping[str, Any]], *, system: str | None = None,
@@ -32,9 +46,9 @@ def score_rows(reward: Any, rows: Sequence[Mapping[str, Any]], *, system: str | 
     """
     prompts, responses, shapes = [], [], []
     for number, row in enumerate(rows, start=first_number):
-        texts, many = row_responses(row, number)
+        texts, many = row_responses(row, f"input row {number}")
         if token_rewards and many:
-            raise ValueError(f"input row {number}: --token-rewards needs one 'response' per row")
+            raise UsageError(f"input row {number}: --token-rewards needs one 'response' per row")
         prompts += [row["prompt"]] * len(texts)
         responses += texts
         shapes.append((texts, many))
