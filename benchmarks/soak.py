@@ -49,7 +49,7 @@ def start_server(model_dir: str, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
     return subprocess.Popen(
         [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model", model_dir,
-         "--judge-factory", "hostile:make_judge",
+         "--judge", "hostile:make_judge",
          "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY,
          "--max-items-per-request", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY),
          "--graceful-timeout", "10"],

@@ -34,7 +34,7 @@ def _raw(text: str) -> bytes:
 
 
 def make_judge():
-    """``--judge-factory hostile:make_judge``: the tests' deterministic judge (longer is better)."""
+    """``--judge hostile:make_judge``: the tests' deterministic judge (longer is better)."""
     from test_server_app import LengthJudge
 
     return LengthJudge()

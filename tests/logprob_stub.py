@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import torch
 
-from openai_stub import JsonHandler
+from openai_stub import JsonHandler, serve_handler
 
 
 class LogprobHandler(JsonHandler):
@@ -63,12 +62,5 @@ def logprob_server(model: Any, *, fail_first: int = 0, shift: bool = False,
                    context: int = 10_000):
     state = {"model": model.eval(), "lock": threading.Lock(), "bodies": [], "headers": [],
              "fail_first": fail_first, "shift": shift, "context": context}
-    handler = type("Handler", (LogprobHandler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(LogprobHandler, state) as url:
+        yield url, state

@@ -73,12 +73,20 @@ class Handler(JsonHandler):
 def serve(delay: float = 0.0):
     """Yield ``(base_url, state)`` of a running stub; stop it afterwards."""
     state = {"lock": threading.Lock(), "bodies": [], "in_flight": 0, "peak": 0, "delay": delay}
-    handler = type("StubHandler", (Handler,), {"state": state})
+    with serve_handler(Handler, state) as url:
+        yield url, state
+
+
+@contextmanager
+def serve_handler(handler_class: type, state: dict[str, Any]):
+    """Run ``handler_class`` (with ``state`` as its class attribute) on loopback; yield its
+    ``/v1`` URL and stop it afterwards."""
+    handler = type("StubHandler", (handler_class,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", state
+        yield f"http://127.0.0.1:{server.server_port}/v1"
     finally:
         server.shutdown()
         server.server_close()

@@ -51,7 +51,8 @@ def test_rm_bench_end_to_end_with_resume_and_compare(tiny_model, tmp_path, capsy
     # a scores-file run of the same items, then the paired comparison
     other = tmp_path / "fixture-run"
     assert main(["bench", "rm-bench", "--scores", str(FIXTURES / "rm-bench-scores.jsonl"),
-                 "--out", str(other), "--resamples", "50"]) == 0
+                 "--data", str(FIXTURES / "rm-bench"), "--out", str(other),
+                 "--resamples", "50"]) == 0
     capsys.readouterr()
     assert main(["bench", "compare", str(out), str(other), "--resamples", "50", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -5,6 +5,7 @@ scores the judge must have given."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -151,14 +152,16 @@ def test_factory_method_and_panel_of_judges(tmp_path):
     check(summary, "dsp", 1, "judge")
 
 
-def test_unknown_method_and_option_are_refused(tiny_llama, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown method 'judges'; known: .*'judge-pairwise'"):
-        bench("rm-bench", tmp_path / "a", "--model", "x", "--method", "judges")
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['beams'\].*accepted: \["):
-        bench("rm-bench", tmp_path / "b", "--model", "x", "--method", "judge",
-              "--option", "beams=4")
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['beams'\] for method 'verifier'"):
-        bench("rm-bench", tmp_path / "c", "--model", str(tiny_llama), "--method", "verifier",
-              "--option", "beams=4")
-    with pytest.raises(ValueError, match="takes one --model"):
-        bench("rm-bench", tmp_path / "d", "--model", "x", "--model", "y")
+def test_unknown_method_and_option_are_refused(tiny_llama, tmp_path, cli_error):
+    def refused(out, *args):
+        return cli_error(["bench", "rm-bench", "--data", str(FIXTURES / "rm-bench"), "--out",
+                          str(tmp_path / out), "--resamples", "20", *args])
+
+    assert re.search(r"unknown method 'judges'; known: .*'judge-pairwise'",
+                     refused("a", "--model", "x", "--method", "judges"))
+    assert re.search(r"unknown option\(s\) \['beams'\].*accepted: \[",
+                     refused("b", "--model", "x", "--method", "judge", "--option", "beams=4"))
+    assert re.search(r"unknown option\(s\) \['beams'\] for method 'verifier'",
+                     refused("c", "--model", str(tiny_llama), "--method", "verifier",
+                             "--option", "beams=4"))
+    assert "takes one --model" in refused("d", "--model", "x", "--model", "y")

@@ -148,6 +148,7 @@ def test_panel_is_an_rl_reward_and_a_scorer():
     from rewardkit.rl.trl import judge_reward_func
 
     panel = JudgePanel([RankingJudge(key=lambda t: -len(t)), RankingJudge(key=lambda t: -len(t))])
-    reward = judge_reward_func(panel, "Longer is better.", reward="rank")
-    assert reward(prompts=["A", "A", "B"], completions=["x", "xxx", "y"]) == [0.0, 1.0, 1.0]
+    reward = judge_reward_func(panel, "Longer is better.", reward="rank", num_generations=2)
+    assert reward(prompts=["A", "A", "B", "B"], completions=["x", "xxx", "yy", "y"]) == \
+        [0.0, 1.0, 1.0, 0.0]
     assert as_scorer(panel).score_many(["A", "A"], ["xx", "x"]) == [1.0, 0.0]  # win rates

@@ -102,3 +102,26 @@ def test_compute_score_through_a_reward_server(saved_model):
         with pytest.raises(RuntimeError, match="answered 401"):
             verl_module.compute_score("s", "4", "4", {"question": "q"}, server_url=server.url)
     assert got == pytest.approx(reward.score_many(questions, answers), abs=1e-5)
+
+
+def test_load_judge_speaks_the_spec_grammar_and_its_old_spellings():
+    from rewardkit.rl.verl import load_judge
+
+    by_spec = load_judge(judge="test_rl_verl:make_spec_judge", tag="a")
+    by_old_key = load_judge(judge_factory="test_rl_verl:make_spec_judge", tag="a")
+    assert by_spec is by_old_key  # one spec underneath, loaded once per process
+    assert by_spec.tag == "a"
+    with pytest.raises(ValueError, match="give exactly one of judge"):
+        load_judge(judge="x:y", judge_model="m")
+
+
+class _SpecJudge:
+    def __init__(self, tag):
+        self.tag = tag
+
+    def judge_many(self, requests):
+        return []
+
+
+def make_spec_judge(tag):
+    return _SpecJudge(tag)

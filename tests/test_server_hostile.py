@@ -46,7 +46,7 @@ def in_process(reward):
 @pytest.fixture(scope="module")
 def workers(saved_model):
     app = serve_cli.build(serve_args(
-        "--endogenous-model", str(saved_model), "--judge-factory", "test_server_worker:make_judge",
+        "--endogenous-model", str(saved_model), "--judge", "test_server_worker:make_judge",
         "--api-key", KEY, "--max-items-per-request", str(MAX_ITEMS),
         "--max-body-bytes", str(MAX_BODY), "--max-wait-ms", "2"))
     with BackgroundServer(app) as running:

@@ -292,6 +292,21 @@ class ChatEncoder:
             )
         return eos
 
+    def encode_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
+                    system: str | None = None) -> list[EncodedPair]:
+        """:meth:`encode` of parallel lists; a prompt repeated across items is rendered once,
+        and an error names its item."""
+        pairs, rendered = [], {}
+        for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+            try:
+                key = repr(prompt)
+                if key not in rendered:
+                    rendered[key] = self.render_prompt(prompt, system=system)
+                pairs.append(self.encode(rendered[key], response))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"item {i}: {error}") from None
+        return pairs
+
     def encode(self, prompt: Prompt | _RenderedPrompt, response: str, *,
                system: str | None = None) -> EncodedPair:
         """Split ``prompt`` + ``response`` into state tokens and action tokens."""

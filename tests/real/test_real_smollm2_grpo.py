@@ -31,7 +31,7 @@ def test_grpo_steps_with_the_frozen_copy_as_reward(smollm2_dir, tmp_path):
 
     def recording(prompts, completions, **kwargs):
         rewards = func(prompts=prompts, completions=completions, **kwargs)
-        seen.append((prompts, completions, rewards))
+        seen.append((prompts, kwargs["completion_ids"], rewards))
         return rewards
 
     recording.__name__ = "endogenous_reward"
@@ -53,11 +53,15 @@ def test_grpo_steps_with_the_frozen_copy_as_reward(smollm2_dir, tmp_path):
     assert len(logged) == 2 and all(math.isfinite(x) for x in logged)
     # every reward the trainer got is the frozen copy's score of that prompt and completion
     assert len(seen) == 2 and all(len(rewards) == 4 for _, _, rewards in seen)
-    for prompts, completions, rewards in seen:
+    # of the ids the policy generated (no end-of-turn appended to a truncated one)
+    for prompts, completion_ids, rewards in seen:
         assert {p[0]["content"] for p in prompts} <= set(QUESTIONS)
-        texts = [c[0]["content"] for c in completions]
-        assert any(t.strip() for t in texts)  # the policy wrote something
-        assert reward.score_many(prompts, texts) == pytest.approx(rewards, abs=1e-4)
+        assert any(len(ids) for ids in completion_ids)  # the policy wrote something
+        states = [tokenizer(tokenizer.apply_chat_template(p, tokenize=False,
+                                                          add_generation_prompt=True),
+                            add_special_tokens=False)["input_ids"] for p in prompts]
+        assert reward.score_ids(states, [list(c) for c in completion_ids]) == \
+            pytest.approx(rewards, abs=1e-4)
     # the policy moved; its frozen copy did not
     policy = trainer.model.state_dict()
     assert any(not torch.equal(policy[k].cpu(), before[k]) for k in before if k in policy)

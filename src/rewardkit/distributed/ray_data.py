@@ -54,16 +54,10 @@ class _BlockScorer:
                 "error": np.array(errors, dtype=object)}
 
 
-class _DatasetScorer:
+class _DatasetScorer(_BlockScorer):
     """The actor for a user's ``ray.data.Dataset``: rows of columns in, score columns added."""
 
-    def __init__(self, factory: Factory, options: dict[str, Any]) -> None:
-        self.reward = factory()
-        if hasattr(self.reward, "progress"):
-            self.reward.progress = False
-        self.options = options
-
-    def __call__(self, table: Any) -> Any:
+    def __call__(self, table: Any) -> Any:  # type: ignore[override]
         import pyarrow as pa
 
         return pa.Table.from_pylist(score_rows(self.reward, table.to_pylist(), **self.options))

@@ -96,16 +96,7 @@ class RemoteEndogenousReward:
         if len(prompts) != len(responses):
             raise ValueError(f"prompts and responses must be parallel lists; got {len(prompts)} "
                              f"prompts and {len(responses)} responses")
-        pairs, rendered = [], {}
-        for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
-            try:
-                key = repr(prompt)
-                if key not in rendered:
-                    rendered[key] = self.encoder.render_prompt(prompt, system=system)
-                pairs.append(self.encoder.encode(rendered[key], response))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"item {i}: {error}") from None
-        return self._run(pairs)
+        return self._run(self.encoder.encode_many(prompts, responses, system=system))
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
                   *, aggregate: str = "sum") -> list[float]:

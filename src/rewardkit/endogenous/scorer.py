@@ -200,15 +200,7 @@ class EndogenousReward:
         _check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
         _check_texts(responses, "responses", single="wrap a single response: [text]")
         _check_parallel(prompts, responses, "prompts", "responses")
-        pairs, rendered = [], {}  # a prompt repeated across items is rendered once
-        for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
-            try:
-                key = repr(prompt)
-                if key not in rendered:
-                    rendered[key] = self.encoder.render_prompt(prompt, system=system)
-                pairs.append(self.encoder.encode(rendered[key], response))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"item {i}: {error}") from None
+        pairs = self.encoder.encode_many(prompts, responses, system=system)
         return [self._reward(s, aggregate) for s in self._run(pairs)]
 
     def token_rewards(self, prompt: Prompt, response: str, *,

@@ -14,7 +14,6 @@ rewards, use the reward managers in :mod:`rewardkit.rl.verl_managers`.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -89,43 +88,39 @@ _JUDGES: dict[tuple[Any, ...], ListJudge] = {}
 _JUDGES_LOCK = threading.Lock()
 
 
-def load_judge(*, judge_model: str | None = None, judge_base_url: str | None = None,
-               judge_model_name: str | None = None, judge_api_key: str | None = None,
-               judge_factory: str | None = None, **judge_options: Any) -> ListJudge:
-    """A judge from config strings, once per process: a local model, an OpenAI-compatible server,
-    or ``judge_factory="package.module:function"`` returning any object with ``judge_many``.
+def load_judge(*, judge: str | Sequence[str] | None = None, judge_model: str | None = None,
+               judge_base_url: str | None = None, judge_model_name: str | None = None,
+               judge_api_key: str | None = None, judge_factory: str | None = None,
+               **judge_options: Any) -> ListJudge:
+    """A judge from config strings, once per process, in the one judge-spec grammar.
 
-    ``judge_options`` go to ``PrincipleJudge.from_pretrained``/``from_openai`` (``constrained``,
-    ``permutations``, ...).
+    ``judge`` is a spec (``principle:PATH``, ``openai:MODEL@URL``, ``MODULE:FUNCTION``) or a list
+    of them for a Kemeny panel, as everywhere in rewardkit (:func:`rewardkit.judge.specs.load_judge`).
+    The older keys are spellings of the same specs: ``judge_model`` is ``principle:PATH``,
+    ``judge_base_url`` + ``judge_model_name`` is ``openai:NAME@URL`` (``judge_api_key`` its key),
+    ``judge_factory`` is ``MODULE:FUNCTION``. ``judge_options`` are the judge's settings and
+    generation options (``constrained``, ``permutations``, ``max_new_tokens``, ``thinking``, ...).
+    Invalid verdicts come back as such; each adapter decides what they are worth.
     """
-    given = [x for x in (judge_model, judge_base_url, judge_factory) if x]
-    if len(given) != 1:
-        raise ValueError("give exactly one of judge_model (a local path), judge_base_url (with "
-                         "judge_model_name) or judge_factory ('module:function')")
-    if judge_factory and judge_options:
-        raise ValueError(f"options {sorted(judge_options)} do not apply to judge_factory")
-    key = (judge_model, judge_base_url, judge_model_name, judge_factory,
-           tuple(sorted(judge_options.items())))
+    from rewardkit.judge.specs import load_judge as load_spec
+
+    spellings = [x for x in (judge, judge_model, judge_base_url, judge_factory) if x]
+    if len(spellings) != 1:
+        raise ValueError("give exactly one of judge (a spec: principle:PATH, openai:MODEL@URL or "
+                         "MODULE:FUNCTION), judge_model, judge_base_url (with judge_model_name) or "
+                         "judge_factory")
+    if judge_base_url and not judge_model_name:
+        raise ValueError("judge_base_url needs judge_model_name")
+    spec: str | Sequence[str] = (
+        judge if judge else f"principle:{judge_model}" if judge_model
+        else f"openai:{judge_model_name}@{judge_base_url}" if judge_base_url
+        else str(judge_factory))
+    if judge_api_key:
+        judge_options = {**judge_options, "api_key": judge_api_key}
+    key = (spec if isinstance(spec, str) else tuple(spec), tuple(sorted(judge_options.items())))
     with _JUDGES_LOCK:
         if key not in _JUDGES:
-            if judge_factory:
-                module, _, name = judge_factory.partition(":")
-                if not name:
-                    raise ValueError(f"judge_factory {judge_factory!r} must be 'module:function'")
-                _JUDGES[key] = getattr(importlib.import_module(module), name)()
-            else:
-                from rewardkit.judge import PrincipleJudge  # type: ignore[attr-defined]
-
-                # invalid verdicts come back as such; each adapter decides what they are worth
-                if judge_model:
-                    _JUDGES[key] = PrincipleJudge.from_pretrained(
-                        judge_model, on_invalid="return", **judge_options)
-                else:
-                    if not judge_model_name:
-                        raise ValueError("judge_base_url needs judge_model_name")
-                    _JUDGES[key] = PrincipleJudge.from_openai(
-                        base_url=judge_base_url, model=judge_model_name, api_key=judge_api_key,
-                        on_invalid="return", **judge_options)
+            _JUDGES[key] = load_spec(spec, defaults={"on_invalid": "return"}, **judge_options)
         return _JUDGES[key]
 
 

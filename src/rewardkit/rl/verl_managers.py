@@ -29,8 +29,8 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from rewardkit.rl.actions import unpadded
 from rewardkit.rl.groups import judge_in_groups
 
-JUDGE_OPTIONS = ("principle", "judge_model", "judge_base_url", "judge_model_name", "judge_api_key",
-                 "judge_factory", "reward", "use_reference", "invalid_score", "group_size",
+JUDGE_OPTIONS = ("principle", "judge", "judge_model", "judge_base_url", "judge_model_name",
+                 "judge_api_key", "judge_factory", "reward", "use_reference", "invalid_score", "group_size",
                  "group_timeout_s", "prompt_key")
 ENDOGENOUS_OPTIONS = ("model", "server_url", "api_key", "dtype", "device", "aggregate",
                       "token_level", "system")
@@ -78,7 +78,8 @@ def _prompt(item: Any, prompt_key: str) -> Any:
 class JudgeRewardManager(RewardManagerBase):
     """A principle-following judge over each GRPO group (samples sharing a ``uid``).
 
-    Options (``reward.reward_kwargs``): ``principle`` (required); one of ``judge_base_url`` +
+    Options (``reward.reward_kwargs``): ``principle`` (required); one of ``judge`` (a judge spec:
+    ``principle:PATH``, ``openai:MODEL@URL``, ``MODULE:FUNCTION``), ``judge_base_url`` +
     ``judge_model_name`` (an OpenAI-compatible server), ``judge_model`` (a local path) or
     ``judge_factory`` (``module:function``); without them, the judge verl serves at its
     ``reward_router_address`` (``reward.reward_model.enable=True``), named ``judge_model_name``
@@ -108,9 +109,11 @@ class JudgeRewardManager(RewardManagerBase):
         self.prompt_key = options.get("prompt_key", "question")
         self.group_size = int(options.get("group_size") or config.actor_rollout_ref.rollout.n)
         self.timeout_s = float(options.get("group_timeout_s", 600))
-        judge_keys = {k: options[k] for k in ("judge_model", "judge_base_url", "judge_model_name",
-                                              "judge_api_key", "judge_factory") if k in options}
-        if not any(k in judge_keys for k in ("judge_model", "judge_base_url", "judge_factory")):
+        judge_keys = {k: options[k] for k in ("judge", "judge_model", "judge_base_url",
+                                              "judge_model_name", "judge_api_key", "judge_factory")
+                      if k in options}
+        if not any(k in judge_keys for k in ("judge", "judge_model", "judge_base_url",
+                                             "judge_factory")):
             if reward_router_address is None:
                 raise ValueError(
                     "JudgeRewardManager has no judge: set reward_kwargs.judge_base_url (+ "

@@ -118,13 +118,20 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
 
 
 def encode_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]],
-                   system: str | None) -> list[Tokens]:
+                   system: str | None, budget: Budget | None = None) -> list[Tokens]:
     """State ids of chat prompts under the reward model's template, each followed by the given
     action ids as they are (a policy's generated tokens, for a reward model sharing its
-    tokenizer): nothing re-tokenized, no end-of-turn appended."""
+    tokenizer): nothing re-tokenized, no end-of-turn appended. Lengths are checked here, before
+    the items are batched."""
+    if budget is not None:
+        budget.check(0, len(prompts))
     states = prompt_state_ids(reward, prompts, system=system)
-    return [(state, tuple(int(t) for t in actions))
-            for state, actions in zip(states, action_ids, strict=True)]
+    limit = getattr(reward, "max_length", None)
+    out = []
+    for i, (state, actions) in enumerate(zip(states, action_ids, strict=True)):
+        _check_length(i, len(state), len(actions), limit)
+        out.append((tuple(state), tuple(actions)))
+    return out
 
 
 def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str],
