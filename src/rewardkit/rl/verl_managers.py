@@ -30,7 +30,8 @@ from rewardkit.rl.actions import unpadded
 from rewardkit.rl.groups import judge_in_groups
 
 JUDGE_OPTIONS = ("principle", "judge", "judge_model", "judge_base_url", "judge_model_name",
-                 "judge_api_key", "judge_factory", "reward", "use_reference", "invalid_score", "group_size",
+                 "judge_api_key", "judge_factory", "reward", "use_reference", "invalid_score",
+                 "group_size",
                  "group_timeout_s", "prompt_key")
 ENDOGENOUS_OPTIONS = ("model", "server_url", "api_key", "dtype", "device", "aggregate",
                       "token_level", "system")
