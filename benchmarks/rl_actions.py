@@ -81,7 +81,8 @@ def main() -> None:
         "max_abs_query_vs_ids": max((abs(r["text_query"] - r["ids"]) for r in rows), default=0),
         "max_abs_template_vs_ids_truncated": max(
             (abs(r["text_template"] - r["ids"]) for r in truncated), default=0),
-        "args": vars(args),
+        # the output path relative to the repository, so no machine's folders are committed
+        "args": {**vars(args), "out": str(Path(os.path.relpath(args.out, Path(__file__).parents[1])))},
     }
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))

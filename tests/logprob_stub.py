@@ -9,7 +9,6 @@ vLLM's 400. It records request bodies and headers.
 
 from __future__ import annotations
 
-import json
 import threading
 from contextlib import contextmanager
 from typing import Any
@@ -23,10 +22,9 @@ class LogprobHandler(JsonHandler):
     state: dict[str, Any]
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self._read_json()
         state = self.state
         with state["lock"]:
-            state["bodies"].append(body)
             state["headers"].append(dict(self.headers))
             if state["fail_first"] > 0:
                 state["fail_first"] -= 1

@@ -30,15 +30,21 @@ class JsonHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def _read_json(self) -> dict[str, Any]:
+        """The request body, recorded in ``state["bodies"]``."""
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.state["lock"]:
+            self.state["bodies"].append(body)
+        return body
+
 
 class Handler(JsonHandler):
     state: dict[str, Any]
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self._read_json()
         state = self.state
         with state["lock"]:
-            state["bodies"].append(body)
             state["in_flight"] += 1
             state["peak"] = max(state["peak"], state["in_flight"])
         try:

@@ -14,7 +14,6 @@ this module does not use postponed annotations: FastAPI must see the real types.
 import asyncio
 import functools
 import itertools
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from rewardkit.judge.prompt import normalize_responses
 from rewardkit.protocols import ListJudge
 from rewardkit.rl.openrlhf import end_tokens_of, pad_tokens_of, split_queries
 from rewardkit.server.batcher import DynamicBatcher, TooLarge, Unavailable
+from rewardkit.server.drain import Drain
 from rewardkit.server.limits import Limits, check_api_keys
 from rewardkit.server.scoring import (
     Budget,
@@ -97,39 +97,6 @@ class ServerConfig:
                 f"max_queue ({self.max_queue}) is below max_items_per_request "
                 f"({self.max_items_per_request}): a request of the allowed size could never be "
                 "queued. Raise max_queue (--max-queue) or lower max_items_per_request")
-
-
-class Drain:
-    """The server's shutdown clock: when the graceful timeout is about to run out, requests
-    still waiting answer 503 (instead of being cut off) and encoding stops between items."""
-
-    margin_s = 0.5  # answer this long before the server cancels what is left
-
-    def __init__(self) -> None:
-        self.cancel = threading.Event()
-        self._expired: asyncio.Event | None = None
-        self.deadline: float | None = None
-
-    def expired(self) -> asyncio.Event:
-        if self._expired is None:
-            self._expired = asyncio.Event()
-        return self._expired
-
-    def begin(self, timeout_s: float | None) -> None:
-        """Called on the event loop when shutdown starts; None waits without a limit."""
-        self.expired()
-        if timeout_s is None:
-            return
-        delay = max(0.0, timeout_s - self.margin_s)
-        self.deadline = time.monotonic() + delay
-        asyncio.get_running_loop().call_later(delay, self._expire)
-
-    def _expire(self) -> None:
-        self.cancel.set()
-        self.expired().set()
-
-    def remaining(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
 
 # ------------------------------------------------------------------------------ the app
