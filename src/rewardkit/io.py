@@ -142,3 +142,71 @@ class JsonlAppender:
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# ------------------------------------------------------------------------------------ parquet
+
+def is_parquet(path: str | Path) -> bool:
+    return str(path).lower().endswith(".parquet")
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise ImportError("parquet files need pyarrow: pip install 'rewardkit[ray]' (Ray Data "
+                          "brings it) or pip install pyarrow") from None
+    return pyarrow
+
+
+def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """The rows of a JSONL or ``.parquet`` file, each with its number (a JSONL file's physical
+    line, a parquet file's row from 1), for errors that name ``path:number``."""
+    if not is_parquet(path):
+        return read_jsonl_lines(path)
+    pa = _pyarrow()
+    rows = pa.parquet.read_table(path).to_pylist()
+    return list(enumerate(rows, start=1))
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where the rows of a parquet output go while a run is under way (parquet files cannot be
+    appended to): ``x.parquet.partial.jsonl``, turned into ``x.parquet`` when every row is in."""
+    return Path(f"{path}.partial.jsonl")
+
+
+def completed_output(path: str | Path) -> list[dict[str, Any]]:
+    """The rows already in an output file (JSONL, or a parquet file and its partial rows)."""
+    if not is_parquet(path):
+        return completed_rows(path)
+    if Path(path).exists():
+        return [row for _, row in read_rows(path)]
+    return completed_rows(partial_path(path))
+
+
+def finish_parquet(path: str | Path) -> None:
+    """Write ``path`` from its partial rows, then remove them."""
+    pa = _pyarrow()
+    partial = partial_path(path)
+    rows = completed_rows(partial)
+    try:
+        table = pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{path}: these rows do not fit one parquet schema ({error}); a column "
+                         "mixes types (string prompts and chat messages?). Write JSONL instead; "
+                         f"the scored rows are in {partial}") from None
+    temporary = Path(f"{path}.writing")
+    pa.parquet.write_table(table, temporary)
+    temporary.replace(path)
+    partial.unlink()
+
+
+def reopen_parquet(path: str | Path) -> None:
+    """Turn a finished parquet output back into partial rows, so that more rows can be added
+    (an input that grew since)."""
+    rows = [row for _, row in read_rows(path)]
+    with JsonlAppender(partial_path(path)) as out:
+        for row in rows:
+            out.write(row)
+    Path(path).unlink()

@@ -6,11 +6,14 @@ The benchmarks and methods are created by name in :mod:`rewardkit.bench.registry
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from rewardkit.bench.registry import BENCHMARKS, make_benchmark
+from rewardkit.errors import UsageError
 from rewardkit.judge.options import key_value
 
 ENDOGENOUS_FLAGS = ("dtype", "device", "alpha", "terminal", "aggregate")
@@ -62,6 +65,15 @@ def register(commands: Any) -> None:
         sub.add_argument("--terminal", choices=["zero", "value"])
         sub.add_argument("--aggregate", choices=["sum", "mean"])
         sub.add_argument("--items-per-call", type=int, default=16)
+        sub.add_argument("--endogenous-base-url", default=None, metavar="URL",
+                         help="method endogenous: score through a vLLM/SGLang server serving "
+                         "--model at URL (log-probabilities: the reward minus V(s_1), the same "
+                         "figures; see docs/scale.md)")
+        sub.add_argument("--engine", default="local", choices=["local", "ray"],
+                         help="ray: score on Ray Data, one model per actor (joins RAY_ADDRESS)")
+        sub.add_argument("--workers", type=_positive, default=1,
+                         help="Ray actors, one model each")
+        sub.add_argument("--gpus-per-worker", type=float, default=0.0)
         if name == "dsp":
             sub.add_argument("--system-prompts", help="JSON file: domain -> system prompt")
         if name in ("principles-rm-bench", "principles-dsp"):
@@ -79,7 +91,6 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewardkit.bench.registry import make_method
     from rewardkit.bench.report import show, write_report
     from rewardkit.bench.runner import run_benchmark
 
@@ -90,9 +101,14 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             options[flag] = getattr(args, flag)
     model = None if not args.model else args.model[0] if len(args.model) == 1 else args.model
-    meta = {"model": model, "method": args.method if model else None,
-            "options": {**options, **extra}}
-    reward = make_method(args.method, model, options) if model else None
+    recorded = {**options, **extra}
+    if args.endogenous_base_url:  # its scores are the local ones minus V(s_1): not mixed
+        recorded["endogenous_base_url"] = args.endogenous_base_url
+    meta = {"model": model, "method": args.method if model else None, "options": recorded}
+    if args.scores and (args.engine != "local" or args.endogenous_base_url):
+        raise UsageError("--scores reads precomputed scores: --engine ray and "
+                         "--endogenous-base-url need --model")
+    reward = _reward(args, model, options) if model else None
     summary = run_benchmark(bench, args.out, reward=reward, scores_file=args.scores,
                             source=args.data, seed=args.seed, resamples=args.resamples,
                             limit=args.limit, meta=meta, items_per_call=args.items_per_call)
@@ -100,6 +116,42 @@ def run(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k} {show(k, summary[k])}" for k in summary["intervals"])
     print(f"{bench.name}: {summary['items']} items; {shown} (% except tau-b)\nreport: {report}")
     return 0
+
+
+def _reward(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> Any:
+    """The scorer or judge (``--engine local``), or Ray actors that each build one."""
+    from rewardkit.bench.registry import make_method
+
+    if args.endogenous_base_url:
+        factory = _remote_factory(args, model, options)
+    else:
+        factory = functools.partial(make_method, args.method, model, options)
+    if args.engine == "local":
+        return factory()
+    if args.gpus_per_worker < 0:
+        raise UsageError(f"--gpus-per-worker must be 0 or more, got {args.gpus_per_worker}")
+    from rewardkit.distributed.ray_data import RayEngine
+
+    return RayEngine(factory, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
+
+
+def _remote_factory(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> Any:
+    """``EndogenousReward.from_server`` for --endogenous-base-url, refusing what it cannot give."""
+    from rewardkit.endogenous import EndogenousReward
+
+    if args.method != "endogenous" or not isinstance(model, str):
+        raise UsageError("--endogenous-base-url serves the endogenous method of one --model")
+    refused = {"dtype": None, "device": None, "alpha": 1.0, "terminal": "zero",
+               "aggregate": "sum"}
+    bad = sorted(k for k, fine in refused.items() if k in options and options[k] != fine)
+    if bad:
+        raise UsageError(f"--endogenous-base-url gives log-probabilities at alpha 1 only: it "
+                         f"cannot honour {', '.join('--' + k for k in bad)} (the server holds "
+                         "the model; mean, alpha and terminal 'value' need V(s_t), which stays "
+                         "local)")
+    remote = {k: v for k, v in options.items() if k not in refused}
+    return functools.partial(EndogenousReward.from_server, args.endogenous_base_url, model,
+                             api_key=os.environ.get("OPENAI_API_KEY"), **remote)
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -45,9 +45,17 @@ def _check_run_file(out: Path, meta: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(dict(meta), indent=2) + "\n", encoding="utf-8")
 
 
-def score_items(bench: Benchmark, items: Sequence[Item], reward: Scorer | ListJudge,
-                path: str | Path, *, items_per_call: int = 16,
-                progress: bool | None = None) -> list[dict[str, Any]]:
+class BlockEngine(Protocol):
+    """Scores blocks elsewhere (Ray actors, each holding its own reward): ``work(reward, block)``
+    for each block, the answers yielded in order. See :mod:`rewardkit.distributed.ray_data`."""
+
+    def map_blocks(self, work: Callable[[Any, Any], Any], blocks: Sequence[Any],
+                   labels: Sequence[str]) -> Iterator[Any]: ...
+
+
+def score_items(bench: Benchmark, items: Sequence[Item],
+                reward: Scorer | ListJudge | BlockEngine, path: str | Path, *,
+                items_per_call: int = 16, progress: bool | None = None) -> list[dict[str, Any]]:
     """Score every item not already in ``path`` and append its row; return all rows.
 
     A scorer gets the candidates of ``items_per_call`` items grouped by system prompt (one
@@ -55,12 +63,13 @@ def score_items(bench: Benchmark, items: Sequence[Item], reward: Scorer | ListJu
     judge gets, per item, one request for the candidates that share a prompt and a system
     prompt (RM-Bench's six, RewardBench 2's four, DSP's five per steering domain), with the
     system prompt as the principle; the requests of ``items_per_call`` items go in one
-    ``judge_many`` call.
+    ``judge_many`` call. A :class:`BlockEngine` makes the same calls on the same blocks
+    elsewhere, so its rows are the local ones.
     """
-    if not (is_scorer(reward) or is_list_judge(reward)):
+    engine = callable(getattr(reward, "map_blocks", None))
+    if not (engine or is_scorer(reward) or is_list_judge(reward)):
         raise TypeError(f"a {type(reward).__name__} is neither a scorer (score_many) nor a list "
                         "judge (judge_many)")
-    listwise = not is_scorer(reward)
     done = completed_rows(path)
     known = {item.id for item in items}
     stray = [row.get("id") for row in done if row.get("id") not in known]
@@ -69,19 +78,34 @@ def score_items(bench: Benchmark, items: Sequence[Item], reward: Scorer | ListJu
                          "use a new output folder")
     finished = {row["id"] for row in done}
     todo = [item for item in items if item.id not in finished]
+    blocks = list(chunks(todo, items_per_call))
+    work = [([item.id for item in block], [bench.candidates(item) for item in block])
+            for block in blocks]
+    if engine:
+        answers = reward.map_blocks(  # type: ignore[union-attr]
+            block_scores, work, [f"the block from item {ids[0]!r}" for ids, _ in work])
+    else:
+        answers = (block_scores(reward, block) for block in work)
     bar = tqdm(total=len(todo), desc=bench.name, unit="item", disable=None if progress is None
                else not progress)
     with JsonlAppender(path) as out, bar:
-        for block in chunks(todo, items_per_call):
-            per_item = [bench.candidates(item) for item in block]
-            scores = (_judged(block, per_item, reward) if listwise  # type: ignore[arg-type]
-                      else _scored(per_item, reward))  # type: ignore[arg-type]
+        for block, scores in zip(blocks, answers, strict=True):
             for item, item_scores in zip(block, scores, strict=True):
                 row = bench.to_row(item, item_scores)
                 out.write(row)
                 done.append(row)
             bar.update(len(block))
     return done
+
+
+def block_scores(reward: Scorer | ListJudge,
+                 block: tuple[list[str], list[list[Candidate]]]) -> list[list[float]]:
+    """The scores of one block's candidates (item ids, candidates per item): one batched call
+    of a scorer per system prompt, or one ``judge_many`` call of a list judge."""
+    ids, per_item = block
+    if is_scorer(reward):
+        return _scored(per_item, reward)  # type: ignore[arg-type]
+    return _judged(ids, per_item, reward)  # type: ignore[arg-type]
 
 
 def _scored(per_item: list[list[Candidate]], scorer: Scorer) -> list[list[float]]:
@@ -101,7 +125,7 @@ def _scored(per_item: list[list[Candidate]], scorer: Scorer) -> list[list[float]
     return scores
 
 
-def _judged(block: Sequence[Item], per_item: list[list[Candidate]],
+def _judged(ids: Sequence[str], per_item: list[list[Candidate]],
             judge: ListJudge) -> list[list[float]]:
     requests: list[dict[str, Any]] = []
     owners: list[tuple[int, list[int]]] = []  # (item, candidate positions) of each request
@@ -123,11 +147,11 @@ def _judged(block: Sequence[Item], per_item: list[list[Candidate]],
     for (i, members), verdict in zip(owners, verdicts, strict=True):
         if not verdict.ok:
             raise JudgeOutputError(
-                f"item {block[i].id}: the judge gave no valid verdict ({verdict.error}); rerun "
+                f"item {ids[i]}: the judge gave no valid verdict ({verdict.error}); rerun "
                 "to resume, with more max_retries, a larger max_new_tokens or constrained=true")
         missing = [str(j) for j in members if str(j) not in verdict.scores]
         if missing:
-            raise ValueError(f"item {block[i].id}: the judge's verdict has no score for "
+            raise ValueError(f"item {ids[i]}: the judge's verdict has no score for "
                              f"candidates {missing}")
         for j in members:
             scores[i][j] = float(verdict.scores[str(j)])
@@ -157,7 +181,8 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
     return summary
 
 
-def run_benchmark(bench: Benchmark, out: str | Path, *, reward: Scorer | ListJudge | None = None,
+def run_benchmark(bench: Benchmark, out: str | Path, *,
+                  reward: Scorer | ListJudge | BlockEngine | None = None,
                   scores_file: str | Path | None = None, source: str | Path | None = None,
                   seed: int = 0, resamples: int = 1000, limit: int | None = None,
                   meta: Mapping[str, Any] | None = None, items_per_call: int = 16,
@@ -167,7 +192,8 @@ def run_benchmark(bench: Benchmark, out: str | Path, *, reward: Scorer | ListJud
     Args:
         bench: the benchmark.
         out: the run folder.
-        reward: a scorer or a list judge that scores the items; give this or ``scores_file``.
+        reward: a scorer or a list judge that scores the items, or a :class:`BlockEngine` that
+            scores them on Ray; give this or ``scores_file``.
         scores_file: JSONL rows in the benchmark's row format (the ``items.jsonl`` of a run).
         source: where the data is (path or hub id); None uses the shared copy.
         seed: seeds the bootstrap.

@@ -13,7 +13,8 @@ run either yields every row or raises.
 
 from __future__ import annotations
 
-import json
+import functools
+import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -28,34 +29,39 @@ class RayScoringError(RewardkitError):
     """A Ray scoring run stopped; the message is the cause's."""
 
 
-class _BlockScorer:
-    """The actor: builds the reward once, then scores one block of rows per call."""
+Work = Callable[[Any, Any], Any]  # (reward, block) -> the block's answer
 
-    def __init__(self, factory: Factory, options: dict[str, Any]) -> None:
+
+class _BlockScorer:
+    """The actor: builds the reward once, then answers one block per call with ``work``."""
+
+    def __init__(self, factory: Factory, work: Work | None = None) -> None:
         self.reward = factory()
         if hasattr(self.reward, "progress"):
             self.reward.progress = False
-        self.options = options
+        self.work = work
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         out, errors = [], []
-        for first, block in zip(batch["first"], batch["rows"], strict=True):
+        for block in batch["block"]:
             try:  # bad input is an answer, not a task failure: Ray must not retry it
-                scored = score_rows(self.reward, json.loads(block), first_number=int(first),
-                                    **self.options)
-                out.append(json.dumps(scored, ensure_ascii=False))
+                out.append(pickle.dumps(self.work(self.reward, pickle.loads(block))))
                 errors.append("")
-            except (RewardkitError, ValueError, TypeError) as error:
-                out.append("[]")
+            except (RewardkitError, ValueError, TypeError, KeyError) as error:
+                out.append(b"")
                 errors.append(f"{type(error).__name__}: {error}")
-        return {"first": batch["first"], "rows": np.array(out, dtype=object),
+        return {"index": batch["index"], "answer": np.array(out, dtype=object),
                 "error": np.array(errors, dtype=object)}
 
 
 class _DatasetScorer(_BlockScorer):
     """The actor for a user's ``ray.data.Dataset``: rows of columns in, score columns added."""
+
+    def __init__(self, factory: Factory, options: dict[str, Any]) -> None:
+        super().__init__(factory)
+        self.options = options
 
     def __call__(self, table: Any) -> Any:  # type: ignore[override]
         import pyarrow as pa
@@ -103,6 +109,77 @@ def _map(dataset: Any, udf: type, args: tuple, **options: Any) -> Any:
         return dataset.map_batches(udf, fn_constructor_args=args, **options)
 
 
+def map_blocks_on_ray(work: Work, blocks: Sequence[Any], factory: Factory, *,
+                      labels: Sequence[str] | None = None, workers: int = 1,
+                      gpus_per_worker: float = 0.0, max_retries: int = 2) -> Iterator[Any]:
+    """``work(reward, block)`` for every block on Ray actors; yields the answers in order.
+
+    The one Ray path of rewardkit: ``rewardkit score`` and ``rewardkit bench`` both cut their
+    input into the blocks the local engine would score in one call and give them here.
+
+    Args:
+        work: a picklable function of the actor's reward and one block.
+        blocks: picklable blocks, one Ray task each.
+        factory: a picklable callable that builds the reward inside each actor.
+        labels: how errors name each block (default "block N").
+        workers: actors, each holding its own model.
+        gpus_per_worker: GPUs each actor reserves (0 on CPU).
+        max_retries: restarts of a dead actor and retries of its task.
+    """
+    labels = list(labels) if labels is not None else [f"block {i + 1}" for i in range(len(blocks))]
+    if len(labels) != len(blocks):
+        raise ValueError(f"{len(labels)} labels for {len(blocks)} blocks")
+    if not blocks:
+        return
+    ray = _init_ray()
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = sys.stderr.isatty()
+    items = [{"index": i, "block": pickle.dumps(block)} for i, block in enumerate(blocks)]
+    dataset = _map(ray.data.from_items(items, override_num_blocks=len(items)), _BlockScorer,
+                   (factory, work), batch_size=1,
+                   **_map_options(workers, gpus_per_worker, max_retries))
+    expected = 0
+    try:
+        for item in dataset.iter_rows():
+            if int(item["index"]) != expected:
+                raise RayScoringError(
+                    f"Ray returned {labels[int(item['index'])]} where {labels[expected]} was "
+                    "due; nothing was written out of order")
+            if item["error"]:
+                raise RayScoringError(f"{labels[expected]}: {item['error']}")
+            expected += 1
+            yield pickle.loads(item["answer"])
+    except ray.exceptions.RayError as error:
+        lines = str(error).strip().splitlines()
+        raise RayScoringError("the Ray scoring run stopped: "
+                              f"{lines[-1] if lines else type(error).__name__}") from error
+    if expected != len(blocks):
+        raise RayScoringError(f"Ray returned {expected} of {len(blocks)} blocks")
+
+
+class RayEngine:
+    """Blocks scored on Ray actors, each holding the reward ``factory`` builds (the
+    :class:`~rewardkit.bench.runner.BlockEngine` of ``rewardkit bench --engine ray``)."""
+
+    def __init__(self, factory: Factory, *, workers: int = 1, gpus_per_worker: float = 0.0,
+                 max_retries: int = 2) -> None:
+        self.factory, self.workers = factory, workers
+        self.gpus_per_worker, self.max_retries = gpus_per_worker, max_retries
+
+    def map_blocks(self, work: Work, blocks: Sequence[Any], labels: Sequence[str]
+                   ) -> Iterator[Any]:
+        return map_blocks_on_ray(work, blocks, self.factory, labels=labels, workers=self.workers,
+                                 gpus_per_worker=self.gpus_per_worker,
+                                 max_retries=self.max_retries)
+
+
+def _score_block(options: dict[str, Any], reward: Any, block: tuple[int, list[Any]]
+                 ) -> list[dict[str, Any]]:
+    first, rows = block
+    return score_rows(reward, rows, first_number=first, **options)
+
+
 def score_rows_on_ray(rows: Sequence[Mapping[str, Any]], factory: Factory, *,
                       system: str | None = None, aggregate: str = "sum",
                       token_rewards: bool = False, rows_per_block: int = 64, workers: int = 1,
@@ -123,36 +200,13 @@ def score_rows_on_ray(rows: Sequence[Mapping[str, Any]], factory: Factory, *,
     """
     if rows_per_block < 1:
         raise ValueError(f"rows_per_block must be at least 1, got {rows_per_block}")
-    ray = _init_ray()
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = sys.stderr.isatty()
-    blocks = [{"first": first_number + start,
-               "rows": json.dumps(list(rows[start:start + rows_per_block]), ensure_ascii=False)}
-              for start in range(0, len(rows), rows_per_block)]
-    if not blocks:
-        return
+    starts = range(0, len(rows), rows_per_block)
+    blocks = [(first_number + s, [dict(r) for r in rows[s:s + rows_per_block]]) for s in starts]
     options = {"system": system, "aggregate": aggregate, "token_rewards": token_rewards}
-    dataset = _map(ray.data.from_items(blocks, override_num_blocks=len(blocks)), _BlockScorer,
-                   (factory, options), batch_size=1,
-                   **_map_options(workers, gpus_per_worker, max_retries))
-    expected = iter(blocks)
-    try:
-        for item in dataset.iter_rows():
-            block = next(expected)
-            if int(item["first"]) != block["first"]:
-                raise RayScoringError(
-                    f"Ray returned the block starting at row {item['first']} where row "
-                    f"{block['first']} was due; nothing was written out of order")
-            if item["error"]:
-                raise RayScoringError(f"block from input row {block['first']}: {item['error']}")
-            yield json.loads(item["rows"])
-    except ray.exceptions.RayError as error:
-        lines = str(error).strip().splitlines()
-        raise RayScoringError("the Ray scoring run stopped: "
-                              f"{lines[-1] if lines else type(error).__name__}") from error
-    if next(expected, None) is not None:
-        raise RayScoringError("Ray returned fewer blocks than were sent")
+    yield from map_blocks_on_ray(
+        functools.partial(_score_block, options), blocks, factory,
+        labels=[f"block from input row {first}" for first, _ in blocks], workers=workers,
+        gpus_per_worker=gpus_per_worker, max_retries=max_retries)
 
 
 def score_dataset(dataset: Any, factory: Factory, *, system: str | None = None,

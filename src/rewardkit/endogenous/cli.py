@@ -15,7 +15,16 @@ from tqdm.auto import tqdm
 
 from rewardkit.endogenous.rows import ADDED, row_responses, score_rows
 from rewardkit.errors import UsageError
-from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl_lines
+from rewardkit.io import (
+    JsonlAppender,
+    chunks,
+    completed_output,
+    finish_parquet,
+    is_parquet,
+    partial_path,
+    read_rows,
+    reopen_parquet,
+)
 
 
 def register(commands: Any) -> None:
@@ -23,7 +32,9 @@ def register(commands: Any) -> None:
         "score", help="score responses in a JSONL file with a model's endogenous reward",
         description="Rows hold 'prompt' (a string or chat messages) and 'response' or "
         "'responses'. Output rows repeat the input and add 'score' or 'scores'. Rerunning with "
-        "the same output skips the rows already there.",
+        "the same output skips the rows already there. Files are JSONL, or parquet when the "
+        "name ends in .parquet (a parquet output collects its rows in NAME.partial.jsonl until "
+        "the last one is in).",
     )
     parser.add_argument("--model", required=True, help="Hugging Face id or local path")
     parser.add_argument("--input", required=True)
@@ -120,10 +131,10 @@ class _Checker:
 def run(args: argparse.Namespace) -> int:
     if args.rows_per_write < 1:
         raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
-    lines = read_jsonl_lines(args.input)
+    lines = read_rows(args.input)
     _check_rows(lines, args)
     rows = [row for _, row in lines]
-    done = completed_rows(args.output)
+    done = completed_output(args.output)
     if len(done) > len(rows):
         raise UsageError(f"{args.output} has more rows than {args.input}; use a new --output")
     for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
@@ -132,10 +143,15 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.output} row {position} does not match {args.input}:{number}; "
                 "it is the output of another input. Use a new --output")
     todo = lines[len(done):]
+    parquet = is_parquet(args.output)
     if not todo:
+        if parquet and partial_path(args.output).exists():
+            finish_parquet(args.output)  # a run that stopped after its last row
         print(f"{args.output}: all {len(rows)} rows already scored")
         return 0
     factory = _factory(args)
+    if parquet and os.path.exists(args.output):
+        reopen_parquet(args.output)
     if args.engine == "ray":
         if args.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {args.workers}")
@@ -154,10 +170,12 @@ def run(args: argparse.Namespace) -> int:
                              aggregate=args.aggregate, token_rewards=args.token_rewards)
                   for block in chunks(todo, args.rows_per_write))
     bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
-    with JsonlAppender(args.output) as out, bar:
+    with JsonlAppender(partial_path(args.output) if parquet else args.output) as out, bar:
         for block in blocks:
             for result in block:
                 out.write(result)
                 bar.update(1)
+    if parquet:
+        finish_parquet(args.output)
     print(f"{args.output}: scored {len(todo)} rows ({len(done)} were already there)")
     return 0
