@@ -7,6 +7,7 @@ one prompt the differences must agree, and local - remote must be V(s_1) for eve
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,121 @@ def test_score_cli_through_a_server(saved_model, tmp_path):
         want = remote.score_many(["Q?", "Q?", "R?"], ["a", "bb", "c"])
     out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert out[0]["scores"] == pytest.approx(want[:2]) and out[1]["score"] == pytest.approx(want[2])
+
+
+# -- --endogenous-base-url in bench, serve and the RL adapters: the same within-prompt numbers
+
+GROUP = ["4", "It is four.", "five", "a longer answer that rambles on"]
+
+
+@pytest.fixture(scope="module")
+def served(saved_model):
+    """The loopback log-probability server of the saved tiny model, and the local reward."""
+    from transformers import AutoModelForCausalLM
+
+    with logprob_server(AutoModelForCausalLM.from_pretrained(saved_model)) as (url, state):
+        yield url, state, EndogenousReward.from_pretrained(str(saved_model))
+
+
+def advantages(values):
+    """GRPO's group-normalised advantages: (r - mean) / std."""
+    import statistics
+
+    mean, std = statistics.fmean(values), statistics.pstdev(values)
+    return [(v - mean) / std for v in values]
+
+
+def test_bench_through_a_server_gives_the_local_figures(served, saved_model, tmp_path, cli_error):
+    pytest.importorskip("matplotlib")
+    from rewardkit.cli import main
+
+    url, _, _ = served
+    data = Path(__file__).parent / "fixtures" / "bench" / "rm-bench"
+    common = ["bench", "rm-bench", "--model", str(saved_model), "--data", str(data),
+              "--resamples", "50"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert main([*common, "--out", str(tmp_path / "remote"), "--endogenous-base-url", url]) == 0
+    local, remote = (json.loads((tmp_path / run / "summary.json").read_text())
+                     for run in ("local", "remote"))
+    assert remote["figures"] == local["figures"]  # accuracies: chosen and rejected share V(s_1)
+    assert remote["run"]["options"] == {"endogenous_base_url": url}
+    assert "cannot honour --aggregate" in cli_error(
+        [*common, "--out", str(tmp_path / "x"), "--endogenous-base-url", url,
+         "--aggregate", "mean"])
+    assert "endogenous method" in cli_error(
+        [*common, "--out", str(tmp_path / "y"), "--endogenous-base-url", url,
+         "--method", "verifier"])
+
+
+def test_serve_through_a_server(served, saved_model):
+    requests = pytest.importorskip("requests")
+    pytest.importorskip("fastapi")
+    from rewardkit.cli import build_parser
+    from rewardkit.server.cli import build
+    from rewardkit.server.run import BackgroundServer
+
+    url, _, local = served
+    args = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
+                                      "--endogenous-base-url", url])
+    want = local.score("What is 2+2?", GROUP)
+    ids = [local.encoder.encode("What is 2+2?", r).action_ids for r in GROUP]
+    with BackgroundServer(build(args)) as server:
+        got = requests.post(server.url + "/v1/score", json={"prompt": "What is 2+2?",
+                                                            "responses": GROUP}).json()["rewards"]
+        by_ids = requests.post(server.url + "/v1/score_actions", json={
+            "prompts": ["What is 2+2?"] * 4, "action_ids": [list(a) for a in ids]}).json()
+    assert advantages(got) == pytest.approx(advantages(want), abs=1e-4)
+    assert by_ids["rewards"] == pytest.approx(got, abs=1e-9)
+    for flags in (["--prompt-cache", "always"], ["--dtype", "float32"]):
+        bad = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
+                                         "--endogenous-base-url", url, *flags])
+        with pytest.raises(SystemExit, match="do not apply with --endogenous-base-url"):
+            build(bad)
+
+
+def test_serve_answers_503_when_the_log_probability_server_is_down(saved_model):
+    requests = pytest.importorskip("requests")
+    pytest.importorskip("fastapi")
+    from rewardkit.cli import build_parser
+    from rewardkit.server.cli import build
+    from rewardkit.server.run import BackgroundServer, free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    args = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
+                                      "--endogenous-base-url", dead])
+    with BackgroundServer(build(args)) as server:
+        answer = requests.post(server.url + "/v1/score", json={"prompt": "Q", "responses": ["A"]})
+    assert answer.status_code == 503 and "Retry-After" in answer.headers
+    assert "log-probability server failed" in answer.json()["detail"]
+
+
+def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
+    from rewardkit.rl import openrlhf_reward_func, verl
+    from rewardkit.rl.trl import endogenous_reward_func
+
+    url, _, local = served
+    prompt = [{"role": "user", "content": "What is 2+2?"}]
+    want = advantages(local.score(prompt, GROUP))
+    func = endogenous_reward_func(str(saved_model), endogenous_base_url=url)
+    assert "logprobs" in func.__name__
+    assert advantages(func([prompt] * 4, GROUP)) == pytest.approx(want, abs=1e-4)
+    ids = [list(local.encoder.encode(prompt, r).action_ids) for r in GROUP]
+    assert advantages(func([prompt] * 4, GROUP, completion_ids=ids)) == \
+        pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match="aggregate='mean' needs V"):
+        endogenous_reward_func(str(saved_model), endogenous_base_url=url, aggregate="mean")
+    got = [verl.compute_score("d", r, None, {"question": prompt}, model=str(saved_model),
+                              endogenous_base_url=url) for r in GROUP]
+    assert advantages(got) == pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match="aggregate must be 'sum'"):
+        verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
+                           endogenous_base_url=url, aggregate="mean")
+    rendered = local.encoder.render_prompt(prompt).text
+    monkeypatch.setenv("REWARDKIT_ENDOGENOUS_MODEL", str(saved_model))
+    monkeypatch.setenv("REWARDKIT_ENDOGENOUS_BASE_URL", url)
+    out = openrlhf_reward_func.reward_func([rendered + r for r in GROUP], [rendered] * 4)
+    text = [float(x) for x in out["rewards"]]
+    local_text = openrlhf_reward_func.make_reward_func(local)(
+        [rendered + r for r in GROUP], [rendered] * 4)["rewards"]
+    assert advantages(text) == pytest.approx(advantages([float(x) for x in local_text]),
+                                             abs=1e-4)

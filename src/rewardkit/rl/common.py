@@ -72,3 +72,18 @@ def cached_endogenous(path: str, **options: Any) -> Any:
         if key not in _MODELS:
             _MODELS[key] = EndogenousReward.from_pretrained(path, **options)
         return _MODELS[key]
+
+
+def cached_remote(base_url: str, model: str, *, api_key: str | None = None) -> Any:
+    """The client of a vLLM/SGLang log-probability server, made once per process (the
+    tokenizer of ``model`` loads once); the key defaults to ``OPENAI_API_KEY``."""
+    import os
+
+    from rewardkit.endogenous import EndogenousReward
+
+    api_key = api_key or os.environ.get("OPENAI_API_KEY")
+    key = ("remote", base_url, model, api_key or "")
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = EndogenousReward.from_server(base_url, model, api_key=api_key)
+        return _MODELS[key]

@@ -4,7 +4,9 @@ OpenRLHF imports this file by path and calls ``reward_func(queries, prompts, lab
 reward worker. Configure it with environment variables (for Ray, in ``--runtime-env-json``):
 ``REWARDKIT_ENDOGENOUS_MODEL`` (required: the frozen reward model's id or path),
 ``REWARDKIT_DTYPE`` and ``REWARDKIT_DEVICE`` (default "auto"), ``REWARDKIT_AGGREGATE``
-("sum" or "mean"). The model loads once per worker process.
+("sum" or "mean"). The model loads once per worker process. With
+``REWARDKIT_ENDOGENOUS_BASE_URL`` the model is the one a vLLM/SGLang server serves there (its
+log-probabilities: the reward minus V(s_1); key from ``OPENAI_API_KEY``; "sum" only).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rewardkit.rl.common import cached_endogenous
+from rewardkit.rl.common import cached_endogenous, cached_remote
 from rewardkit.rl.openrlhf import make_reward_func
 
 
@@ -24,6 +26,13 @@ def reward_func(queries: list[str], prompts: list[str], labels: list[Any] | None
     aggregate = os.environ.get("REWARDKIT_AGGREGATE", "sum")
     if aggregate not in ("sum", "mean"):
         raise ValueError(f"REWARDKIT_AGGREGATE must be 'sum' or 'mean', not {aggregate!r}")
-    reward = cached_endogenous(path, dtype=os.environ.get("REWARDKIT_DTYPE", "auto"),
-                               device=os.environ.get("REWARDKIT_DEVICE", "auto"))
+    base_url = os.environ.get("REWARDKIT_ENDOGENOUS_BASE_URL")
+    if base_url:
+        if aggregate != "sum":
+            raise ValueError("REWARDKIT_ENDOGENOUS_BASE_URL gives log-probability sums; "
+                             "REWARDKIT_AGGREGATE=mean needs V(s_1), which stays local")
+        reward = cached_remote(base_url, path)
+    else:
+        reward = cached_endogenous(path, dtype=os.environ.get("REWARDKIT_DTYPE", "auto"),
+                                   device=os.environ.get("REWARDKIT_DEVICE", "auto"))
     return make_reward_func(reward, aggregate=aggregate)(queries, prompts, labels)

@@ -25,7 +25,12 @@ from rewardkit.judge.grouping import DEFAULT_REFERENCE_TEMPLATE
 from rewardkit.protocols import JudgeReward, ListJudge
 from rewardkit.rl.actions import ActionSource, ids_match_texts, score_actions
 from rewardkit.rl.client import RemoteEndogenous
-from rewardkit.rl.common import cached_endogenous, completion_text, score_text_pairs
+from rewardkit.rl.common import (
+    cached_endogenous,
+    cached_remote,
+    completion_text,
+    score_text_pairs,
+)
 from rewardkit.rl.groups import consecutive_groups, judge_in_groups
 
 
@@ -63,13 +68,18 @@ class EndogenousRewardFunc:
             it logs ``<name>/scored_ids`` (1 or 0) on each call.
         name: the metric name; by default derived from the model and the options, so two
             differently configured functions never log as one.
+        endogenous_base_url: score ``reward`` (then the served model's name) through the
+            vLLM/SGLang server there (its prompt log-probabilities: the reward minus V(s_1),
+            so rankings and GRPO's group advantages are the local ones; key from
+            ``OPENAI_API_KEY``). A :class:`~rewardkit.endogenous.remote.RemoteEndogenousReward`
+            may also be given as ``reward``. Sum only.
     """
 
     def __init__(self, reward: Any, *, system: str | None = None,
                  aggregate: Literal["sum", "mean"] = "sum",
                  prompt_format: Literal["chat", "text"] = "chat",
                  actions: ActionSource = "auto", name: str | None = None,
-                 **load_options: Any) -> None:
+                 endogenous_base_url: str | None = None, **load_options: Any) -> None:
         if prompt_format not in ("chat", "text"):
             raise ValueError(f"prompt_format must be 'chat' or 'text', not {prompt_format!r}")
         if prompt_format == "text" and system is not None:
@@ -84,6 +94,17 @@ class EndogenousRewardFunc:
         if remote and (aggregate != "sum" or prompt_format != "chat"):
             raise ValueError("a reward server sums token rewards of chat prompts; use "
                              "aggregate='sum' and prompt_format='chat' with a URL")
+        from rewardkit.endogenous.remote import RemoteEndogenousReward
+
+        logprobs = endogenous_base_url is not None or isinstance(reward, RemoteEndogenousReward)
+        if endogenous_base_url is not None and (remote or not isinstance(reward, str)
+                                                or load_options):
+            raise ValueError("endogenous_base_url takes the served model's name as reward and "
+                             "no loading options (the server holds the model)")
+        if logprobs and aggregate != "sum":
+            raise ValueError("a log-probability server gives sums of log pi; aggregate='mean' "
+                             "needs V(s_1), which stays local: use aggregate='sum'")
+        self.endogenous_base_url = endogenous_base_url
         self.source, self.load_options, self.remote = reward, dict(load_options), remote
         self.system, self.aggregate = system, aggregate
         self.prompt_format, self.actions = prompt_format, actions
@@ -94,6 +115,8 @@ class EndogenousRewardFunc:
         parts = [_model_label(self.source)] if _model_label(self.source) else []
         if self.aggregate != "sum":
             parts.append(self.aggregate)
+        if self.endogenous_base_url is not None:
+            parts.append("logprobs")
         if self.prompt_format != "chat":
             parts.append("text")
         if self.actions != "auto":
@@ -106,8 +129,11 @@ class EndogenousRewardFunc:
     def model(self) -> Any:
         """The EndogenousReward (or the server's client), loaded on first use in each process."""
         if self._model is None:
-            self._model = (RemoteEndogenous(self.source) if self.remote
-                           else cached_endogenous(self.source, **self.load_options))
+            if self.endogenous_base_url is not None:
+                self._model = cached_remote(self.endogenous_base_url, self.source)
+            else:
+                self._model = (RemoteEndogenous(self.source) if self.remote
+                               else cached_endogenous(self.source, **self.load_options))
         return self._model
 
     def __getstate__(self) -> dict[str, Any]:

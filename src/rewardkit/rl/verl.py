@@ -21,7 +21,7 @@ from typing import Any, Literal
 from rewardkit.judge.grouping import judge_groups
 from rewardkit.protocols import ListJudge
 from rewardkit.rl.client import RemoteEndogenous
-from rewardkit.rl.common import cached_endogenous
+from rewardkit.rl.common import cached_endogenous, cached_remote
 
 
 def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None = None) -> Any:
@@ -45,8 +45,10 @@ def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None =
 
 
 def _scorer(model: str | None, server_url: str | None, api_key: str | None,
-            aggregate: str, dtype: str, device: str) -> Any:
-    """The local model (loaded once per process) or a reward server's client."""
+            aggregate: str, dtype: str, device: str,
+            endogenous_base_url: str | None = None) -> Any:
+    """The local model (loaded once per process), a reward server's client, or the client of a
+    vLLM/SGLang log-probability server (``endogenous_base_url``, serving ``model``)."""
     if bool(model) == bool(server_url):
         raise ValueError("set exactly one of custom_reward_function.reward_kwargs.model (a "
                          "Hugging Face id or local path) or reward_kwargs.server_url (a "
@@ -56,6 +58,12 @@ def _scorer(model: str | None, server_url: str | None, api_key: str | None,
             raise ValueError("the reward server sums token rewards; aggregate must be 'sum' "
                              "with server_url")
         return RemoteEndogenous(server_url, api_key=api_key)
+    if endogenous_base_url:
+        if aggregate != "sum" or dtype != "auto" or device != "auto":
+            raise ValueError("endogenous_base_url scores with a log-probability server's sums: "
+                             "aggregate must be 'sum' and dtype/device are the server's "
+                             "(the mean needs V(s_1), which stays local)")
+        return cached_remote(endogenous_base_url, model, api_key=api_key)
     return cached_endogenous(model, dtype=dtype, device=device)
 
 
@@ -71,15 +79,18 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
                   prompt_key: str = "question", system: str | None = None,
                   aggregate: Literal["sum", "mean"] = "sum", dtype: str = "auto",
                   device: str = "auto", server_url: str | None = None,
-                  api_key: str | None = None, **verl_extras: Any) -> float:
+                  api_key: str | None = None, endogenous_base_url: str | None = None,
+                  **verl_extras: Any) -> float:
     """The endogenous reward of one response under the frozen model (naive manager).
 
     The model is ``model`` loaded in this process, or the one served at ``server_url`` by
-    ``rewardkit serve`` (verl's reward workers often have no GPU). ``verl_extras`` are the
+    ``rewardkit serve`` (verl's reward workers often have no GPU), or ``model`` served by the
+    vLLM/SGLang server at ``endogenous_base_url`` (its log-probabilities: the reward minus
+    V(s_1), so GRPO's group advantages are the local ones). ``verl_extras`` are the
     keyword arguments verl adds for its own reward models (``reward_router_address``, ...);
     they do not apply here.
     """
-    scorer = _scorer(model, server_url, api_key, aggregate, dtype, device)
+    scorer = _scorer(model, server_url, api_key, aggregate, dtype, device, endogenous_base_url)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
     return _score(scorer, [prompt], [solution_str], system, aggregate)[0]
 

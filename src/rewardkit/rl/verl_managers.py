@@ -34,7 +34,7 @@ JUDGE_OPTIONS = ("principle", "judge", "judge_model", "judge_base_url", "judge_m
                  "group_size",
                  "group_timeout_s", "prompt_key")
 ENDOGENOUS_OPTIONS = ("model", "server_url", "api_key", "dtype", "device", "aggregate",
-                      "token_level", "system")
+                      "token_level", "system", "endogenous_base_url")
 
 
 def _options(config: Any, known: tuple[str, ...], manager: str) -> dict[str, Any]:
@@ -176,7 +176,9 @@ class EndogenousRewardManager(RewardManagerBase):
     """The endogenous reward of the policy's generated ids under its frozen copy.
 
     Options (``reward.reward_kwargs``): ``model`` (path, loaded once per worker) or
-    ``server_url`` (+ ``api_key``) of ``rewardkit serve``; ``dtype``, ``device``, ``aggregate``
+    ``server_url`` (+ ``api_key``) of ``rewardkit serve``, or ``model`` with
+    ``endogenous_base_url`` (a vLLM/SGLang server's log-probabilities: the reward minus V(s_1));
+    ``dtype``, ``device``, ``aggregate``
     ("sum" or "mean"), ``system`` (rendered into the prompt; then the prompt is re-rendered
     from ``raw_prompt`` with the reward model's template), ``token_level`` (r_t on every response
     token; needs verl's colocated reward path).
@@ -204,9 +206,14 @@ class EndogenousRewardManager(RewardManagerBase):
                 "its served reward model for a classifier score); set it to rewardkit/rl/verl.py")
         from rewardkit.rl.verl import _scorer
 
+        if self.token_level and options.get("endogenous_base_url"):
+            raise ValueError("token_level=True needs V(s_t) at every position, which a "
+                             "log-probability server (endogenous_base_url) does not return; "
+                             "load the model locally (model=...) for token rewards")
         self.scorer = _scorer(options.get("model"), options.get("server_url"),
                               options.get("api_key"), self.aggregate,
-                              options.get("dtype", "auto"), options.get("device", "auto"))
+                              options.get("dtype", "auto"), options.get("device", "auto"),
+                              options.get("endogenous_base_url"))
         own = getattr(self.scorer, "tokenizer", None)
         if own is not None and own.get_vocab() != tokenizer.get_vocab():
             raise ValueError(

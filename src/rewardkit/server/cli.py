@@ -21,6 +21,10 @@ def register(commands: Any) -> None:
         "(comma-separated).",
     )
     parser.add_argument("--endogenous-model", help="causal LM whose endogenous reward to serve")
+    parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
+                        help="score --endogenous-model through a vLLM/SGLang server at URL "
+                        "(its prompt log-probabilities: the reward minus V(s_1), same rankings "
+                        "and group advantages; key from OPENAI_API_KEY; see docs/scale.md)")
     add_judge_arguments(parser, prefix="judge-", required=False)
     parser.add_argument("--principle", help="default principle (needed by the OpenRLHF judge route)")
     parser.add_argument("--openrlhf-reward", choices=["endogenous", "judge"], default=None,
@@ -94,6 +98,17 @@ def build(args: argparse.Namespace) -> Any:
         check_settings([parse_spec(s) for s in args.judge], None,
                        judge_settings(args, prefix="judge-"))
     judge_options = dict(specs=args.judge, settings=judge_settings(args, prefix="judge-"))
+    if args.endogenous_base_url:
+        remote = remote_endogenous(args)
+        judge = _load_judge(**judge_options) if has_judge and args.in_process else None
+        run_judge = None
+        if has_judge and not args.in_process:
+            from rewardkit.server.worker import ModelWorker
+
+            run_judge = ModelWorker(functools.partial(_judge_runner, **judge_options),
+                                    name="judge")
+        return create_app(endogenous=remote, judge=judge, config=config,
+                          run_endogenous=_remote_runner(remote), run_judge=run_judge)
     if args.in_process:
         endogenous = None
         if args.endogenous_model:
@@ -124,6 +139,52 @@ def build(args: argparse.Namespace) -> Any:
         raise
     return create_app(endogenous=encoder, config=config, run_endogenous=workers.get("endogenous"),
                       run_judge=workers.get("judge"))
+
+
+def remote_endogenous(args: argparse.Namespace) -> Any:
+    """The client of the log-probability server at --endogenous-base-url, refusing the options
+    it cannot honour; the context limit comes from the model's config when it can be read."""
+    from rewardkit.endogenous import EndogenousReward
+    from rewardkit.server.scoring import RequestEncoder
+
+    if not args.endogenous_model:
+        raise SystemExit("rewardkit serve: --endogenous-base-url needs --endogenous-model (the "
+                         "served model's name, whose tokenizer renders the prompts)")
+    fixed = {"--prompt-cache": (args.prompt_cache, "auto"), "--dtype": (args.dtype, "auto"),
+             "--device": (args.device, "auto")}
+    bad = [flag for flag, (value, default) in fixed.items() if value != default]
+    if bad:
+        raise SystemExit(f"rewardkit serve: {', '.join(bad)} do not apply with "
+                         "--endogenous-base-url: the log-probability server holds the model")
+    try:
+        encoder = RequestEncoder.from_pretrained(args.endogenous_model)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"rewardkit serve: cannot load the tokenizer of "
+                         f"{args.endogenous_model!r} ({error}); it must be the served model's "
+                         "id or a local copy") from None
+    return EndogenousReward.from_server(
+        args.endogenous_base_url, args.endogenous_model, api_key=os.environ.get("OPENAI_API_KEY"),
+        tokenizer=encoder.tokenizer, context_limit=encoder.max_length)
+
+
+def _remote_runner(remote: Any) -> Any:
+    """Merged calls of the served items through the remote client: a server that keeps failing
+    after the client's retries makes the route answer 503 with Retry-After, not 500."""
+    from rewardkit.endogenous.remote import RemoteScoringError
+    from rewardkit.server.batcher import Unavailable
+    from rewardkit.server.scoring import endogenous_runner
+
+    run = endogenous_runner(remote)
+
+    def guarded(items: list[Any]) -> list[float]:
+        try:
+            return run(items)
+        except RemoteScoringError as error:
+            if "the server refused it" in str(error):  # a 4xx: the request is at fault
+                raise ValueError(str(error)) from None
+            raise Unavailable(f"the log-probability server failed: {error}") from None
+
+    return guarded
 
 
 def _load_judge(specs: list[str], settings: dict[str, Any]) -> Any:
