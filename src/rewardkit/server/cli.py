@@ -35,6 +35,14 @@ def register(commands: Any) -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="run the models in the server's process instead of a worker "
                         "process each (slower under load: they compete for the GIL)")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="serve on Ray Serve: N replicas of this same server behind one "
+                        "URL, each with its own model in its own process (joins RAY_ADDRESS)")
+    parser.add_argument("--gpus-per-replica", type=float, default=0.0)
+    parser.add_argument("--cpus-per-replica", type=float, default=1.0)
+    parser.add_argument("--max-ongoing-requests", type=int, default=None,
+                        help="requests in flight per replica (default: 4 x --max-batch-size, "
+                        "so merged calls can fill; Serve's own default of 5 would cap them)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", default=[],
@@ -210,7 +218,43 @@ def run(args: argparse.Namespace) -> int:
         handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    if args.replicas is not None:
+        return _run_replicas(args)
     app = build(args)
     uvicorn_server(app, host=args.host, port=args.port,
                    graceful_timeout_s=args.graceful_timeout).run()
+    return 0
+
+
+def build_replica(args: argparse.Namespace) -> Any:
+    """The app of one Ray Serve replica: ``build(args)`` with the models in the replica's own
+    process (the replica is the model's process; Serve restarts it when it dies)."""
+    return build(argparse.Namespace(**{**vars(args), "in_process": True}))
+
+
+def _run_replicas(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from rewardkit.distributed.ray_serve import serve_replicas, shutdown
+
+    if args.replicas < 1:
+        raise SystemExit(f"rewardkit serve: --replicas must be at least 1, got {args.replicas}")
+    if args.in_process:
+        raise SystemExit("rewardkit serve: --in-process does not apply with --replicas (each "
+                         "replica is its model's process)")
+    if not (args.endogenous_model or args.judge):
+        raise SystemExit("rewardkit serve: give --endogenous-model and/or a judge (--judge SPEC)")
+    api_keys(args.api_key, os.environ.get("REWARDKIT_API_KEYS"))  # refuse a bad key here
+    ongoing = args.max_ongoing_requests or 4 * args.max_batch_size
+    url = serve_replicas(functools.partial(build_replica, args), replicas=args.replicas,
+                         gpus_per_replica=args.gpus_per_replica,
+                         cpus_per_replica=args.cpus_per_replica, max_ongoing_requests=ongoing,
+                         host=args.host, port=args.port)
+    print(f"rewardkit serve: {args.replicas} replicas on Ray Serve at {url}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    shutdown()
     return 0
