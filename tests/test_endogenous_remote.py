@@ -238,6 +238,13 @@ def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
     got = [verl.compute_score("d", r, None, {"question": prompt}, model=str(saved_model),
                               endogenous_base_url=url) for r in GROUP]
     assert advantages(got) == pytest.approx(want, abs=1e-4)
+    router = url.removeprefix("http://").removesuffix("/v1")  # verl's reward servers' router
+    assert [verl.compute_score("d", r, None, {"question": prompt}, model=str(saved_model),
+                               endogenous_base_url="reward_router", reward_router_address=router)
+            for r in GROUP] == pytest.approx(got, abs=1e-9)
+    with pytest.raises(ValueError, match="needs verl's reward servers"):
+        verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
+                           endogenous_base_url="reward_router")
     with pytest.raises(ValueError, match="aggregate must be 'sum'"):
         verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
                            endogenous_base_url=url, aggregate="mean")

@@ -67,6 +67,21 @@ def _scorer(model: str | None, server_url: str | None, api_key: str | None,
     return cached_endogenous(model, dtype=dtype, device=device)
 
 
+ROUTER = "reward_router"  # endogenous_base_url: verl's own reward servers, through its router
+
+
+def router_url(endogenous_base_url: str | None, reward_router_address: str | None) -> str | None:
+    """``endogenous_base_url``, with "reward_router" read as the OpenAI root of the vLLM/SGLang
+    reward servers verl starts (``reward.reward_model.enable=True``) behind its router."""
+    if endogenous_base_url != ROUTER:
+        return endogenous_base_url
+    if not reward_router_address:
+        raise ValueError("endogenous_base_url='reward_router' needs verl's reward servers: set "
+                         "reward.reward_model.enable=True (verl then passes "
+                         "reward_router_address), or give the server's URL")
+    return f"http://{reward_router_address}/v1"
+
+
 def _score(scorer: Any, prompts: list[Any], responses: list[str], system: str | None,
            aggregate: str) -> list[float]:
     if isinstance(scorer, RemoteEndogenous):
@@ -86,11 +101,14 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
     The model is ``model`` loaded in this process, or the one served at ``server_url`` by
     ``rewardkit serve`` (verl's reward workers often have no GPU), or ``model`` served by the
     vLLM/SGLang server at ``endogenous_base_url`` (its log-probabilities: the reward minus
-    V(s_1), so GRPO's group advantages are the local ones). ``verl_extras`` are the
+    V(s_1), so GRPO's group advantages are the local ones; "reward_router" there means the
+    vLLM/SGLang reward servers verl itself runs, through its ``reward_router_address``).
+    ``verl_extras`` are the
     keyword arguments verl adds for its own reward models (``reward_router_address``, ...);
     they do not apply here.
     """
-    scorer = _scorer(model, server_url, api_key, aggregate, dtype, device, endogenous_base_url)
+    url = router_url(endogenous_base_url, verl_extras.get("reward_router_address"))
+    scorer = _scorer(model, server_url, api_key, aggregate, dtype, device, url)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
     return _score(scorer, [prompt], [solution_str], system, aggregate)[0]
 

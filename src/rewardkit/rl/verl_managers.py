@@ -204,7 +204,7 @@ class EndogenousRewardManager(RewardManagerBase):
                 "token_level=True with reward.reward_model.enable=True: verl 0.9.1 sends samples "
                 "to this manager only when reward.custom_reward_function.path is set (else it asks "
                 "its served reward model for a classifier score); set it to rewardkit/rl/verl.py")
-        from rewardkit.rl.verl import _scorer
+        from rewardkit.rl.verl import _scorer, router_url
 
         if self.token_level and options.get("endogenous_base_url"):
             raise ValueError("token_level=True needs V(s_t) at every position, which a "
@@ -213,7 +213,8 @@ class EndogenousRewardManager(RewardManagerBase):
         self.scorer = _scorer(options.get("model"), options.get("server_url"),
                               options.get("api_key"), self.aggregate,
                               options.get("dtype", "auto"), options.get("device", "auto"),
-                              options.get("endogenous_base_url"))
+                              router_url(options.get("endogenous_base_url"),
+                                         reward_router_address))
         own = getattr(self.scorer, "tokenizer", None)
         if own is not None and own.get_vocab() != tokenizer.get_vocab():
             raise ValueError(
