@@ -48,7 +48,8 @@ class ReplicaHeaders:
 
 
 def _deployment(build: Builder, *, replicas: int, gpus_per_replica: float,
-                cpus_per_replica: float, max_ongoing_requests: int) -> Any:
+                cpus_per_replica: float, max_ongoing_requests: int,
+                graceful_timeout_s: float) -> Any:
     """The bound Serve application: ``replicas`` copies of the app ``build`` returns."""
     from ray import serve
 
@@ -69,13 +70,14 @@ def _deployment(build: Builder, *, replicas: int, gpus_per_replica: float,
     deployment = serve.deployment(
         RewardServer, name="RewardServer", num_replicas=replicas,
         max_ongoing_requests=max_ongoing_requests, ray_actor_options=options,
-        health_check_period_s=2, graceful_shutdown_timeout_s=30)
+        health_check_period_s=2, graceful_shutdown_timeout_s=graceful_timeout_s)
     return deployment.bind(build)
 
 
 def serve_replicas(build: Builder, *, replicas: int, gpus_per_replica: float = 0.0,
                    cpus_per_replica: float = 1.0, max_ongoing_requests: int = 256,
-                   host: str = "127.0.0.1", port: int = 8000) -> str:
+                   host: str = "127.0.0.1", port: int = 8000,
+                   graceful_timeout_s: float = 60.0) -> str:
     """Start ``replicas`` replicas of the app ``build`` makes (a picklable callable, run in each
     replica) behind ``http://host:port``; returns that URL once every replica is up.
 
@@ -86,6 +88,7 @@ def serve_replicas(build: Builder, *, replicas: int, gpus_per_replica: float = 0
         max_ongoing_requests: requests in flight per replica; keep it above the batch size so
             that merged calls can fill.
         host, port: where Serve's HTTP proxy listens.
+        graceful_timeout_s: how long a stopping replica may finish its requests.
     """
     if replicas < 1:
         raise ValueError(f"replicas must be at least 1, got {replicas}")
@@ -103,7 +106,8 @@ def serve_replicas(build: Builder, *, replicas: int, gpus_per_replica: float = 0
     serve.start(http_options={"host": host, "port": port})
     serve.run(_deployment(build, replicas=replicas, gpus_per_replica=gpus_per_replica,
                           cpus_per_replica=cpus_per_replica,
-                          max_ongoing_requests=max_ongoing_requests),
+                          max_ongoing_requests=max_ongoing_requests,
+                          graceful_timeout_s=graceful_timeout_s),
               name=APP_NAME, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"
 

@@ -80,7 +80,7 @@ def api_keys(flags: Sequence[str], env: str | None) -> list[str]:
     return keys
 
 
-def build(args: argparse.Namespace) -> Any:
+def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
     """The app the arguments describe (loads the models, each in a worker process unless
     ``--in-process``)."""
     from rewardkit.server.app import ServerConfig, create_app
@@ -90,7 +90,8 @@ def build(args: argparse.Namespace) -> Any:
         raise SystemExit("rewardkit serve: give --endogenous-model and/or a judge (--judge SPEC)")
     if not has_judge and judge_settings(args, prefix="judge-"):
         raise SystemExit("rewardkit serve: judge options need a judge (--judge SPEC)")
-    keys = api_keys(args.api_key, os.environ.get("REWARDKIT_API_KEYS"))
+    keys = api_keys(args.api_key,
+                    os.environ.get("REWARDKIT_API_KEYS") if keys_from_env else None)
     openrlhf = args.openrlhf_reward or ("endogenous" if args.endogenous_model else "judge")
     config = ServerConfig(
         api_keys=tuple(keys), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
@@ -170,8 +171,9 @@ def remote_endogenous(args: argparse.Namespace) -> Any:
         raise SystemExit(f"rewardkit serve: cannot load the tokenizer of "
                          f"{args.endogenous_model!r} ({error}); it must be the served model's "
                          "id or a local copy") from None
+    key = getattr(args, "openai_api_key", None) or os.environ.get("OPENAI_API_KEY")
     return EndogenousReward.from_server(
-        args.endogenous_base_url, args.endogenous_model, api_key=os.environ.get("OPENAI_API_KEY"),
+        args.endogenous_base_url, args.endogenous_model, api_key=key,
         tokenizer=encoder.tokenizer, context_limit=encoder.max_length)
 
 
@@ -228,8 +230,11 @@ def run(args: argparse.Namespace) -> int:
 
 def build_replica(args: argparse.Namespace) -> Any:
     """The app of one Ray Serve replica: ``build(args)`` with the models in the replica's own
-    process (the replica is the model's process; Serve restarts it when it dies)."""
-    return build(argparse.Namespace(**{**vars(args), "in_process": True}))
+    process (the replica is the model's process; Serve restarts it when it dies). The API keys
+    are those in ``args`` (resolved where ``rewardkit serve`` ran), not the replica's
+    environment."""
+    return build(argparse.Namespace(**{**vars(args), "in_process": True}),
+                 keys_from_env=False)
 
 
 def _run_replicas(args: argparse.Namespace) -> int:
@@ -245,12 +250,21 @@ def _run_replicas(args: argparse.Namespace) -> int:
                          "replica is its model's process)")
     if not (args.endogenous_model or args.judge):
         raise SystemExit("rewardkit serve: give --endogenous-model and/or a judge (--judge SPEC)")
-    api_keys(args.api_key, os.environ.get("REWARDKIT_API_KEYS"))  # refuse a bad key here
+    if args.judge:  # refuse a bad spec or option here, not in every replica
+        from rewardkit.judge.specs import check_settings, parse_spec
+
+        check_settings([parse_spec(s) for s in args.judge], None,
+                       judge_settings(args, prefix="judge-"))
+    # the replicas may run on other nodes, without this shell's environment: the keys go along
+    keys = api_keys(args.api_key, os.environ.get("REWARDKIT_API_KEYS"))
+    replica_args = argparse.Namespace(**{**vars(args), "api_key": keys,
+                                         "openai_api_key": os.environ.get("OPENAI_API_KEY")})
     ongoing = args.max_ongoing_requests or 4 * args.max_batch_size
-    url = serve_replicas(functools.partial(build_replica, args), replicas=args.replicas,
+    url = serve_replicas(functools.partial(build_replica, replica_args), replicas=args.replicas,
                          gpus_per_replica=args.gpus_per_replica,
                          cpus_per_replica=args.cpus_per_replica, max_ongoing_requests=ongoing,
-                         host=args.host, port=args.port)
+                         host=args.host, port=args.port,
+                         graceful_timeout_s=args.graceful_timeout)
     print(f"rewardkit serve: {args.replicas} replicas on Ray Serve at {url}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
