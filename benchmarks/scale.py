@@ -77,14 +77,25 @@ def main() -> None:
     args = build_parser().parse_args(["serve", "--endogenous-model", MODEL, "--in-process"])
     with BackgroundServer(build(args)) as one:
         result["one_server_requests_per_s"], want = load(one.url)
+        stats = requests.get(one.url + "/health", timeout=30).json()["stats"]["endogenous"]
+        result["one_server_mean_items_per_call"] = round(stats["mean_items_per_call"], 2)
     port = free_port()
-    _, result["serve_2_replicas_start_s"] = timed(lambda: serve_replicas(
-        functools.partial(build_replica, args), replicas=2, cpus_per_replica=1, port=port))
-    result["serve_2_replicas_requests_per_s"], got = load(f"http://127.0.0.1:{port}")
-    result["max_abs_difference_one_vs_replicas"] = max(  # merged calls differ in padding only
-        abs(a - b) for x, y in zip(got, want, strict=True) for a, b in zip(x, y, strict=True))
-    assert result["max_abs_difference_one_vs_replicas"] < 1e-4
-    shutdown()
+    for ongoing in (256, 5):  # rewardkit's setting (4 x the batch size), then Serve's default
+        _, result[f"serve_2_replicas_start_s_ongoing_{ongoing}"] = timed(lambda o=ongoing: (
+            serve_replicas(functools.partial(build_replica, args), replicas=2,
+                           cpus_per_replica=1, port=port, max_ongoing_requests=o)))
+        url = f"http://127.0.0.1:{port}"
+        result[f"serve_2_replicas_requests_per_s_ongoing_{ongoing}"], got = load(url)
+        result[f"max_abs_difference_ongoing_{ongoing}"] = max(  # merges pad differently
+            abs(a - b) for x, y in zip(got, want, strict=True) for a, b in zip(x, y, strict=True))
+        assert result[f"max_abs_difference_ongoing_{ongoing}"] < 1e-4
+        stats = {}
+        while len(stats) < 2:  # each replica's batcher: responses per merged model call
+            answer = requests.get(url + "/health", timeout=30)
+            stats[answer.headers["x-rewardkit-replica"]] = answer.json()["stats"]["endogenous"]
+        result[f"mean_items_per_call_ongoing_{ongoing}"] = [
+            round(v["mean_items_per_call"], 2) for v in stats.values()]
+        shutdown()
     ray.shutdown()
     result["load_average_at_end"] = os.getloadavg()[0]
     OUT.mkdir(exist_ok=True)
@@ -92,7 +103,7 @@ def main() -> None:
     lines = ["# Ray on this machine (toy model, CPU)", "",
              f"{result['cpus']} CPUs, load average {result['load_average_at_start']:.1f} at "
              "start (shared machine).", "", "| measure | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |"
+    lines += [f"| {k} | {v:.3g} |" if isinstance(v, float) else f"| {k} | {v} |"
               for k, v in result.items()]
     (OUT / "scale.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(result, indent=2))
