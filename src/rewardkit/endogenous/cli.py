@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from rewardkit.endogenous.rows import ADDED, row_responses, score_rows
 from rewardkit.errors import UsageError
-from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl_lines
+from rewardkit.io import JsonlAppender, chunks, read_jsonl_lines, resumed_rows
 
 
 def register(commands: Any) -> None:
@@ -123,15 +123,8 @@ def run(args: argparse.Namespace) -> int:
     lines = read_jsonl_lines(args.input)
     _check_rows(lines, args)
     rows = [row for _, row in lines]
-    done = completed_rows(args.output)
-    if len(done) > len(rows):
-        raise UsageError(f"{args.output} has more rows than {args.input}; use a new --output")
-    for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
-        if {k: old.get(k) for k in new} != new:
-            raise UsageError(
-                f"{args.output} row {position} does not match {args.input}:{number}; "
-                "it is the output of another input. Use a new --output")
-    todo = lines[len(done):]
+    done = resumed_rows(lines, args.input, args.output)
+    todo = lines[done:]
     if not todo:
         print(f"{args.output}: all {len(rows)} rows already scored")
         return 0
@@ -146,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
             token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
             workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-            first_number=len(done) + 1)
+            first_number=done + 1)
     else:
         model = factory()
         _check_encoding(model, todo, args)
@@ -159,5 +152,5 @@ def run(args: argparse.Namespace) -> int:
             for result in block:
                 out.write(result)
                 bar.update(1)
-    print(f"{args.output}: scored {len(todo)} rows ({len(done)} were already there)")
+    print(f"{args.output}: scored {len(todo)} rows ({done} were already there)")
     return 0
