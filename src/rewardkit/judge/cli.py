@@ -20,7 +20,9 @@ from rewardkit.judge.lengths import first_overflow
 from rewardkit.judge.options import GenerationOptions, key_value
 
 SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
-             "server; key from $OPENAI_API_KEY or api_key=), endogenous:PATH or MODULE:FUNCTION; "
+             "server; key from $OPENAI_API_KEY or api_key=), openai-completions:MODEL@BASE_URL "
+             "(vLLM/SGLang /v1/completions with the prompt rendered here, tokenizer= default "
+             "MODEL: use it for untrusted responses), endogenous:PATH or MODULE:FUNCTION; "
              "repeat for a panel (Kemeny consensus)")
 
 
