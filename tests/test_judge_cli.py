@@ -74,3 +74,40 @@ def test_a_row_over_the_context_names_its_physical_line(tiny_path, tmp_path, cli
                          str(tmp_path / "out.jsonl"), "--thinking", "off",
                          "--max-new-tokens", "50"])
     assert "in.jsonl:4: the row needs" in message and "request 2" not in message
+
+
+def test_an_over_context_row_stops_the_run_before_any_row_is_judged(tiny_path, tmp_path,
+                                                                     cli_error):
+    # one row per write: without the check up front, rows 1 and 2 would be judged and written
+    rows = [ROWS[0], ROWS[1], {"prompt": "q", "responses": ["y " * 3000, "n", "m"]}]
+    (tmp_path / "in.jsonl").write_text("\n" + "".join(json.dumps(r) + "\n" for r in rows))
+    message = cli_error(["judge", "--judge", f"principle:{tiny_path}", "--principle",
+                         "Be helpful.", "--input", str(tmp_path / "in.jsonl"), "--output",
+                         str(tmp_path / "out.jsonl"), "--thinking", "off",
+                         "--max-new-tokens", "50", "--rows-per-write", "1"])
+    assert "in.jsonl:4: the row needs" in message and "context holds 2048" in message
+    assert not (tmp_path / "out.jsonl").exists()
+    # pairwise: the pair that does not fit is named
+    message = cli_error(["judge", "--judge", f"principle:{tiny_path}", "--principle",
+                         "Be helpful.", "--input", str(tmp_path / "in.jsonl"), "--output",
+                         str(tmp_path / "out.jsonl"), "--thinking", "off",
+                         "--max-new-tokens", "50", "--rows-per-write", "1",
+                         "--option", "mode=pairwise"])
+    assert "in.jsonl:4: the row needs" in message and "(responses ['0', '1'])" in message
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_an_endogenous_judge_checks_every_row_first(saved_model, tmp_path, cli_error, capsys):
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"prompt": "q", "responses": ["a", "b"]},  # a list: ids "0" and "1"
+            {"prompt": "q", "responses": {"x": "a", "y": "b " * 600}}]
+    source.write_text(json.dumps(rows[0]) + "\n\n\n" + json.dumps(rows[1]) + "\n")
+    argv = ["judge", "--judge", f"endogenous:{saved_model}", "--principle", "Be brief.",
+            "--input", str(source), "--output", str(out), "--rows-per-write", "1"]
+    message = cli_error(argv)
+    assert "in.jsonl:4: the row has response 'y' of" in message and "context is 512" in message
+    assert not out.exists()
+    source.write_text(json.dumps(rows[0]) + "\n")
+    assert main(argv) == 0
+    [judged] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(judged["judgement"]["scores"]) == ["0", "1"]

@@ -115,11 +115,15 @@ class TextTokenizer:
     def contains_special(self, text: str) -> bool:
         return bool(self._pattern and self._pattern.search(text))
 
+    def matches(self, text: str) -> list[re.Match[str]]:
+        """The special-token strings in ``text``, in order."""
+        return list(self._pattern.finditer(text)) if self._pattern else []
+
     def __call__(self, text: str, content: Sequence[Span] = (), *,
                  add_special_tokens: bool = False) -> tuple[int, ...]:
         """Token ids of ``text``; special-token strings overlapping a ``content`` span are text."""
         tokenizer = self.tokenizer
-        matches = list(self._pattern.finditer(text)) if self._pattern else []
+        matches = self.matches(text)
         inside = [m for m in matches if any(m.start() < b and a < m.end() for a, b in content)]
         if not inside:
             return tuple(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
@@ -138,6 +142,11 @@ class TextTokenizer:
             return []
         return list(self.tokenizer(piece, add_special_tokens=first and add_special_tokens,
                                    split_special_tokens=True)["input_ids"])
+
+
+def _shift(spans: Sequence[Span], cut: int) -> tuple[Span, ...]:
+    """``spans`` in ``text[cut:]``: those that end after ``cut``, moved back by it."""
+    return tuple((max(a - cut, 0), b - cut) for a, b in spans if b > cut)
 
 
 def content_spans(render: Any, messages: list[Message], text: str,
@@ -205,6 +214,10 @@ class _RenderedPrompt:
     before: str  # template text between the generation prompt and the response
     end: str  # template text after the response, up to and including the end-of-turn token
     content: tuple[Span, ...] = ()  # where message contents sit in ``text``, when it matters
+    # a response's tokens come from tokenizing ``text[cut:]`` + the actions alone: the prompt's
+    # first ``fixed`` tokens are those of ``text[:cut]`` whatever follows (0, 0: the whole text)
+    cut: int = 0
+    fixed: int = 0
 
 
 class ChatEncoder:
@@ -269,14 +282,38 @@ class ChatEncoder:
             end = self._end_of_turn(after) if self.include_end_of_turn else ""
             content = tuple(content_spans(
                 lambda ms: self._render(ms, generation_prompt=True), messages, text, self.texts))
-            rendered = _RenderedPrompt(text=text, ids=self.texts(text, content), before=before,
-                                       end=end, content=content)
+            ids = self.texts(text, content)
+            cut, fixed = self._cut(text, content, ids)
+            rendered = _RenderedPrompt(text=text, ids=ids, before=before, end=end,
+                                       content=content, cut=cut, fixed=fixed)
         if not rendered.ids:
             raise ValueError(
                 "the prompt encodes to zero tokens, so the first action has no state to start "
                 "from; give a non-empty prompt or a tokenizer that adds a BOS token"
             )
         return rendered
+
+    def _cut(self, text: str, content: Sequence[Span], ids: tuple[int, ...]) -> tuple[int, int]:
+        """Where per-response tokenization can start: the last control token of the template's
+        own text (outside all content), so a long prompt is tokenized once, not per response.
+
+        Tokenizers split text at special tokens before anything else, so the tokens before that
+        point do not depend on what follows it. That is checked here, once per prompt: the
+        prompt's own tokens must end with the tokens of ``text[cut:]`` alone (a tokenizer that
+        strips or prefixes around special tokens fails it). Returns ``cut`` and the number of
+        prompt tokens before it; (0, 0), the whole text per response, when there is no such
+        token or the check fails.
+        """
+        cut = 0
+        for m in self.texts.matches(text):
+            if not any(m.start() < b and a < m.end() for a, b in content):
+                cut = m.start()
+        if cut == 0:
+            return 0, 0
+        tail = self.texts(text[cut:], _shift(content, cut))
+        if len(tail) < len(ids) and ids[len(ids) - len(tail):] == tail:
+            return cut, len(ids) - len(tail)
+        return 0, 0
 
     def _end_of_turn(self, after: str) -> str:
         """The template text after an assistant turn's content, up to the end-of-turn token."""
@@ -318,12 +355,16 @@ class ChatEncoder:
         )
         actions_text = rendered.before + response + rendered.end
         start = len(rendered.before)
-        response_span = (len(rendered.text) + start, len(rendered.text) + start + len(response))
-        whole = self.texts(rendered.text + actions_text, (*rendered.content, response_span),
-                           add_special_tokens=not self.has_template)
-        n = len(rendered.ids)
-        if whole[:n] == rendered.ids:
-            return EncodedPair(rendered.ids, whole[n:], "in_context")
+        # the whole text's tokens from ``cut`` on: the prompt's tokens before it are fixed
+        cut = rendered.cut
+        tail_text = rendered.text[cut:]
+        response_span = (len(tail_text) + start, len(tail_text) + start + len(response))
+        tail = self.texts(tail_text + actions_text,
+                          (*_shift(rendered.content, cut), response_span),
+                          add_special_tokens=not self.has_template and cut == 0)
+        n, fixed = len(rendered.ids), rendered.fixed
+        if tail[:n - fixed] == rendered.ids[fixed:]:
+            return EncodedPair(rendered.ids, tail[n - fixed:], "in_context")
         return EncodedPair(
             rendered.ids, self.texts(actions_text, ((start, start + len(response)),)), "separate"
         )

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rewardkit.errors import UsageError
+
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``object_pairs_hook`` for ``json.loads``: a key given twice in one object is an error,
@@ -108,6 +110,25 @@ def completed_rows(path: str | Path) -> list[dict[str, Any]]:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write("\n")
     return rows
+
+
+def resumed_rows(lines: list[tuple[int, dict[str, Any]]], source: str | Path,
+                 output: str | Path) -> int:
+    """How many of the input ``lines`` (from :func:`read_rows`) ``output`` holds already
+    (a JSONL file, or a parquet output and its partial rows).
+
+    A command that adds fields to its input rows resumes after them; an output row that does
+    not repeat its input row (another input's output), or more rows than the input has, is an
+    error naming the output row and the input's physical line.
+    """
+    done = completed_output(output)
+    if len(done) > len(lines):
+        raise UsageError(f"{output} has more rows than {source}; use a new --output")
+    for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
+        if {k: old.get(k) for k in new} != new:
+            raise UsageError(f"{output} row {position} does not match {source}:{number}; it is "
+                             "the output of another input. Use a new --output")
+    return len(done)
 
 
 class JsonlAppender:

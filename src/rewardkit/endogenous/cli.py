@@ -18,12 +18,12 @@ from rewardkit.errors import UsageError
 from rewardkit.io import (
     JsonlAppender,
     chunks,
-    completed_output,
     finish_parquet,
     is_parquet,
     partial_path,
     read_rows,
     reopen_parquet,
+    resumed_rows,
 )
 
 
@@ -134,15 +134,8 @@ def run(args: argparse.Namespace) -> int:
     lines = read_rows(args.input)
     _check_rows(lines, args)
     rows = [row for _, row in lines]
-    done = completed_output(args.output)
-    if len(done) > len(rows):
-        raise UsageError(f"{args.output} has more rows than {args.input}; use a new --output")
-    for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
-        if {k: old.get(k) for k in new} != new:
-            raise UsageError(
-                f"{args.output} row {position} does not match {args.input}:{number}; "
-                "it is the output of another input. Use a new --output")
-    todo = lines[len(done):]
+    done = resumed_rows(lines, args.input, args.output)
+    todo = lines[done:]
     parquet = is_parquet(args.output)
     if not todo:
         if parquet and partial_path(args.output).exists():
@@ -162,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
             token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
             workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-            first_number=len(done) + 1)
+            first_number=done + 1)
     else:
         model = factory()
         _check_encoding(model, todo, args)
@@ -177,5 +170,5 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
     if parquet:
         finish_parquet(args.output)
-    print(f"{args.output}: scored {len(todo)} rows ({len(done)} were already there)")
+    print(f"{args.output}: scored {len(todo)} rows ({done} were already there)")
     return 0

@@ -15,11 +15,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rewardkit.errors import ContextLengthError, UsageError
-from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl_lines
+from rewardkit.io import JsonlAppender, chunks, read_jsonl_lines, resumed_rows
+from rewardkit.judge.lengths import first_overflow
 from rewardkit.judge.options import GenerationOptions, key_value
 
 SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
-             "server; key from $OPENAI_API_KEY or api_key=), endogenous:PATH or MODULE:FUNCTION; "
+             "server; key from $OPENAI_API_KEY or api_key=), openai-completions:MODEL@BASE_URL "
+             "(vLLM/SGLang /v1/completions with the prompt rendered here, tokenizer= default "
+             "MODEL: use it for untrusted responses), endogenous:PATH or MODULE:FUNCTION; "
              "repeat for a panel (Kemeny consensus)")
 
 
@@ -109,10 +112,10 @@ def _request(row: dict[str, Any], where: str, principle: str | None) -> dict[str
     except (TypeError, ValueError) as error:
         raise UsageError(f"{where}: 'prompt': {error}") from None
     try:
-        normalize_responses(row["responses"])
+        responses = normalize_responses(row["responses"])  # a list gets the ids "0", "1", ...
     except (TypeError, ValueError) as error:
         raise UsageError(f"{where}: 'responses': {error}") from None
-    return {"principle": chosen, "prompt": row["prompt"], "responses": row["responses"]}
+    return {"principle": chosen, "prompt": row["prompt"], "responses": responses}
 
 
 def build_judge(args: argparse.Namespace) -> Any:
@@ -126,35 +129,28 @@ def run(args: argparse.Namespace) -> int:
     lines = read_jsonl_lines(args.input)
     rows = [row for _, row in lines]
     requests = [_request(row, f"{args.input}:{n}", args.principle) for n, row in lines]
-    done = completed_rows(args.output)
-    if len(done) > len(rows):
-        raise UsageError(f"{args.output} has more rows than {args.input}; use a new --output")
-    for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
-        if {k: old.get(k) for k in new} != new:
-            raise UsageError(
-                f"{args.output} row {position} does not match {args.input}:{number}; "
-                "it is the output of another input. Use a new --output"
-            )
-    todo = list(range(len(done), len(rows)))
+    done = resumed_rows(lines, args.input, args.output)
+    todo = list(range(done, len(rows)))
     if not todo:
         print(f"{args.output}: all {len(rows)} rows already judged")
         return 0
     judge = build_judge(args)
+    found = first_overflow(judge, [requests[i] for i in todo])
+    if found is not None:  # before any row is judged, so a bad file writes nothing
+        raise UsageError(f"{args.input}:{lines[todo[found[0]]][0]}: the row {found[1]}")
     invalid = 0
     bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
     with JsonlAppender(args.output) as out, bar:
         for block in chunks(todo, args.rows_per_write):
             try:
                 verdicts = judge.judge_many([requests[i] for i in block])
-            except ContextLengthError as error:
-                if error.index is None or not 0 <= error.index < len(block):
+            except ContextLengthError as error:  # a judge whose context the check cannot read
+                prefix = f"request {error.index}"
+                if error.index is None or not 0 <= error.index < len(block) \
+                        or not str(error).startswith(prefix):
                     raise
                 line = lines[block[error.index]][0]
-                text = str(error)
-                for prefix in (f"request {error.index}: ", f"request {error.index} "):
-                    if text.startswith(prefix):
-                        text = "the row " + text[len(prefix):]
-                        break
+                text = "the row " + str(error)[len(prefix):].lstrip(": ")
                 raise UsageError(f"{args.input}:{line}: {text}") from None
             for index, verdict in zip(block, verdicts, strict=True):
                 invalid += not verdict.ok
@@ -162,6 +158,6 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
     usage = getattr(judge, "usage", None)
     calls = f"; {usage.calls} model calls" if usage is not None else ""
-    print(f"{args.output}: judged {len(todo)} rows ({len(done)} were already there; "
+    print(f"{args.output}: judged {len(todo)} rows ({done} were already there; "
           f"{invalid} invalid{calls})")
     return 0

@@ -4,6 +4,9 @@
   (a folder or a hub id).
 - ``openai:MODEL@BASE_URL`` -- a PrincipleJudge on an OpenAI-compatible server (vLLM, SGLang,
   OpenAI, ``transformers serve``); the API key is the ``api_key`` setting or ``$OPENAI_API_KEY``.
+- ``openai-completions:MODEL@BASE_URL`` -- the same through ``/v1/completions`` (vLLM, SGLang):
+  the prompt is rendered here with the judge model's tokenizer (the ``tokenizer`` setting,
+  default MODEL) and sent as token ids, so text in a response is never a control token.
 - ``endogenous:PATH`` -- the endogenous reward of a local model, each response scored with the
   principle as its system prompt, ranked by score.
 - ``MODULE:FUNCTION`` -- ``FUNCTION(**settings)`` from an importable module, returning a list
@@ -28,8 +31,9 @@ from typing import Any
 from rewardkit.judge.options import GenerationOptions, split_generation
 from rewardkit.protocols import ListJudge, Scorer, ScorerJudge, as_list_judge
 
-KINDS = ("principle", "openai", "endogenous")
-GRAMMAR = "principle:PATH, openai:MODEL@BASE_URL, endogenous:PATH or MODULE:FUNCTION"
+KINDS = ("principle", "openai", "openai-completions", "endogenous")
+GRAMMAR = ("principle:PATH, openai:MODEL@BASE_URL, openai-completions:MODEL@BASE_URL, "
+           "endogenous:PATH or MODULE:FUNCTION")
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,12 @@ def parse_spec(spec: str) -> JudgeSpec:
     kind, sep, rest = spec.partition(":")
     if not sep or not kind or not rest:
         raise ValueError(f"judge spec {spec!r}: write {GRAMMAR}")
-    if kind == "openai":
+    if kind in ("openai", "openai-completions"):
         model, at, url = rest.rpartition("@")
         if not at or not model or not url.startswith(("http://", "https://")):
-            raise ValueError(f"judge spec {spec!r}: write openai:MODEL@BASE_URL, e.g. "
-                             "openai:Qwen/Qwen3-8B@http://localhost:8000/v1")
-        return JudgeSpec("openai", model, url)
+            raise ValueError(f"judge spec {spec!r}: write {kind}:MODEL@BASE_URL, e.g. "
+                             f"{kind}:Qwen/Qwen3-8B@http://localhost:8000/v1")
+        return JudgeSpec(kind, model, url)
     if kind in KINDS:
         return JudgeSpec(kind, rest)
     if not all(part.isidentifier() for part in kind.split(".")) or not rest.isidentifier():
@@ -118,6 +122,8 @@ def load_judge(spec: str | JudgeSpec | Sequence[str | JudgeSpec], *,
         return PrincipleJudge.from_pretrained(parsed.target, options=generation, **rest)
     assert parsed.base_url is not None
     api_key = rest.pop("api_key", None) or os.environ.get("OPENAI_API_KEY") or None
+    if parsed.kind == "openai-completions":
+        rest["endpoint"] = "completions"
     return PrincipleJudge.from_openai(parsed.base_url, parsed.target, api_key=api_key,
                                       options=generation, **rest)
 
@@ -149,10 +155,11 @@ def accepted_settings(kind: str) -> list[str]:
 
         backend = _names(TransformersBackend.__init__) | _names(TransformersBackend.load)
         return sorted(judge | backend - {"model", "tokenizer"})
-    if kind == "openai":
+    if kind in ("openai", "openai-completions"):
         from rewardkit.judge.backends.openai import OpenAIBackend
 
-        return sorted(judge | _names(OpenAIBackend.__init__) - {"base_url", "model"})
+        fixed = {"base_url", "model"} | ({"endpoint"} if kind == "openai-completions" else set())
+        return sorted(judge | _names(OpenAIBackend.__init__) - fixed)
     raise ValueError(f"unknown judge kind {kind!r}")
 
 

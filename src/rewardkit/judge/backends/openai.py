@@ -6,6 +6,14 @@ jitter from the backend's own generator. The verdict's JSON schema goes as ``res
 a server that rejects the field (HTTP 400 naming it) is asked again without it, and from then on
 the parser's tolerance does the work. Servers that return the thinking separately
 (``reasoning_content``) get it put back in a ``<think>`` block so the parser sees one text.
+
+Two endpoints. "chat" (``/v1/chat/completions``) sends the messages and the server applies its
+chat template; vLLM and SGLang then tokenize the special-token text inside the messages
+(``<|im_end|>`` written in a response) as control tokens, so a response can close the judge's
+user turn and write a verdict of its own. With the judge's tokenizer known, such requests are
+refused. "completions" (``/v1/completions``) renders the chat template here with the judge
+model's tokenizer, content kept as text (:func:`rewardkit.chat.encode_rendered`), and sends the
+token ids as the ``prompt``, which both servers take as they are: use it for untrusted text.
 """
 
 from __future__ import annotations
@@ -17,20 +25,22 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from rewardkit.chat import Message
+from rewardkit.chat import Message, TextTokenizer, encode_rendered
 from rewardkit.errors import ContextLengthError
 from rewardkit.judge.backends.base import Generation, GenerationRequest
 from rewardkit.judge.options import GenerationOptions
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
+Endpoint = Literal["chat", "completions"]
 
 
 class OpenAIBackend:
-    """Generates judge replies through an OpenAI-compatible chat completions endpoint.
+    """Generates judge replies through an OpenAI-compatible chat or completions endpoint.
 
     The judge's :class:`~rewardkit.judge.options.GenerationOptions` go with every request:
     ``max_new_tokens`` as ``max_tokens``, ``temperature``, ``top_p``, a per-request ``seed``,
-    and ``thinking`` as ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang, transformers).
+    and ``thinking`` as ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang, transformers;
+    with ``endpoint="completions"`` it goes to the local rendering of the template instead).
 
     Args:
         base_url: the server's API root, e.g. ``http://localhost:8000/v1``.
@@ -41,17 +51,23 @@ class OpenAIBackend:
         max_transport_retries: retries of one request after a transport failure.
         backoff: the first retry's delay in seconds; it doubles each time.
         timeout: seconds per request.
-        tokenizer: a tokenizer with the server model's chat template, to count tokens before
-            sending; with ``context_limit`` it turns overlong requests into a ContextLengthError.
+        tokenizer: the server model's tokenizer (an object, a hub id or a path), with its
+            chat template: it counts tokens before sending (with ``context_limit``, overlong
+            requests become a ContextLengthError), and with ``endpoint="chat"`` a request whose
+            text holds one of its special tokens is refused (see the module docstring).
         context_limit: the server model's context length.
-        extra_body: more fields for every request.
+        extra_body: more fields for every request (``chat_template_kwargs`` go to the local
+            rendering with ``endpoint="completions"``).
+        endpoint: "chat", or "completions": render the prompt here with ``tokenizer``
+            (default: ``model`` as a tokenizer id) and send its token ids, so that text in the
+            request is never read as control tokens.
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
                  response_format: ResponseFormat = "json_schema", concurrency: int = 8,
                  max_transport_retries: int = 4, backoff: float = 0.5, timeout: float = 600.0,
                  tokenizer: Any = None, context_limit: int | None = None,
-                 extra_body: dict[str, Any] | None = None) -> None:
+                 extra_body: dict[str, Any] | None = None, endpoint: Endpoint = "chat") -> None:
         try:
             import openai
         except ImportError:
@@ -61,6 +77,10 @@ class OpenAIBackend:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if response_format not in ("json_schema", "json_object", "none"):
             raise ValueError(f"unknown response_format {response_format!r}")
+        if endpoint not in ("chat", "completions"):
+            raise ValueError(f"endpoint must be 'chat' or 'completions', not {endpoint!r}")
+        if isinstance(tokenizer, str) or (endpoint == "completions" and tokenizer is None):
+            tokenizer = _load_tokenizer(tokenizer or model, endpoint)
         self.openai = openai
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "EMPTY",
                                     max_retries=0, timeout=timeout)
@@ -71,8 +91,10 @@ class OpenAIBackend:
         self.max_transport_retries = max_transport_retries
         self.backoff = backoff
         self.tokenizer = tokenizer
+        self.endpoint: Endpoint = endpoint
         self.context_limit = context_limit
         self.extra_body = dict(extra_body or {})
+        self._texts = TextTokenizer(tokenizer) if tokenizer is not None else None
         self._lock = threading.Lock()
         self.transport_retries = 0  # how many retries transport failures have cost so far
 
@@ -80,35 +102,71 @@ class OpenAIBackend:
                         ) -> int | None:
         if self.tokenizer is None:
             return None
-        text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True,
-            enable_thinking=options.thinking,
-        )
-        return (len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if self.endpoint == "completions":
+            return len(self.encode(messages, options)) + options.max_new_tokens
+        self._refuse_special_text(messages)
+        # what a chat server does: its template, then every special-token string a control token
+        return (len(self.tokenizer(self.render(messages, options),
+                                   add_special_tokens=False)["input_ids"])
                 + options.max_new_tokens)
+
+    def render(self, messages: list[Message], options: GenerationOptions) -> str:
+        """The judge model's chat template over ``messages``, with the generation prompt."""
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True,
+            **{"enable_thinking": options.thinking,
+               **self.extra_body.get("chat_template_kwargs", {})})
+
+    def encode(self, messages: list[Message], options: GenerationOptions) -> list[int]:
+        """The prompt token ids the completions endpoint is sent: message content as text."""
+        assert self._texts is not None
+        return list(encode_rendered(self._texts, lambda ms: self.render(ms, options), messages))
 
     def generate(self, requests: Sequence[GenerationRequest], *, options: GenerationOptions,
                  seed: int) -> list[Generation]:
+        if self.endpoint == "chat":
+            for request in requests:
+                self._refuse_special_text(request.messages)
         seeds = random.Random(seed)
         jobs = [(k, r, seeds.getrandbits(31)) for k, r in enumerate(requests)]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs) or 1)) as pool:
             return list(pool.map(lambda job: self._one(*job, options), jobs))
 
+    def _refuse_special_text(self, messages: list[Message]) -> None:
+        """A chat endpoint would read special-token text in content as control tokens."""
+        if self._texts is None:
+            return
+        for i, message in enumerate(messages):
+            found = self._texts.matches(message["content"])
+            if found:
+                raise ValueError(
+                    f"message {i} ({message['role']}) holds {found[0].group()!r}, a special "
+                    "token of the judge's tokenizer; a chat endpoint tokenizes it as that "
+                    "control token, so a response could end the judge's turn and write a "
+                    "verdict of its own. Judge through the completions endpoint, which renders "
+                    "the prompt here and keeps such text as text: endpoint='completions' (the "
+                    "spec openai-completions:MODEL@BASE_URL)")
+
     def _body(self, request: GenerationRequest, seed: int,
               options: GenerationOptions) -> dict[str, Any]:
-        body: dict[str, Any] = dict(
-            model=self.model, messages=request.messages, max_tokens=options.max_new_tokens,
-            temperature=options.temperature, seed=seed,
-        )
+        body: dict[str, Any] = dict(model=self.model, max_tokens=options.max_new_tokens,
+                                    temperature=options.temperature, seed=seed)
         if options.top_p < 1:
             body["top_p"] = options.top_p
-        extra = {"chat_template_kwargs": {"enable_thinking": options.thinking},
-                 **self.extra_body}
         if self.response_format == "json_schema" and request.schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "verdict", "schema": request.schema, "strict": True}}
         elif self.response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
+        if self.endpoint == "completions":
+            body["prompt"] = self.encode(request.messages, options)
+            extra = {k: v for k, v in self.extra_body.items() if k != "chat_template_kwargs"}
+            if "response_format" in body:  # not a field of the client's completions call
+                extra["response_format"] = body.pop("response_format")
+        else:
+            body["messages"] = request.messages
+            extra = {"chat_template_kwargs": {"enable_thinking": options.thinking},
+                     **self.extra_body}
         body["extra_body"] = extra
         return body
 
@@ -118,11 +176,15 @@ class OpenAIBackend:
         attempt = 0
         while True:
             body = self._body(request, seed, options)
+            formatted = "response_format" in body or "response_format" in body["extra_body"]
             try:
-                reply = self.client.chat.completions.create(**body)
+                if self.endpoint == "completions":
+                    reply = self.client.completions.create(**body)
+                else:
+                    reply = self.client.chat.completions.create(**body)
             except self.openai.BadRequestError as error:
                 text = str(error).lower()
-                if "response_format" in body and ("response_format" in text or "json" in text):
+                if formatted and ("response_format" in text or "json" in text):
                     with self._lock:
                         self.response_format = "none"  # the server does not take it; parse instead
                     continue
@@ -148,10 +210,27 @@ class OpenAIBackend:
             return _generation(reply)
 
 
+def _load_tokenizer(name: str, endpoint: Endpoint) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as error:  # a missing path, no network, no such repository
+        why = ("the completions endpoint renders the judge's prompt here with the judge model's "
+               "tokenizer" if endpoint == "completions" else "tokenizer= names a tokenizer")
+        raise ValueError(f"{why}, and {name!r} does not load as one ({error}); pass "
+                         "tokenizer= (a path, hub id or tokenizer object)") from None
+
+
 def _generation(reply: Any) -> Generation:
-    message = reply.choices[0].message
-    text = message.content or ""
-    reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+    choice = reply.choices[0]
+    message = getattr(choice, "message", None)
+    if message is None:  # a completions reply
+        text, reasoning = choice.text or "", None
+    else:
+        text = message.content or ""
+        reasoning = (getattr(message, "reasoning_content", None)
+                     or getattr(message, "reasoning", None))
     if reasoning and "</think>" not in text:
         text = f"<think>\n{reasoning}\n</think>\n\n{text}"
     usage = getattr(reply, "usage", None)
