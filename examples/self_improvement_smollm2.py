@@ -289,6 +289,65 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def operands(question: str) -> tuple[int, int]:
+    a, b = (int(n) for n in re.findall(r"\d+", question))
+    return a, b
+
+
+def prompt_ids(tokenizer: Any, question: str) -> list[int]:
+    """The rendered chat prompt of a question (default system line, assistant header) as ids."""
+    text = tokenizer.apply_chat_template(messages(question), tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def diagnose(result: dict[str, Any], reward: Any, tokenizer: Any) -> dict[str, Any]:
+    """The frozen copy's reward (as GRPO got it) of the right answer "a + b = c" and of the stored
+    greedy replies, before and after each seed, on the first held-out questions. A reply as long
+    as the token limit is scored as cut there (no end-of-turn), as in training."""
+    if not result["config"]["task"].startswith("add-"):
+        raise SystemExit(f"--diagnose writes replies 'a + b = c': it needs an add-* task, not "
+                         f"{result['config']['task']!r}")
+    limit = result["config"]["max_new_tokens"]
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    held_out = dict(TASKS[result["config"]["task"]][1]())
+    rows = []
+    for i, example in enumerate(result["before"]["greedy"]["examples"]):
+        question = result["held_out_questions"][i]
+        a, b = operands(question)
+        replies = {"right answer": f"{a} + {b} = {held_out[question]}", "before": example,
+                   **{f"after seed {r['seed']}": r["after"]["greedy"]["examples"][i]
+                      for r in result["runs"]}}
+        state = prompt_ids(tokenizer, question)
+        actions = []
+        for text in replies.values():
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            actions.append(ids[:limit] if len(ids) >= limit else [*ids, end])
+        scores = reward.score_ids([state] * len(actions), actions)
+        rows.append({"question": question, **{name: {"reply": text, "reward": round(score, 3)}
+                                              for (name, text), score in
+                                              zip(replies.items(), scores, strict=True)}})
+        print(f"{question}  " + "  ".join(f"{name}: {score:.2f} {text!r}" for (name, text), score
+                                           in zip(replies.items(), scores, strict=True)), flush=True)
+    # every held-out question: the right sum against wrong ones, each as "a + b = c<|im_end|>"
+    offsets = (1, -1, 10, -10)
+    states, actions = [], []
+    for question in result["held_out_questions"]:
+        a, b = operands(question)
+        state = prompt_ids(tokenizer, question)
+        for sum_ in (a + b, *(a + b + k for k in offsets)):
+            states.append(state)
+            ids = tokenizer(f"{a} + {b} = {sum_}", add_special_tokens=False)["input_ids"]
+            actions.append([*ids, end])
+    scores = np.array(reward.score_ids(states, actions)).reshape(-1, 1 + len(offsets))
+    prefers = {f"{k:+d}": round(float((scores[:, 0] > scores[:, 1 + i]).mean()), 4)
+               for i, k in enumerate(offsets)}
+    best = round(float((scores[:, 0] > scores[:, 1:].max(axis=1)).mean()), 4)
+    print(f"right sum scored above the wrong sum c+k, fraction of {len(scores)} held-out questions: "
+          f"{prefers}; above all four: {best}", flush=True)
+    return {"rows": rows, "right_above_wrong": prefers, "right_above_all_four": best,
+            "questions": len(scores)}
+
+
 def dequantized_folder(folder: Path) -> tuple[Any, Any]:
     """The frozen copy (model, tokenizer), loaded from the GGUF and saved to ``folder`` for TRL."""
     from rewardkit.models import load_causal_lm
@@ -313,6 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", choices=sorted(TASKS), default="add-2d2d")
     parser.add_argument("--measure-tasks", action="store_true",
                         help="only print the base model's greedy accuracy on every candidate task")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="only score the right answers and the stored replies of --json with the "
+                             "frozen reward, and add them to --json as 'diagnosis'")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=5, help="GRPO steps per seed")
     parser.add_argument("--batch", type=int, default=8, help="completions per step")
@@ -343,6 +405,11 @@ def main(argv: list[str] | None = None) -> None:
             measure_tasks(frozen, tokenizer, args)
             return
         reward = EndogenousReward(frozen, tokenizer)  # the frozen copy
+        if args.diagnose:
+            result = json.loads(args.json.read_text())
+            result["diagnosis"] = diagnose(result, reward, tokenizer)
+            write(result, args)
+            return
         held_out, pool = split(args.task, eval_count=args.eval_items, seed=args.split_seed)
         print(f"task {args.task}: {TASKS[args.task][0]}; {len(held_out)} held out, {len(pool)} for "
               "training; before:", flush=True)
