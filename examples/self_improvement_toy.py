@@ -44,6 +44,35 @@ def exact_match_func(prompts: list[Any], completions: list[Any], answer: list[st
     return [float(t.strip() == a) for t, a in zip(texts, answer, strict=True)]
 
 
+def grpo_config(output_dir: Path, *, steps: int, batch: int, group: int, max_completion_length: int,
+                lr: float, seed: int, **overrides: Any) -> Any:
+    """The recipe's TRL settings: CPU, fp32, beta=0.01, temperature 1, a constant learning rate, a
+    log line per step, and reward weights (1, 0): the endogenous reward, then a logged-only check.
+    ``batch`` counts completions per step, in groups of ``group`` per prompt; ``overrides`` are
+    more ``GRPOConfig`` fields."""
+    import trl
+
+    return trl.GRPOConfig(
+        output_dir=str(output_dir), max_steps=steps,
+        per_device_train_batch_size=batch, num_generations=group,
+        max_completion_length=max_completion_length, temperature=1.0, beta=0.01,
+        learning_rate=lr, lr_scheduler_type="constant", logging_steps=1,
+        report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=seed, disable_tqdm=True,
+        reward_weights=[1.0, 0.0], **overrides,
+    )
+
+
+def training_log(trainer: Any, metrics: dict[str, str]) -> list[dict[str, float]]:
+    """One row per logged step: the step, each TRL metric of ``metrics`` (row key -> TRL name)
+    rounded to 4 places, and the KL to the reference model."""
+    first = next(iter(metrics.values()))
+    return [
+        {"step": h["step"], **{key: round(h[name], 4) for key, name in metrics.items()},
+         "kl": round(h.get("kl", 0.0), 5)}
+        for h in trainer.state.log_history if first in h
+    ]
+
+
 def train_dataset(count: int, lengths: list[int], seed: int) -> Any:
     import datasets
 
@@ -64,14 +93,8 @@ def run_seed(seed: int, args: argparse.Namespace, reward: EndogenousReward, toke
              workdir: Path) -> dict[str, Any]:
     import trl
 
-    config = trl.GRPOConfig(
-        output_dir=str(workdir / f"seed{seed}"), max_steps=args.steps,
-        per_device_train_batch_size=args.batch, num_generations=args.group,
-        max_completion_length=max(args.lengths) + 4, temperature=1.0, beta=0.01,
-        learning_rate=args.lr, lr_scheduler_type="constant", logging_steps=1,
-        report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=seed, disable_tqdm=True,
-        reward_weights=[1.0, 0.0],
-    )
+    config = grpo_config(workdir / f"seed{seed}", steps=args.steps, batch=args.batch, group=args.group,
+                         max_completion_length=max(args.lengths) + 4, lr=args.lr, seed=seed)
     data = train_dataset(args.steps * args.batch // args.group, args.lengths, seed=10_000 + seed)
     trainer = trl.GRPOTrainer(
         model=str(MODEL_DIR), reward_funcs=[endogenous_reward_func(reward, name="endogenous_reward"),
@@ -81,12 +104,8 @@ def run_seed(seed: int, args: argparse.Namespace, reward: EndogenousReward, toke
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    log = [
-        {"step": h["step"], "reward": round(h["rewards/endogenous_reward/mean"], 4),
-         "exact_match": round(h["rewards/exact_match_func/mean"], 4),
-         "kl": round(h.get("kl", 0.0), 5)}
-        for h in trainer.state.log_history if "rewards/endogenous_reward/mean" in h
-    ]
+    log = training_log(trainer, {"reward": "rewards/endogenous_reward/mean",
+                                 "exact_match": "rewards/exact_match_func/mean"})
     after = evaluate(trainer.model, tokenizer, per_length=args.eval_prompts, seed=args.eval_seed + seed)
     return {"seed": seed, "train_seconds": seconds, "log": log, "after": after}
 
