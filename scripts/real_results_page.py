@@ -87,9 +87,10 @@ def comparison_table(results: Mapping[str, Any], a_runs: tuple[str, ...],
             if f is None:
                 continue
             rows.append([comp["benchmark"], key, NAMES[comp["run_a"]], NAMES[comp["run_b"]],
-                         str(comp["items_shared"]), pct(f["a"]), pct(f["b"]), diff_cell(f)])
+                         str(comp["items_shared"]), pct(f["a"]), pct(f["b"]), diff_cell(f),
+                         str(comp.get("smallest_stratum", ""))])
     return table(["benchmark", "figure", "A", "B", "shared items", "A %", "B %",
-                  "A - B, points [95% CI]"], rows)
+                  "A - B, points [95% CI]", "fewest items in a stratum"], rows)
 
 
 def matrix_table(summary: Mapping[str, Any]) -> str:
@@ -100,7 +101,9 @@ def matrix_table(summary: Mapping[str, Any]) -> str:
     return table(["reward \\ pairs of", *domains], rows)
 
 
-def _verdict(f: Mapping[str, float]) -> str:
+def _verdict(f: Mapping[str, float], smallest: int) -> str:
+    if smallest < 2:
+        return "no usable interval (a stratum holds one shared item)"
     if f["low"] > 0:
         return "higher"
     if f["high"] < 0:
@@ -116,16 +119,18 @@ def reading_q1(results: Mapping[str, Any]) -> str:
         f = comp["figures"]["overall"]
         lines.append(f"- {comp['benchmark']}, against {NAMES[comp['run_b']]} "
                      f"({comp['items_shared']} shared items): {diff_cell(f)} points, "
-                     f"**{_verdict(f)}**.")
+                     f"**{_verdict(f, comp.get('smallest_stratum', 2))}**.")
     if not lines:
         return "No paired comparison was run."
     wins = sum("**higher**" in line for line in lines)
     losses = sum("**lower**" in line for line in lines)
-    ties = len(lines) - wins - losses
+    unusable = sum("**no usable interval" in line for line in lines)
+    ties = len(lines) - wins - losses - unusable
     summary = (f"Of {len(lines)} paired comparisons of the paper's reward (sum, terminal zero) "
                f"with a training-free baseline on the same items, the endogenous reward is "
-               f"higher with a 95% interval above zero in {wins}, lower in {losses}, and not "
-               f"distinguishable in {ties}.")
+               f"higher with a 95% interval above zero in {wins}, lower with an interval below "
+               f"zero in {losses}, not distinguishable in {ties}, and without a usable interval "
+               f"in {unusable} (one shared item in a stratum).")
     return summary + "\n\n" + "\n".join(lines)
 
 
@@ -241,6 +246,20 @@ def plots(results: Mapping[str, Any], folder: Path) -> list[str]:
     return made
 
 
+def coverage(results: Mapping[str, Any]) -> str:
+    """Which runs are missing or short of their planned items (cut by the CPU budget)."""
+    lines = []
+    for benchmark in COLUMNS:
+        for run in NAMES:
+            s = results["runs"].get(f"{benchmark}/{run}")
+            if s is None:
+                lines.append(f"- {benchmark} / {NAMES[run]}: **not run** (out of time).")
+            elif s.get("planned_items", s["items"]) > s["items"]:
+                lines.append(f"- {benchmark} / {NAMES[run]}: {s['items']} of the "
+                             f"{s['planned_items']} planned items (cut short).")
+    return "\n".join(lines) if lines else "Every planned run finished."
+
+
 def render_page(results: Mapping[str, Any], docs: Path) -> Page:
     folder = docs / "results"
     made = plots(results, folder)
@@ -260,6 +279,7 @@ def render_page(results: Mapping[str, Any], docs: Path) -> Page:
         "length": reading_length(results),
         "check": check_table(results),
         "timing": timing_table(results),
+        "coverage": coverage(results),
     }
     from real_results_text import page_text
 

@@ -45,7 +45,11 @@ items are the first ones of a permutation drawn with `numpy.random.default_rng([
 crc32(stratum)])`. SmolLM2's endogenous variants (one forward pass per response for all three)
 get the most items; the other methods and Gemma get the first few of those same items, so every
 paired comparison is on the same items. The ids are in the JSON (`subsets`). **With so few items the intervals are wide: read them
-before the point estimates.** To get larger subsets, raise `PLAN` in the script (or pass
+before the point estimates.** The bootstrap resamples items within each stratum (the official
+arithmetic), so a stratum that holds a single item contributes no variation at all: a figure or
+difference built from one-item strata shows an interval of zero or near-zero width, which is not
+precision. The comparison tables give the fewest items in a stratum; the reading calls nothing
+with one-item strata a difference. To get larger subsets, raise `PLAN` in the script (or pass
 `--plan`) and rerun: finished items are kept."""
 
 METHODS = """\
@@ -63,7 +67,7 @@ METHODS = """\
 
 The three endogenous variants come from **one forward pass** per response: a subclass of
 `EndogenousReward` reads the same batches' token rewards and values and returns the three
-aggregates. The check below scores two HH-RLHF items again with the official scorers
+aggregates. The check below scores the first HH-RLHF item of each split again with the official scorers
 (`make_method("endogenous", ..., {"terminal": "value"})` and so on) and shows the largest
 difference. The judges decode greedily under the verdict grammar (xgrammar; `constrained=true`,
 `thinking=false`, `max_new_tokens=160`, seed 0), so every verdict is valid; one permutation.
@@ -89,6 +93,7 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
               q1: str, q2: str) -> str:
     plot = {p: f"![{p}](results/{p})" for p in plots}
     parts = ["# Results on real models", "", INTRO, "", SUBSET, "", tables["subsets"], "",
+             "What finished within the budget:", "", tables["coverage"], "",
              METHODS, "", "### Check: one pass against the official scorers", "",
              tables["check"], "", ANCHORS, ""]
     parts += ["## Reading", "", READING_INTRO, "", "### Q1: against the training-free "
