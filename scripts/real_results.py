@@ -489,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "judge_options": JUDGE, "runs": summaries,
         "comparisons": comparisons(ctx, summaries), "check": check, "timing": ctx.state,
         "torch_threads": args.threads, "versions": _versions(),
+        "rendered_by": " ".join(["python scripts/real_results.py",
+                                 *(argv if argv is not None else sys.argv[1:])]),
     }
     docs = Path(args.docs)
     (docs / "results").mkdir(parents=True, exist_ok=True)

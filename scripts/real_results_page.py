@@ -131,7 +131,19 @@ def reading_q1(results: Mapping[str, Any]) -> str:
                f"higher with a 95% interval above zero in {wins}, lower with an interval below "
                f"zero in {losses}, not distinguishable in {ties}, and without a usable interval "
                f"in {unusable} (one shared item in a stratum).")
-    return summary + "\n\n" + "\n".join(lines)
+    if losses:
+        verdict = ("**Q1 does not hold here**: on at least one benchmark a baseline is ahead "
+                   "with an interval that excludes zero.")
+    elif wins and not ties and not unusable:
+        verdict = "**Q1 holds here**: every paired difference is above zero."
+    elif wins:
+        verdict = ("**Q1 is only partly supported here**: some differences are above zero, the "
+                   "others cannot be told apart or have no usable interval.")
+    else:
+        verdict = ("**Q1 is not shown here**: no paired difference has a usable interval that "
+                   "excludes zero; on these few items the endogenous reward cannot be told "
+                   "apart from the baselines.")
+    return verdict + " " + summary + "\n\n" + "\n".join(lines)
 
 
 def reading_q2(results: Mapping[str, Any]) -> str:
@@ -139,10 +151,17 @@ def reading_q2(results: Mapping[str, Any]) -> str:
     for run, s in _runs(results, "dsp"):
         matrix = s["details"]["matrix"]
         domains = s["details"]["domains"]
-        best = [max(range(len(domains)), key=lambda a, b=b: matrix[a][b]) == b
-                for b in range(len(domains))]
+        best = [all(matrix[b][b] > matrix[a][b] for a in range(len(domains)) if a != b)
+                for b in range(len(domains))]  # strictly: a tie for best is not best
         own = sum(best)
         diag, off = s["figures"]["overall"], s["figures"]["off_diagonal"]
+        if run == "endogenous-sum-zero":
+            lead = ("**Q2 is consistent with this run**" if own == len(domains) else
+                    "**Q2 does not hold in this run**")
+            lead += (f": the paper's reward, steered for a domain, is the best of the four "
+                     f"steered rewards on that domain's pairs in {own} of {len(domains)} "
+                     f"domains ({s['items']} queries, {4 * s['items']} pairs per cell).")
+            lines.insert(0, lead + "\n")
         lines.append(f"- {NAMES[run]} ({s['items']} queries): the reward steered for a domain "
                      f"is the best of the four on that domain's pairs in {own} of 4 columns; "
                      f"diagonal mean {cell(diag)}, off-diagonal mean {cell(off)}.")
@@ -165,7 +184,7 @@ def check_table(results: Mapping[str, Any]) -> str:
     check = results.get("check") or {}
     rows = [[NAMES[run], ", ".join(check["items"]), f"{r['max_abs_difference']:.3g}"]
             for run, r in check.get("runs", {}).items()]
-    return table(["variant", "items", "largest |one pass - official|"], rows)
+    return table(["variant", "items", "largest difference, one pass vs official"], rows)
 
 
 def timing_table(results: Mapping[str, Any]) -> str:
