@@ -27,6 +27,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import shlex
 import sys
 import time
 import zlib
@@ -430,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plan", default=None, help="JSON file replacing PLAN (item counts)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a sentence about this run for the page (repeatable)")
     args = parser.parse_args(argv)
 
     import torch
@@ -488,9 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": {b: Path(p).name for b, p in data.items()},
         "judge_options": JUDGE, "runs": summaries,
         "comparisons": comparisons(ctx, summaries), "check": check, "timing": ctx.state,
-        "torch_threads": args.threads, "versions": _versions(),
-        "rendered_by": " ".join(["python scripts/real_results.py",
-                                 *(argv if argv is not None else sys.argv[1:])]),
+        "torch_threads": args.threads, "versions": _versions(), "notes": args.note,
+        "rendered_by": shlex.join(["python", "scripts/real_results.py",
+                                   *(argv if argv is not None else sys.argv[1:])]),
     }
     docs = Path(args.docs)
     (docs / "results").mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,8 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
     plot = {p: f"![{p}](results/{p})" for p in plots}
     parts = ["# Results on real models", "", INTRO, "",
              f"This page was rendered by `{results['rendered_by']}`.", "",
+             *[f"- {note}" for note in results.get("notes", [])],
+             *([""] if results.get("notes") else []),
              SUBSET, "", tables["subsets"], "",
              "What finished within the budget:", "", tables["coverage"], "",
              METHODS, "", "### Check: one pass against the official scorers", "",
