@@ -218,7 +218,7 @@ def plots(results: Mapping[str, Any], folder: Path) -> list[str]:
             continue
         keys = [k for k in COLUMNS[benchmark] if k != "off_diagonal"
                 and any(k in s["figures"] for _, s in runs)]
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(keys) + 3), 4.0))
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(keys) + 3), 5.0))
         width = 0.8 / len(runs)
         for r, (run, s) in enumerate(runs):
             xs, ys, lo, hi = [], [], [], []
@@ -236,7 +236,7 @@ def plots(results: Mapping[str, Any], folder: Path) -> list[str]:
         ax.set_ylim(0, 100)
         ax.set_ylabel("accuracy (%), 95% bootstrap CI")
         ax.set_title(f"{benchmark}: SmolLM2-135M-Instruct (Q4_1 GGUF) and Gemma-3-270m")
-        ax.legend(fontsize=6, loc="lower left", ncol=2)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
         fig.tight_layout()
         name = f"{benchmark}.png"
         fig.savefig(folder / name, dpi=110)
