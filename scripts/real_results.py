@@ -377,6 +377,8 @@ def summarize_folder(ctx: Context, benchmark: str, run: str) -> dict[str, Any] |
     if not rows:
         return None
     meta = json.loads((folder / "run.json").read_text())
+    if meta.get("source"):  # no machine paths on the page: the data folder by its name
+        meta["source"] = f"$REWARDKIT_DATA/{Path(meta['source']).name}"
     summary = summarize(bench_of(benchmark), rows, seed=SEED, resamples=ctx.resamples, meta=meta)
     summary["planned_items"] = len(ids_for(ctx, benchmark, run))
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -161,6 +161,9 @@ def reading_q2(results: Mapping[str, Any]) -> str:
             lead += (f": the paper's reward, steered for a domain, is the best of the four "
                      f"steered rewards on that domain's pairs in {own} of {len(domains)} "
                      f"domains ({s['items']} queries, {4 * s['items']} pairs per cell).")
+            if all(row == matrix[0] for row in matrix):
+                lead += (" The four rows of its matrix are identical: on these queries the "
+                         "domain system prompt changed the order of no pair.")
             lines.insert(0, lead + "\n")
         lines.append(f"- {NAMES[run]} ({s['items']} queries): the reward steered for a domain "
                      f"is the best of the four on that domain's pairs in {own} of 4 columns; "
