@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from rewardkit.chat import ChatEncoder, EncodedPair, Prompt
 from rewardkit.endogenous import math as rmath
 from rewardkit.endogenous.batching import PromptBatcher, budget_batches
-from rewardkit.endogenous.logits import OutputHead, selected_and_values
+from rewardkit.endogenous.logits import OutputHead, chunk_rows, selected_and_values
 from rewardkit.errors import ContextLengthError
 from rewardkit.models import (
     Device,
@@ -103,6 +103,8 @@ class EndogenousReward:
         if head_dtype == "auto":
             head_dtype = torch.float32 if self.device.type == "cpu" else None
         self.head = OutputHead.from_model(model, dtype=head_dtype)
+        # positions per head chunk: 64 MiB of fp32 logits (and as much for logsumexp's exp)
+        self._head_chunk = chunk_rows(self.head.weight.shape[0], 64 * 2**20)
         self._cache_keyword = cache_keyword(model.base_model)
         self.max_length = _context_limit(model)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -321,7 +323,8 @@ class EndogenousReward:
         """Head over the states each item needs: rows[i] holds its T_i + 1 hidden states."""
         hidden = torch.cat(rows)
         targets = torch.tensor([t for a in actions for t in (*a, -1)], dtype=torch.long)
-        selected, values = selected_and_values(hidden, targets, self.head, alpha=self.alpha)
+        selected, values = selected_and_values(hidden, targets, self.head, alpha=self.alpha,
+                                               chunk=self._head_chunk)
         rewards = rmath.packed_token_rewards(selected, values, (targets >= 0).to(values.device),
                                              terminal=self.terminal).cpu()
         selected, values = selected.cpu(), values.cpu()
@@ -356,7 +359,9 @@ class EndogenousReward:
         prefill = self._batcher.prefill([prompt for prompt, _ in groups])
         members = [(g, k) for g, (_, pairs) in enumerate(groups) for k in range(len(pairs))]
         actions = [groups[g][1][k].action_ids for g, k in members]
-        for batch in budget_batches(range(len(members)), lambda m: max(1, len(actions[m])),
+        # a response batch's forward holds its rows of the prompts' cache too: B x (width + T)
+        width = prefill.mask.shape[1]
+        for batch in budget_batches(range(len(members)), lambda m: width + len(actions[m]),
                                     self.max_tokens_per_batch):
             rows = self._batcher.responses(prefill, [members[m][0] for m in batch],
                                            [actions[m] for m in batch])
