@@ -1,15 +1,16 @@
 """EndogenousReward: the reward inside any causal LM, batched under a token budget.
 
 Work is planned in two shapes. Responses that share a prompt (a GRPO group, RM-Bench's six
-answers) run the prompt once, keep its KV cache, and run the responses as a batch on top of it.
-Responses alone with their prompt run as whole sequences, several to a batch. Either way only the
+answers) run the prompt once, keep its KV cache, and run the responses as a batch on top of it;
+the prompts of several such groups share one forward, padded on the left, and then their
+responses share batches (see :mod:`rewardkit.endogenous.batching`). Responses alone with their
+prompt run as whole sequences, several to a batch. Either way only the
 states the reward needs (the last prompt position and every response position) go through the
 output head, in chunks (see :mod:`rewardkit.endogenous.logits`).
 """
 
 from __future__ import annotations
 
-import copy
 import operator
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,8 @@ from tqdm.auto import tqdm
 
 from rewardkit.chat import ChatEncoder, EncodedPair, Prompt
 from rewardkit.endogenous import math as rmath
-from rewardkit.endogenous.logits import OutputHead, selected_and_values
+from rewardkit.endogenous.batching import PromptBatcher, budget_batches
+from rewardkit.endogenous.logits import OutputHead, chunk_rows, selected_and_values
 from rewardkit.errors import ContextLengthError
 from rewardkit.models import (
     Device,
@@ -62,7 +64,7 @@ class EndogenousReward:
         reuse_prompt_cache: run a prompt shared by several responses once and reuse its KV cache.
         min_cache_saving: a group takes that path only if it saves at least this many prompt
             tokens ((responses - 1) x prompt length); smaller groups are cheaper padded into
-            whole-sequence batches with other items than run as a forward pass of their own.
+            whole-sequence batches with other items than run on a cache of their own.
         check_head: compare the chunked head with the model's forward once, at construction.
         progress: show a progress bar; None shows one on a terminal only.
     """
@@ -101,9 +103,13 @@ class EndogenousReward:
         if head_dtype == "auto":
             head_dtype = torch.float32 if self.device.type == "cpu" else None
         self.head = OutputHead.from_model(model, dtype=head_dtype)
+        # positions per head chunk: 64 MiB of fp32 logits (and as much for logsumexp's exp)
+        self._head_chunk = chunk_rows(self.head.weight.shape[0], 64 * 2**20)
         self._cache_keyword = cache_keyword(model.base_model)
         self.max_length = _context_limit(model)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._batcher = PromptBatcher(self._body, self._cache_keyword, self.device, self._pad_id)
+        self._pad_prompts: bool | None = None  # several prompts to a forward; probed on first use
         if check_head:
             probe = torch.arange(min(16, self.head.weight.shape[0]), device=self.device)[None]
             self.head.check(model, probe)
@@ -281,38 +287,33 @@ class EndogenousReward:
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, pair in enumerate(pairs):
             groups[pair.prompt_ids].append(i)
-        shared = {
-            p: m for p, m in groups.items()
+        shared = [
+            (p, m) for p, m in groups.items()
             if self.reuse_prompt_cache and len(m) > 1
             and (len(m) - 1) * len(p) >= self.min_cache_saving
-        }
-        alone = [i for p, m in groups.items() if p not in shared for i in m]
+        ]
+        taken = {p for p, _ in shared}
+        alone = [i for p, m in groups.items() if p not in taken for i in m]
         bar = tqdm(total=len(pairs), disable=not self.progress if self.progress is not None
                    else None, desc="scoring", unit="resp")
         with torch.inference_mode(), bar:
-            for prompt_ids, members in shared.items():
-                for index, scored in self._run_shared(prompt_ids, [pairs[i] for i in members]):
-                    results[members[index]] = scored
+            if len(shared) > 1 and self._pad_prompts is None:
+                self._pad_prompts = self._batcher.left_padding_works(
+                    self.head.weight.shape[0], next(self.model.parameters()).dtype)
+            for chunk in budget_batches(range(len(shared)), lambda g: len(shared[g][0]),
+                                        self.max_tokens_per_batch,
+                                        limit=None if self._pad_prompts else 1):
+                members = [shared[g][1] for g in chunk]
+                for g, k, scored in self._run_shared(
+                        [(shared[g][0], [pairs[i] for i in shared[g][1]]) for g in chunk]):
+                    results[members[g][k]] = scored
                     bar.update(1)
-            for batch in self._batches(alone, lambda i: len(pairs[i])):
+            for batch in budget_batches(alone, lambda i: len(pairs[i]), self.max_tokens_per_batch):
                 for i, scored in zip(batch, self._run_whole([pairs[i] for i in batch]),
                                      strict=True):
                     results[i] = scored
                     bar.update(1)
         return results  # type: ignore[return-value]
-
-    def _batches(self, indices: list[int], length: Any) -> Iterator[list[int]]:
-        """Split ``indices`` into batches whose padded size fits the token budget, longest first."""
-        ordered = sorted(indices, key=length, reverse=True)
-        batch: list[int] = []
-        for i in ordered:
-            width = length(batch[0]) if batch else length(i)
-            if batch and (len(batch) + 1) * width > self.max_tokens_per_batch:
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
 
     def _body(self, **inputs: Any) -> Any:
         return self.model.base_model(**inputs)
@@ -322,7 +323,8 @@ class EndogenousReward:
         """Head over the states each item needs: rows[i] holds its T_i + 1 hidden states."""
         hidden = torch.cat(rows)
         targets = torch.tensor([t for a in actions for t in (*a, -1)], dtype=torch.long)
-        selected, values = selected_and_values(hidden, targets, self.head, alpha=self.alpha)
+        selected, values = selected_and_values(hidden, targets, self.head, alpha=self.alpha,
+                                               chunk=self._head_chunk)
         rewards = rmath.packed_token_rewards(selected, values, (targets >= 0).to(values.device),
                                              terminal=self.terminal).cpu()
         selected, values = selected.cpu(), values.cpu()
@@ -350,34 +352,22 @@ class EndogenousReward:
         rows = [hidden[r, len(p.prompt_ids) - 1 : len(p)] for r, p in enumerate(pairs)]
         return self._score_rows(rows, [p.action_ids for p in pairs])
 
-    def _run_shared(self, prompt_ids: tuple[int, ...], pairs: list[EncodedPair]
-                    ) -> Iterator[tuple[int, _Scored]]:
-        """One prompt forward, then its responses in batches on top of its KV cache."""
-        n_prompt = len(prompt_ids)
-        out = self._body(input_ids=torch.tensor([prompt_ids], device=self.device),
-                         use_cache=True)
-        cache, last = getattr(out, self._cache_keyword), out.last_hidden_state[0, -1:]
-        order = list(range(len(pairs)))
-        for batch in self._batches(order, lambda i: max(1, len(pairs[i].action_ids))):
-            width = max(len(pairs[i].action_ids) for i in batch)
-            if width == 0:
-                scored = self._score_rows([last] * len(batch), [()] * len(batch))
-                yield from zip(batch, scored, strict=True)
-                continue
-            ids, mask = self._right_padded([pairs[i].action_ids for i in batch])
-            mask = torch.cat([mask.new_ones(len(batch), n_prompt), mask], dim=1)
-            batch_cache = copy.deepcopy(cache)
-            batch_cache.batch_repeat_interleave(len(batch))
-            positions = torch.arange(n_prompt, n_prompt + width, device=self.device)
-            hidden = self._body(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                position_ids=positions.expand(len(batch), -1), use_cache=True,
-                **{self._cache_keyword: batch_cache},
-            ).last_hidden_state
-            rows = [torch.cat([last, hidden[row, : len(pairs[i].action_ids)]])
-                    for row, i in enumerate(batch)]
-            scored = self._score_rows(rows, [pairs[i].action_ids for i in batch])
-            yield from zip(batch, scored, strict=True)
+    def _run_shared(self, groups: list[tuple[tuple[int, ...], list[EncodedPair]]]
+                    ) -> Iterator[tuple[int, int, _Scored]]:
+        """The groups' prompts in one forward (left-padded), then all their responses in batches
+        on its KV cache; yields (group, member, scored)."""
+        prefill = self._batcher.prefill([prompt for prompt, _ in groups])
+        members = [(g, k) for g, (_, pairs) in enumerate(groups) for k in range(len(pairs))]
+        actions = [groups[g][1][k].action_ids for g, k in members]
+        # a response batch's forward holds its rows of the prompts' cache too: B x (width + T)
+        width = prefill.mask.shape[1]
+        for batch in budget_batches(range(len(members)), lambda m: width + len(actions[m]),
+                                    self.max_tokens_per_batch):
+            rows = self._batcher.responses(prefill, [members[m][0] for m in batch],
+                                           [actions[m] for m in batch])
+            scored = self._score_rows(rows, [actions[m] for m in batch])
+            for m, item in zip(batch, scored, strict=True):
+                yield (*members[m], item)
 
 
 def _check_list(values: Any, name: str, *, single: str) -> None:
