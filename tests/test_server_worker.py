@@ -38,6 +38,17 @@ def make_slow_judge():
     return make_judge()
 
 
+def _torch_threads(items):
+    import torch
+
+    return [torch.get_num_threads() for _ in items]
+
+
+def report_threads():
+    """A worker factory whose runner answers each item with the child's torch thread count."""
+    return _torch_threads
+
+
 def serve_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     serve_cli.register(parser.add_subparsers())
@@ -68,6 +79,19 @@ def test_worker_scores_like_in_process_and_errors_keep_their_type(saved_model):
     finally:
         worker.close()
     assert not worker.alive
+
+
+def test_worker_threads_are_set_in_the_child_and_kept_across_a_restart():
+    worker = ModelWorker(report_threads, torch_threads=1)
+    try:
+        assert worker(["a", "b"]) == [1, 1]
+        os.kill(worker.pid, signal.SIGKILL)
+        wait_until(lambda: worker.restarts == 1 and worker.alive, 60)
+        assert worker(["a"]) == [1]  # the new child got the same setting
+    finally:
+        worker.close()
+    with pytest.raises(ValueError, match="torch_threads must be at least 1"):
+        ModelWorker(report_threads, torch_threads=0)
 
 
 def wait_until(condition, timeout_s):

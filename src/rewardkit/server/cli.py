@@ -31,6 +31,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="run the models in the server's process instead of a worker "
                         "process each (slower under load: they compete for the GIL)")
+    parser.add_argument("--worker-threads", type=int, default=None,
+                        help="torch threads in each model worker process (default: torch's "
+                        "choice, one per core)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", default=[],
@@ -112,10 +115,11 @@ def build(args: argparse.Namespace) -> Any:
         if args.endogenous_model:
             workers["endogenous"] = ModelWorker(functools.partial(
                 load_endogenous_runner, args.endogenous_model, prompt_cache=args.prompt_cache,
-                dtype=args.dtype, device=args.device), name="endogenous")
+                dtype=args.dtype, device=args.device), name="endogenous",
+                torch_threads=args.worker_threads)
         if has_judge:
             workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
-                                           name="judge")
+                                           name="judge", torch_threads=args.worker_threads)
         encoder = (RequestEncoder.from_pretrained(args.endogenous_model)
                    if args.endogenous_model else None)
     except BaseException:

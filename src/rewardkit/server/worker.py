@@ -45,10 +45,10 @@ class WorkerDied(Unavailable, RuntimeError):
 class _Child:
     """One model process and its end of the pipe."""
 
-    def __init__(self, factory: Factory, name: str) -> None:
+    def __init__(self, factory: Factory, name: str, torch_threads: int | None) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child_end = context.Pipe()
-        self.process = context.Process(target=_serve, args=(factory, child_end),
+        self.process = context.Process(target=_serve, args=(factory, child_end, torch_threads),
                                        name=f"rewardkit-{name}", daemon=True)
         self.process.start()
         child_end.close()
@@ -85,10 +85,17 @@ class ModelWorker:
     the child is started with "spawn", which CUDA needs. The first load happens in the
     constructor and its error is raised there; later loads (after the child died) happen on a
     background thread with backoff.
+
+    ``torch_threads`` is the number of torch threads in the child (``torch.set_num_threads``,
+    before ``factory`` runs); None leaves torch's own choice (one per core).
     """
 
-    def __init__(self, factory: Factory, *, name: str = "model") -> None:
+    def __init__(self, factory: Factory, *, name: str = "model",
+                 torch_threads: int | None = None) -> None:
+        if torch_threads is not None and torch_threads < 1:
+            raise ValueError(f"torch_threads must be at least 1 (or None), got {torch_threads}")
         self.name = name
+        self.torch_threads = torch_threads
         self.restarts = 0  # completed restarts, for monitoring and tests
         self._factory = factory
         self._lock = threading.Lock()  # one call on the pipe at a time
@@ -101,7 +108,7 @@ class ModelWorker:
         self._served_at = 0.0  # when the last restart finished
         self._streak = 0  # deaths soon after a restart, for the backoff
         started = time.monotonic()
-        self._child = _Child(factory, name)
+        self._child = _Child(factory, name, torch_threads)
         try:
             self._child.receive(self._died)  # "ready", or what stopped the model from loading
         except BaseException:
@@ -214,7 +221,7 @@ class ModelWorker:
             started = time.monotonic()
             old = self._child
             try:
-                child = _Child(self._factory, self.name)
+                child = _Child(self._factory, self.name, self.torch_threads)
                 try:
                     child.receive(functools.partial(_load_failed, child))
                 except BaseException:
@@ -262,10 +269,14 @@ def _load_failed(child: _Child) -> RuntimeError:
     return RuntimeError(f"exit code {child.process.exitcode} while loading")
 
 
-def _serve(factory: Factory, conn: Any) -> None:
+def _serve(factory: Factory, conn: Any, torch_threads: int | None = None) -> None:
     """The child: build the model, then answer calls until told to stop or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _thread_lock_for_progress_bars()
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     try:
         run = factory()
     except BaseException as error:
