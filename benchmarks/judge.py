@@ -169,6 +169,38 @@ def cost(model, tokenizer, sizes: list[int]) -> list[dict]:
     return out
 
 
+def mask_cost(tokenizer, model, n: int, batches: list[int]) -> dict:
+    """Milliseconds per decoding step of the verdict constraint alone (xgrammar's mask, the
+    ranking filter, applying the mask), fed a valid verdict of n ids token by token: what the
+    grammar adds to each forward step, batched and not."""
+    from rewardkit.judge.backends.constrained import VerdictConstraint
+    from rewardkit.judge.schema import verdict_schema
+
+    stop = [tokenizer.eos_token_id]
+    constraint = VerdictConstraint.for_tokenizer(tokenizer, model, stop)
+    constraint.token_texts()
+    ids = [str(i) for i in range(n)]
+    score = {i: 5 - int(i) % 5 for i in ids}
+    text = json.dumps({"scores": score, "best-to-worst": sorted(ids, key=lambda i: -score[i])},
+                      separators=(", ", ": "))
+    tokens = tokenizer(text, add_special_tokens=False)["input_ids"] + stop
+    vocab = constraint.vocab_size
+    out = {"ids": n, "steps": len(tokens), "ms_per_step": {}}
+    for batch in batches:
+        processor = constraint.processor([verdict_schema(ids)] * batch, prompt_width=1,
+                                         thinking=False, max_new_tokens=4 * len(tokens))
+        seen = torch.zeros((batch, 1), dtype=torch.long)
+        spent = 0.0
+        for token in tokens:
+            scores = torch.zeros((batch, vocab))
+            start = time.perf_counter()
+            processor(seen, scores)
+            spent += time.perf_counter() - start
+            seen = torch.cat([seen, torch.full((batch, 1), token)], dim=1)
+        out["ms_per_step"][batch] = 1000 * spent / len(tokens)
+    return out
+
+
 def markdown(result: dict) -> str:
     t = result["throughput"]
     if result["model"] == "random":
@@ -199,6 +231,12 @@ def markdown(result: dict) -> str:
         f"({t['prompt_tokens']} prompt tokens); {t['valid']} of {t['lists']} verdicts valid "
         "as written.",
     ]
+    if result.get("mask"):
+        m = result["mask"]
+        lines += ["", f"Verdict constraint alone (xgrammar mask + ranking filter, {m['ids']} ids, "
+                  f"{m['steps']} steps): " + ", ".join(
+                      f"{ms:.1f} ms per step at batch {b}" for b, ms in m["ms_per_step"].items())
+                  + "."]
     if result["cost"]:
         lines += [
             "", "## Listwise vs pairwise, one list of N responses (thinking off)", "",
@@ -278,6 +316,8 @@ def main() -> None:
         "cost": [] if sizes == "none" else cost(model, tokenizer,
                                                 [int(n) for n in sizes.split(",")]),
     }
+    if real:
+        result["mask"] = mask_cost(tokenizer, model, args.max_responses, [1, args.lists])
     result["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -19,7 +19,7 @@ from rewardkit.errors import ContextLengthError  # noqa: E402
 from rewardkit.server import cli as serve_cli  # noqa: E402
 from rewardkit.server.run import BackgroundServer  # noqa: E402
 from rewardkit.server.scoring import encode_chat, load_endogenous_runner  # noqa: E402
-from rewardkit.server.worker import ModelWorker, WorkerDied  # noqa: E402
+from rewardkit.server.worker import ModelWorker, WorkerDied, default_worker_threads  # noqa: E402
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", [{"role": "user", "content": "Name a colour."}]]
 RESPONSES = ["4", "It is 5.", "Blue."]
@@ -92,6 +92,21 @@ def test_worker_threads_are_set_in_the_child_and_kept_across_a_restart():
         worker.close()
     with pytest.raises(ValueError, match="torch_threads must be at least 1"):
         ModelWorker(report_threads, torch_threads=0)
+
+
+def test_small_hosts_default_to_one_worker_thread():
+    assert [default_worker_threads(n) for n in (1, 2, 3, 16)] == [1, 1, None, None]
+    assert default_worker_threads() == default_worker_threads(os.cpu_count())
+    args = serve_args("--endogenous-model", "m")
+    assert args.worker_threads is None  # the CLI passes "auto": ModelWorker resolves it as above
+    assert serve_args("--endogenous-model", "m", "--worker-threads", "3").worker_threads == 3
+    worker = ModelWorker(report_threads)  # "auto"
+    try:
+        assert worker.torch_threads == default_worker_threads()
+        if worker.torch_threads is not None:  # a small host: the child runs one thread
+            assert worker(["a"]) == [worker.torch_threads]
+    finally:
+        worker.close()
 
 
 def wait_until(condition, timeout_s):

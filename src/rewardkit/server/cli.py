@@ -32,8 +32,8 @@ def register(commands: Any) -> None:
                         help="run the models in the server's process instead of a worker "
                         "process each (slower under load: they compete for the GIL)")
     parser.add_argument("--worker-threads", type=int, default=None,
-                        help="torch threads in each model worker process (default: torch's "
-                        "choice, one per core)")
+                        help="torch threads in each model worker process (default: 1 on a "
+                        "host with at most 2 CPUs, else torch's choice, one per core)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", default=[],
@@ -116,10 +116,10 @@ def build(args: argparse.Namespace) -> Any:
             workers["endogenous"] = ModelWorker(functools.partial(
                 load_endogenous_runner, args.endogenous_model, prompt_cache=args.prompt_cache,
                 dtype=args.dtype, device=args.device), name="endogenous",
-                torch_threads=args.worker_threads)
+                torch_threads=args.worker_threads or "auto")
         if has_judge:
             workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
-                                           name="judge", torch_threads=args.worker_threads)
+                                           name="judge", torch_threads=args.worker_threads or "auto")
         encoder = (RequestEncoder.from_pretrained(args.endogenous_model)
                    if args.endogenous_model else None)
     except BaseException:

@@ -22,12 +22,13 @@ import functools
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from rewardkit.server.batcher import Unavailable
 
@@ -36,6 +37,19 @@ Factory = Callable[[], Callable[[list[Any]], Sequence[Any]]]
 log = logging.getLogger("rewardkit.server")
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)  # between failed restarts
+SMALL_HOST_CPUS = 2  # at most this many CPUs: one torch thread per worker by default
+
+
+def default_worker_threads(cpus: int | None = None) -> int | None:
+    """Torch threads of a model worker when none are asked for: 1 on a host with at most
+    ``SMALL_HOST_CPUS`` CPUs, else None (torch's choice, one per core).
+
+    On 2 shared cores a worker with 2 torch threads competes with the server's own process for
+    both; in one interleaved run one thread served 1.9x to 13x the requests of two, at a quarter
+    of the median latency with batching (``benchmarks/results/server-threads.md``).
+    """
+    cpus = os.cpu_count() if cpus is None else cpus
+    return 1 if (cpus or 1) <= SMALL_HOST_CPUS else None
 
 
 class WorkerDied(Unavailable, RuntimeError):
@@ -87,11 +101,14 @@ class ModelWorker:
     background thread with backoff.
 
     ``torch_threads`` is the number of torch threads in the child (``torch.set_num_threads``,
-    before ``factory`` runs); None leaves torch's own choice (one per core).
+    before ``factory`` runs); None leaves torch's own choice (one per core); "auto" is
+    :func:`default_worker_threads` (1 on a small host).
     """
 
     def __init__(self, factory: Factory, *, name: str = "model",
-                 torch_threads: int | None = None) -> None:
+                 torch_threads: int | Literal["auto"] | None = "auto") -> None:
+        if torch_threads == "auto":
+            torch_threads = default_worker_threads()
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be at least 1 (or None), got {torch_threads}")
         self.name = name
