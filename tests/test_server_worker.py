@@ -19,7 +19,7 @@ from rewardkit.errors import ContextLengthError  # noqa: E402
 from rewardkit.server import cli as serve_cli  # noqa: E402
 from rewardkit.server.run import BackgroundServer  # noqa: E402
 from rewardkit.server.scoring import encode_chat, load_endogenous_runner  # noqa: E402
-from rewardkit.server.worker import ModelWorker, WorkerDied  # noqa: E402
+from rewardkit.server.worker import ModelWorker, WorkerDied, default_worker_threads  # noqa: E402
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", [{"role": "user", "content": "Name a colour."}]]
 RESPONSES = ["4", "It is 5.", "Blue."]
@@ -36,6 +36,17 @@ def make_slow_judge():
     """A judge that takes 2 s to load, so a restart is seen while it loads."""
     time.sleep(2)
     return make_judge()
+
+
+def _torch_threads(items):
+    import torch
+
+    return [torch.get_num_threads() for _ in items]
+
+
+def report_threads():
+    """A worker factory whose runner answers each item with the child's torch thread count."""
+    return _torch_threads
 
 
 def serve_args(*argv: str) -> argparse.Namespace:
@@ -68,6 +79,34 @@ def test_worker_scores_like_in_process_and_errors_keep_their_type(saved_model):
     finally:
         worker.close()
     assert not worker.alive
+
+
+def test_worker_threads_are_set_in_the_child_and_kept_across_a_restart():
+    worker = ModelWorker(report_threads, torch_threads=1)
+    try:
+        assert worker(["a", "b"]) == [1, 1]
+        os.kill(worker.pid, signal.SIGKILL)
+        wait_until(lambda: worker.restarts == 1 and worker.alive, 60)
+        assert worker(["a"]) == [1]  # the new child got the same setting
+    finally:
+        worker.close()
+    with pytest.raises(ValueError, match="torch_threads must be at least 1"):
+        ModelWorker(report_threads, torch_threads=0)
+
+
+def test_small_hosts_default_to_one_worker_thread():
+    assert [default_worker_threads(n) for n in (1, 2, 3, 16)] == [1, 1, None, None]
+    assert default_worker_threads() == default_worker_threads(os.cpu_count())
+    args = serve_args("--endogenous-model", "m")
+    assert args.worker_threads is None  # the CLI passes "auto": ModelWorker resolves it as above
+    assert serve_args("--endogenous-model", "m", "--worker-threads", "3").worker_threads == 3
+    worker = ModelWorker(report_threads)  # "auto"
+    try:
+        assert worker.torch_threads == default_worker_threads()
+        if worker.torch_threads is not None:  # a small host: the child runs one thread
+            assert worker(["a"]) == [worker.torch_threads]
+    finally:
+        worker.close()
 
 
 def wait_until(condition, timeout_s):

@@ -43,6 +43,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--max-ongoing-requests", type=int, default=None,
                         help="requests in flight per replica (default: 4 x --max-batch-size, "
                         "so merged calls can fill; Serve's own default of 5 would cap them)")
+    parser.add_argument("--worker-threads", type=int, default=None,
+                        help="torch threads in each model worker process (default: 1 on a "
+                        "host with at most 2 CPUs, else torch's choice, one per core)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", default=[],
@@ -136,10 +139,11 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
         if args.endogenous_model:
             workers["endogenous"] = ModelWorker(functools.partial(
                 load_endogenous_runner, args.endogenous_model, prompt_cache=args.prompt_cache,
-                dtype=args.dtype, device=args.device), name="endogenous")
+                dtype=args.dtype, device=args.device), name="endogenous",
+                torch_threads=args.worker_threads or "auto")
         if has_judge:
             workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
-                                           name="judge")
+                                           name="judge", torch_threads=args.worker_threads or "auto")
         encoder = (RequestEncoder.from_pretrained(args.endogenous_model)
                    if args.endogenous_model else None)
     except BaseException:
