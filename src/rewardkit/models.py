@@ -56,6 +56,32 @@ def cpu_flags(path: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset()
 
 
+SHOWN_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", *BF16_CPU_FLAGS, "amx_tile",
+                   "amx_int8")
+
+
+def cpu_name(path: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name as Linux lists it, else the machine's architecture."""
+    import platform
+
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_description() -> str:
+    """The CPU, the flags that decide torch's kernels and torch's CPU capability, in one line
+    (for benchmark results)."""
+    flags = cpu_flags()
+    shown = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in SHOWN_CPU_FLAGS)
+    return (f"{cpu_name()}; CPU flags: {shown}; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}")
+
+
 def cpu_bf16_reason(flags: Iterable[str] | None = None, capability: str | None = None) -> str | None:
     """Why bf16 is fast on this CPU (the flag that says so), or None where it is not.
 

