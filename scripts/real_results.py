@@ -54,10 +54,10 @@ STRATA = {"rm-bench": ("chat", "code", "safety-refuse", "safety-response"),
 # items per stratum: (endogenous, baselines); the baselines' items are the first of the
 # endogenous ones. Sized to the CPU budget of the committed run (see docs/results.md).
 PLAN: dict[str, dict[str, list[int]]] = {
-    "rm-bench": {"chat": [2, 1], "code": [2, 1], "safety-refuse": [2, 1],
-                 "safety-response": [2, 1], "math": [2, 1]},
-    "dsp": {"dsp": [2, 1]},
-    "hh-rlhf": {"helpful-base": [6, 2], "harmless-base": [6, 2]},
+    "rm-bench": {"chat": [20, 2], "code": [20, 2], "safety-refuse": [20, 2],
+                 "safety-response": [20, 2], "math": [20, 2]},
+    "dsp": {"dsp": [12, 1]},
+    "hh-rlhf": {"helpful-base": [40, 6], "harmless-base": [40, 6]},
 }
 JUDGE = {"constrained": True, "thinking": False, "max_new_tokens": 160, "seed": 0,
          "dtype": "float32", "device": "cpu"}

@@ -106,7 +106,7 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
               "", "### The length effect of the telescoped sum", "", tables["length"], "",
               length_text(results), "", "### Q3", "",
               "Q3 (self-improvement with the frozen copy's reward on SmolLM2): see "
-              "[self-improvement.md#smollm2](self-improvement.md#smollm2).", ""]
+              "[self-improvement.md, SmolLM2-135M-Instruct](self-improvement.md#smollm2-135m-instruct-q3-on-a-real-model).", ""]
     sections = [("RM-Bench (`rm-bench`)", "rm-bench", RMB_NOTE),
                 ("DSP (`dsp`)", "dsp", DSP_NOTE),
                 ("HH-RLHF (`hh-rlhf`)", "hh-rlhf", HH_NOTE)]
@@ -183,4 +183,21 @@ def length_text(results: Mapping[str, Any]) -> str:
             "56.7, easy 23.6, normal 63.2, hard 83.2 for the sum with terminal zero (not rerun "
             "here; our body is fp32 and our items a subset); its hard minus easy is +59.6 "
             "points.")
+    shifts = _terminal_shifts(results.get("check") or {})
+    if shifts:
+        text += ("\n\nWhy terminal value moves nothing here: it subtracts V(s_{T+1}), the value "
+                 "of the state after the response's end-of-turn token, and on this model that "
+                 "state is nearly the same whatever came before (what follows `<|im_end|>` is "
+                 "predictable), so it lowers every response by about the same amount. In the "
+                 f"check items above it lowered the {len(shifts)} responses by "
+                 f"{min(shifts):.1f} to {max(shifts):.1f}.")
     return text + "\n\n" + "\n".join(lines) if lines else text
+
+
+def _terminal_shifts(check: Mapping[str, Any]) -> list[float]:
+    """sum(terminal zero) - sum(terminal value) of each response the check scored both ways."""
+    runs = check.get("runs", {})
+    zero = runs.get("endogenous-sum-zero", {}).get("scores", {})
+    value = runs.get("endogenous-sum-value", {}).get("scores", {})
+    return [a - b for item in zero if item in value
+            for a, b in zip(zero[item], value[item], strict=True)]
