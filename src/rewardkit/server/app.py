@@ -299,21 +299,22 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                               request.responses, request.system)
         return {"rewards": await submit("endogenous", items)}
 
+    def check_parallel(prompts: list[Any], items: list[Any], noun: str) -> None:
+        """One item per prompt, and no more items than a request may hold."""
+        if len(prompts) != len(items):
+            raise HTTPException(400, f"{len(prompts)} prompts but {len(items)} {noun}; "
+                                "send parallel lists")
+        check_count(len(items), "responses")
+
     @app.post("/v1/score_many")
     async def score_many(request: ScoreManyRequest) -> dict[str, Any]:
-        if len(request.prompts) != len(request.responses):
-            raise HTTPException(400, f"{len(request.prompts)} prompts but "
-                                f"{len(request.responses)} responses; send parallel lists")
-        check_count(len(request.responses), "responses")
+        check_parallel(request.prompts, request.responses, "responses")
         items = await encoded(encode_chat, request.prompts, request.responses, request.system)
         return {"rewards": await submit("endogenous", items)}
 
     @app.post("/v1/score_actions")
     async def score_actions(request: ScoreActionsRequest) -> dict[str, Any]:
-        if len(request.prompts) != len(request.action_ids):
-            raise HTTPException(400, f"{len(request.prompts)} prompts but "
-                                f"{len(request.action_ids)} action id lists; send parallel lists")
-        check_count(len(request.action_ids), "responses")
+        check_parallel(request.prompts, request.action_ids, "action id lists")
         items = await encoded(encode_actions, request.prompts, request.action_ids,
                               request.system)
         return {"rewards": await submit("endogenous", items)}
