@@ -54,10 +54,10 @@ STRATA = {"rm-bench": ("chat", "code", "safety-refuse", "safety-response"),
 # items per stratum: (endogenous, baselines); the baselines' items are the first of the
 # endogenous ones. Sized to the CPU budget of the committed run (see docs/results.md).
 PLAN: dict[str, dict[str, list[int]]] = {
-    "rm-bench": {"chat": [20, 2], "code": [20, 2], "safety-refuse": [20, 2],
-                 "safety-response": [20, 2], "math": [20, 2]},
-    "dsp": {"dsp": [12, 1]},
-    "hh-rlhf": {"helpful-base": [40, 6], "harmless-base": [40, 6]},
+    "rm-bench": {"chat": [40, 6], "code": [40, 6], "safety-refuse": [40, 6],
+                 "safety-response": [40, 6], "math": [40, 6]},
+    "dsp": {"dsp": [24, 4]},
+    "hh-rlhf": {"helpful-base": [80, 20], "harmless-base": [80, 20]},
 }
 JUDGE = {"constrained": True, "thinking": False, "max_new_tokens": 160, "seed": 0,
          "dtype": "float32", "device": "cpu"}
