@@ -13,7 +13,9 @@ cached as checkpoint folders under ``--model-cache``). Token ids are drawn at ra
 vocabulary; a workload ``PxR`` is P prompts with R responses each.
 
 Each (workload, method) runs in its own subprocess, so peak memory is that method's alone: on CPU
-the peak resident set size above the process's size after building the model, on CUDA the peak of
+the peak resident set size above the process's size after building the model and reading every
+weight once (a memory-mapped checkpoint is otherwise paged in by the first forward, which would
+count the weights in every method's peak), on CUDA the peak of
 ``torch.cuda.max_memory_allocated``. Achieved FLOP/s counts each method's own matmul work and is
 given as a fraction of the matmul peak measured in the same process.
 
@@ -230,6 +232,11 @@ def worker(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
+        # a checkpoint's weights may be memory-mapped and paged in by the first forward: read
+        # them all first, so that no method's peak counts the model's own weights
+        with torch.inference_mode():
+            for parameter in model.parameters():
+                parameter.sum()
         reset_peak_rss()
         base = current_rss()
     sync(args.device)

@@ -141,18 +141,30 @@ def test_a_model_that_cannot_pad_runs_one_prompt_per_forward(tokenizer):
     assert_same_tokens(first, got)
 
 
-def test_select_rows_copies_rows_and_leaves_the_cache(tokenizer):
+def test_select_rows_is_a_view_that_stores_nothing(tokenizer):
     model = build_model("qwen2", len(tokenizer), seed=7)
     ids = torch.arange(3, 27).reshape(2, 12)
     with torch.inference_mode():
         out = model.base_model(input_ids=ids, use_cache=True)
     cache = out.past_key_values if hasattr(out, "past_key_values") else out.cache
-    before = [layer.keys.clone() for layer in cache.layers]
-    chosen = select_rows(cache, torch.tensor([1, 1, 0]))
-    for layer, old, new in zip(cache.layers, before, chosen.layers, strict=True):
-        assert torch.equal(layer.keys, old)
-        assert torch.equal(new.keys, old[[1, 1, 0]])
-        assert torch.equal(new.values, layer.values[[1, 1, 0]])
+    before = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+    rows = torch.tensor([1, 1, 0])
+    chosen = select_rows(cache, rows)
+    new_keys = torch.randn(3, *before[0][0].shape[1:2], 4, before[0][0].shape[-1])
+    new_values = torch.randn_like(new_keys)
+    for index, (old_keys, old_values) in enumerate(before):
+        keys, values = chosen.update(new_keys, new_values, index)
+        # what the layer's own update returns: the chosen rows, then the new states
+        assert torch.equal(keys, torch.cat([old_keys[rows], new_keys], dim=-2))
+        assert torch.equal(values, torch.cat([old_values[rows], new_values], dim=-2))
+        # and it stores nothing: the view's lengths and the prompts' cache are as they were
+        assert chosen.get_seq_length(index) == 12
+        assert chosen.layers[index].keys.shape[-2] == 12
+        assert torch.equal(cache.layers[index].keys, old_keys)
+        assert torch.equal(cache.layers[index].values, old_values)
+    # a second forward on the same view sees the same prompt states
+    keys, _ = chosen.update(new_keys, new_values, 0)
+    assert torch.equal(keys, torch.cat([before[0][0][rows], new_keys], dim=-2))
 
 
 def test_budget_batches():

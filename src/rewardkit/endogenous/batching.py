@@ -5,8 +5,8 @@ its states then sit at the end of the KV cache, where a sliding-window layer kee
 distance between any two real tokens in the cache is their distance in the text, which is what a
 sliding-window mask measures. ``position_ids`` count real tokens only. The responses of several
 prompts then run mixed in one batch, each on its prompt's row of that cache (``batch_select_indices``
-on a shallow copy, so the prompts' cache is never modified), with an attention mask that hides the
-left padding and their own right padding.
+on a view of the prompts' cache that stores nothing, see :func:`select_rows`), with an attention mask
+that hides the left padding and their own right padding.
 
 :meth:`PromptBatcher.left_padding_works` runs this on a tiny probe against the same tokens as
 right-padded whole sequences; a model or cache that fails it (an error, a non-finite state, a
@@ -62,16 +62,36 @@ def _attention_cache(cache: Any) -> bool:
 
 
 def select_rows(cache: Any, rows: torch.Tensor) -> Any:
-    """A cache whose row ``k`` is row ``rows[k]`` of ``cache`` (rows may repeat); ``cache`` itself
-    is left as it was. The dynamic layers reassign their tensors rather than write into them, so a
-    shallow copy of the cache and its layers is enough; any other cache is deep-copied."""
-    if _attention_cache(cache):
-        chosen = copy.copy(cache)
-        chosen.layers = [copy.copy(layer) for layer in cache.layers]
-    else:
+    """A cache for one forward whose row ``k`` is row ``rows[k]`` of ``cache`` (rows may repeat);
+    ``cache`` itself is left as it was.
+
+    For transformers' dynamic and sliding-window layers it is a view that stores nothing: each
+    layer's ``update`` gathers the chosen rows and returns what the layer's own ``update`` would
+    (the rows' keys and values followed by the new ones) from a scratch copy that is dropped when
+    the layer's attention is done. So a forward of B responses on P prompts holds one layer's
+    B x (prompt + response) keys and values at a time, not every layer's, and never a copy of
+    the prompts' rows outside that layer. Any other cache is deep-copied and row-selected."""
+    if not _attention_cache(cache):
         chosen = copy.deepcopy(cache)
-    chosen.batch_select_indices(rows)
+        chosen.batch_select_indices(rows)
+        return chosen
+    chosen = copy.copy(cache)
+    chosen.layers = [_read_only_rows(layer, rows) for layer in cache.layers]
     return chosen
+
+
+def _read_only_rows(layer: Any, rows: torch.Tensor) -> Any:
+    """A shallow copy of ``layer`` (same lengths and mask sizes) whose ``update`` stores nothing."""
+    view = copy.copy(layer)
+
+    def update(key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        scratch = copy.copy(layer)
+        scratch.batch_select_indices(rows)
+        return scratch.update(key_states, value_states, *args, **kwargs)
+
+    view.update = update
+    return view
 
 
 class PromptBatcher:
