@@ -47,3 +47,35 @@ def test_packed_refuses_mismatched_shapes_and_unknown_terminal():
     with pytest.raises(ValueError, match="terminal"):
         rmath.packed_token_rewards(torch.zeros(2), torch.zeros(2),
                                    torch.ones(2, dtype=torch.bool), terminal="end")
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 2.0])
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_chunked_head_against_fp64(alpha, chunk):
+    from rewardkit.endogenous.logits import OutputHead, selected_and_values
+
+    generator = torch.Generator().manual_seed(int(alpha * 10) + chunk)
+    hidden = torch.randn(10, 16, generator=generator)
+    head = OutputHead(weight=torch.randn(50, 16, generator=generator), softcap=30.0, scale=0.7)
+    targets = torch.randint(0, 50, (10,), generator=generator)
+    targets[4] = -1
+    selected, values = selected_and_values(hidden, targets, head, alpha=alpha, chunk=chunk)
+    logits = torch.tanh(hidden.double() @ head.weight.double().T * 0.7 / 30.0) * 30.0
+    want_values = alpha * torch.logsumexp(logits / alpha, dim=-1)
+    want_selected = logits.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)
+    want_selected[4] = 0.0
+    assert torch.allclose(values.double(), want_values, atol=1e-5, rtol=0)
+    assert torch.allclose(selected.double(), want_selected, atol=1e-5, rtol=0)
+
+
+def test_in_place_soft_value_keeps_logsumexp_on_infinite_rows():
+    from rewardkit.endogenous.logits import _soft_value_in_place
+
+    rows = torch.tensor([[0.0, 1.0, 2.0], [float("-inf")] * 3, [float("inf"), 0.0, 1.0],
+                         [1e4, 1e4 - 1.0, -1e4]])
+    want = torch.logsumexp(rows, dim=-1)
+    got = _soft_value_in_place(rows.clone(), 1.0)
+    assert torch.equal(torch.isinf(got), torch.isinf(want))
+    finite = torch.isfinite(want)
+    assert torch.allclose(got[finite], want[finite], atol=1e-4, rtol=0)
+    assert got[1] == float("-inf") and got[2] == float("inf")

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rewardkit.endogenous.math import soft_value
-
 
 @dataclass
 class OutputHead:
@@ -94,7 +92,8 @@ def selected_and_values(hidden: torch.Tensor, targets: torch.Tensor, head: Outpu
             selected logit is then 0 and meaningless).
         head: the output head.
         alpha: the temperature; V = alpha * logsumexp(f / alpha).
-        chunk: positions per chunk; by default as many as fit in 256 MiB of fp32 logits.
+        chunk: positions per chunk; by default as many as fit in 256 MiB of fp32 logits (the
+            scorer passes its own).
     """
     n = hidden.shape[0]
     chunk = chunk or chunk_rows(head.weight.shape[0])
@@ -105,6 +104,18 @@ def selected_and_values(hidden: torch.Tensor, targets: torch.Tensor, head: Outpu
         stop = min(start + chunk, n)
         logits = head.logits(hidden[start:stop])
         selected[start:stop] = logits.gather(1, index[start:stop, None]).squeeze(1)
-        values[start:stop] = soft_value(logits, alpha)
+        values[start:stop] = _soft_value_in_place(logits, alpha)
     selected[(targets < 0).to(selected.device)] = 0.0
     return selected, values
+
+
+def _soft_value_in_place(logits: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`~rewardkit.endogenous.math.soft_value` of fp32 ``logits`` [n, vocab], computed in
+    their own memory (``torch.logsumexp`` would allocate a second [n, vocab] tensor); ``logits``
+    is overwritten. Same results for infinite rows: +inf stays +inf, an all -inf row gives -inf."""
+    if alpha != 1.0:
+        logits.div_(alpha)
+    peak = logits.amax(dim=-1, keepdim=True)
+    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+    value = logits.sub_(peak).exp_().sum(dim=-1).log_().add_(peak.squeeze(-1))
+    return value * alpha if alpha != 1.0 else value

@@ -103,8 +103,13 @@ class EndogenousReward:
         if head_dtype == "auto":
             head_dtype = torch.float32 if self.device.type == "cpu" else None
         self.head = OutputHead.from_model(model, dtype=head_dtype)
-        # positions per head chunk: 64 MiB of fp32 logits (and as much for logsumexp's exp)
-        self._head_chunk = chunk_rows(self.head.weight.shape[0], 64 * 2**20)
+        # positions per head chunk, whose fp32 logits are the head's only [positions, vocab]
+        # tensor (its logsumexp runs in place): 64 MiB of them; on a CPU 16 MiB, but at least 64
+        # positions (SmolLM2 8x8 on an AVX2 CPU: the same speed at 16, 32 and 64 MiB, peak
+        # memory 104-112 MiB at 16 against 194-329 at 64; docs/performance.md)
+        vocab = self.head.weight.shape[0]
+        self._head_chunk = chunk_rows(vocab, 64 * 2**20) if self.device.type != "cpu" \
+            else max(64, chunk_rows(vocab, 16 * 2**20))
         self._cache_keyword = cache_keyword(model.base_model)
         self.max_length = _context_limit(model)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
