@@ -9,6 +9,9 @@
 2. Model calls and tokens of listwise vs pairwise judging of one list of N = 4, 8, 16 responses,
    thinking off (a random model's thinking length is set by the budget, not by the task, so
    only the verdict tokens are counted; a thinking judge adds its reasoning to every call).
+3. With ``--model smollm2``: the verdict constraint alone per decoding step, and the model alone
+   (a prefill of the lists' mean prompt length, and one greedy decoding step, at batch 1 and at
+   the batch of all lists), which bound what batching can gain on the machine.
 
 No model is downloaded: the model is a random-weight Qwen2 of the chosen shape with a byte-level
 BPE tokenizer trained on judge prompts, so the numbers measure the machinery (batching, padding,
@@ -197,6 +200,30 @@ def mask_cost(tokenizer, model, n: int, batches: list[int]) -> dict:
     return out
 
 
+def step_cost(model, prompt_tokens: int, batches: list[int], steps: int = 24) -> dict:
+    """Seconds of one prefill of ``prompt_tokens`` and milliseconds of one greedy decoding step
+    of the model alone (``generate``, no grammar), at each batch size: what batching can save.
+    A decoding step that costs B times the batch-1 step gains nothing from batching B lists."""
+    vocab = model.config.get_text_config().vocab_size
+    out = {"prompt_tokens": prompt_tokens, "steps": steps, "prefill_s": {}, "ms_per_step": {}}
+    generator = torch.Generator().manual_seed(0)
+    for batch in batches:
+        ids = torch.randint(3, vocab, (batch, prompt_tokens), generator=generator)
+        ids = ids.to(model.device)
+
+        def run(new: int, ids=ids) -> float:
+            start = time.perf_counter()
+            model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                           max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                           pad_token_id=0, temperature=None, top_p=None, top_k=None)
+            return time.perf_counter() - start
+
+        first = run(1)
+        out["prefill_s"][batch] = first
+        out["ms_per_step"][batch] = 1000 * (run(steps + 1) - first) / steps
+    return out
+
+
 def markdown(result: dict) -> str:
     t = result["throughput"]
     if result["model"] == "random":
@@ -233,6 +260,16 @@ def markdown(result: dict) -> str:
                   f"{m['steps']} steps): " + ", ".join(
                       f"{ms:.1f} ms per step at batch {b}" for b, ms in m["ms_per_step"].items())
                   + "."]
+    if result.get("steps"):
+        c = result["steps"]
+        prefill = {int(b): v for b, v in c["prefill_s"].items()}  # JSON keys are strings
+        ms = {int(b): v for b, v in c["ms_per_step"].items()}
+        b1, bn = sorted(ms)
+        lines += ["", f"The model alone (`generate`, no grammar; {c['prompt_tokens']}-token "
+                  f"prompts, {c['steps']} steps): prefill {prefill[b1]:.2f} s at batch {b1}, "
+                  f"{prefill[bn]:.2f} s at batch {bn}; one decoding step {ms[b1]:.0f} ms at "
+                  f"batch {b1}, {ms[bn]:.0f} ms at batch {bn} ({ms[bn] / ms[b1]:.1f}x the "
+                  f"batch-{b1} step for {bn // b1}x the lists)."]
     if result["cost"]:
         lines += [
             "", "## Listwise vs pairwise, one list of N responses (thinking off)", "",
@@ -303,6 +340,8 @@ def main() -> None:
     }
     if real:
         result["mask"] = mask_cost(tokenizer, model, args.max_responses, [1, args.lists])
+        prompt = round(result["throughput"]["prompt_tokens"] / args.lists)
+        result["steps"] = step_cost(model, prompt, [1, args.lists])
     result["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
