@@ -193,7 +193,7 @@ def check_table(results: Mapping[str, Any]) -> str:
 def timing_table(results: Mapping[str, Any]) -> str:
     rows = [[key, str(v["items"]), f"{v['seconds']:.0f}"]
             for key, v in sorted(results["timing"].items())]
-    return table(["run", "items", "scoring wall s (nice 19, shared 2 cores)"], rows)
+    return table(["run", "items", "scoring wall s, summed over the sessions that scored it"], rows)
 
 
 def subset_table(results: Mapping[str, Any]) -> str:

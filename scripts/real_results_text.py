@@ -36,10 +36,12 @@ the command prints the same tables."""
 SUBSET = """\
 ## The subset: fixed, seeded, stratified, and small
 
-The machine that made this page has 2 CPU cores shared by six engineers, and the run had to fit
-in about an hour of wall time at `nice -n 19`. RM-Bench alone is about 1.5M tokens of responses;
-at the throughput measured before the run (about 20-25 tokens/s under that load) the full
-benchmark is out of reach for one method, let alone eight. So every benchmark is a **fixed
+The machine that made this page has 2 CPU cores, and the page had to be produced within a
+working session of a few hours, next to that session's other jobs (the notes above say what ran
+beside it). RM-Bench alone is about 1.5M tokens of responses; at this machine's rate for
+SmolLM2 in fp32 (a few hundred tokens/s for the endogenous reward on one core, and a judge that
+writes a verdict per call is far slower) the full benchmarks are out of reach for eight methods.
+So every benchmark is a **fixed
 stratified subset**: per stratum (RM-Bench's source domain, HH-RLHF's split; DSP has one), the
 items are the first ones of a permutation drawn with `numpy.random.default_rng([0,
 crc32(stratum)])`. SmolLM2's endogenous variants (one forward pass per response for all three)
@@ -129,8 +131,9 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
               "## Paired differences between the endogenous variants", "",
               "Over the items both scored (the endogenous items; against Gemma, the same ids).",
               "", tables["variants"], "", "## Time", "",
-              "Scoring wall time of each run on the shared machine (model loading excluded; "
-              f"torch threads {results['torch_threads']}; torch "
+              "Scoring wall time of each run on this 2-core machine, shared with other jobs and "
+              "niced (model loading excluded; torch threads of the rendering command: "
+              f"{results['torch_threads']}, see the notes for earlier sessions; torch "
               f"{results['versions']['torch']}, transformers "
               f"{results['versions']['transformers']}).", "", tables["timing"], ""]
     return "\n".join(parts) + "\n"
