@@ -188,9 +188,8 @@ def length_text(results: Mapping[str, Any]) -> str:
             "points.")
     shifts = _terminal_shifts(results.get("check") or {})
     if shifts:
-        text += ("\n\nWhy terminal value moves almost nothing here (the paired differences below "
-                 "against the sum with terminal zero are within a point): it subtracts "
-                 "V(s_{T+1}), the value "
+        text += ("\n\nWhy terminal value moves almost nothing here (see the paired differences "
+                 "below): it subtracts V(s_{T+1}), the value "
                  "of the state after the response's end-of-turn token, and on this model that "
                  "state is nearly the same whatever came before (what follows `<|im_end|>` is "
                  "predictable), so it lowers every response by about the same amount. In the "

@@ -105,8 +105,7 @@ class EndogenousReward:
         self.head = OutputHead.from_model(model, dtype=head_dtype)
         # positions per head chunk, whose fp32 logits are the head's only [positions, vocab]
         # tensor (its logsumexp runs in place): 64 MiB of them; on a CPU 16 MiB, but at least 64
-        # positions (SmolLM2 8x8 on an AVX2 CPU: the same speed at 16, 32 and 64 MiB, peak
-        # memory 104-112 MiB at 16 against 194-329 at 64; docs/performance.md)
+        # positions (docs/performance.md, SmolLM2 on an AVX2 CPU)
         vocab = self.head.weight.shape[0]
         self._head_chunk = chunk_rows(vocab, 64 * 2**20) if self.device.type != "cpu" \
             else max(64, chunk_rows(vocab, 16 * 2**20))
