@@ -1,8 +1,9 @@
 """Principle judge: batched vs one-at-a-time throughput, and listwise vs pairwise cost.
 
-1. Lists per second of ``judge_many`` over 8 lists of 4-8 responses (one left-padded ``generate``
-   per batch) against judging the same lists one ``judge`` call at a time, same model and
-   settings: greedy, constrained decoding, thinking on, ``max_new_tokens=512``. A random model
+1. Lists per second of ``judge_many`` over 8 lists of 4-8 responses (``--lists``; one batch, so
+   one decoding loop: the lists' common prefix prefilled once, finished rows dropped) against
+   judging the same lists one ``judge`` call at a time, same model and settings: greedy,
+   constrained decoding, thinking on, ``max_new_tokens=512``. A random model
    never closes its thinking, so the constraint closes it when only the answer's budget is left:
    every list thinks for a fixed number of tokens, then writes a valid verdict. Both runs
    generate exactly the same tokens and verdicts; that is checked.
@@ -10,8 +11,9 @@
    thinking off (a random model's thinking length is set by the budget, not by the task, so
    only the verdict tokens are counted; a thinking judge adds its reasoning to every call).
 3. With ``--model smollm2``: the verdict constraint alone per decoding step, and the model alone
-   (a prefill of the lists' mean prompt length, and one greedy decoding step, at batch 1 and at
-   the batch of all lists), which bound what batching can gain on the machine.
+   in the same decoding loop (a prefill of the lists' mean prompt length with no shared prefix,
+   and one greedy decoding step, at batch 1 and at the batch of all lists), which bound what
+   batching can gain on the machine.
 
 No model is downloaded: the model is a random-weight Qwen2 of the chosen shape with a byte-level
 BPE tokenizer trained on judge prompts, so the numbers measure the machinery (batching, padding,
@@ -25,7 +27,7 @@ assuming them.
 
     python benchmarks/judge.py                 # small shape, CPU
     python benchmarks/judge.py --shape 0.5b --device cuda
-    python benchmarks/judge.py --model smollm2 --lists 8 --threads 2 --name judge-smollm2
+    python benchmarks/judge.py --model smollm2 --lists 16 --threads 2 --name judge-smollm2
 """
 
 from __future__ import annotations
@@ -186,36 +188,38 @@ def mask_cost(tokenizer, model, n: int, batches: list[int]) -> dict:
     vocab = constraint.vocab_size
     out = {"ids": n, "steps": len(tokens), "ms_per_step": {}}
     for batch in batches:
-        processor = constraint.processor([verdict_schema(ids)] * batch, prompt_width=1,
-                                         thinking=False, max_new_tokens=4 * len(tokens))
-        seen = torch.zeros((batch, 1), dtype=torch.long)
+        processor = constraint.processor([verdict_schema(ids)] * batch, thinking=False,
+                                         max_new_tokens=4 * len(tokens))
+        rows, last = list(range(batch)), [None] * batch
         spent = 0.0
         for token in tokens:
             scores = torch.zeros((batch, vocab))
             start = time.perf_counter()
-            processor(seen, scores)
+            processor(rows, last, scores)
             spent += time.perf_counter() - start
-            seen = torch.cat([seen, torch.full((batch, 1), token)], dim=1)
+            last = [token] * batch
         out["ms_per_step"][batch] = 1000 * spent / len(tokens)
     return out
 
 
 def step_cost(model, prompt_tokens: int, batches: list[int], steps: int = 24) -> dict:
     """Seconds of one prefill of ``prompt_tokens`` and milliseconds of one greedy decoding step
-    of the model alone (``generate``, no grammar), at each batch size: what batching can save.
-    A decoding step that costs B times the batch-1 step gains nothing from batching B lists."""
+    of the model alone (the judge's decoding loop on random ids that share no prefix, no
+    grammar), at each batch size: what batching can save. A decoding step that costs B times the
+    batch-1 step gains nothing from batching B lists."""
+    from rewardkit.judge.backends.decoding import decode, plain_attention_cache
+
     vocab = model.config.get_text_config().vocab_size
+    plain = plain_attention_cache(model, 0)
     out = {"prompt_tokens": prompt_tokens, "steps": steps, "prefill_s": {}, "ms_per_step": {}}
     generator = torch.Generator().manual_seed(0)
     for batch in batches:
-        ids = torch.randint(3, vocab, (batch, prompt_tokens), generator=generator)
-        ids = ids.to(model.device)
+        ids = torch.randint(3, vocab, (batch, prompt_tokens), generator=generator).tolist()
 
         def run(new: int, ids=ids) -> float:
             start = time.perf_counter()
-            model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                           max_new_tokens=new, min_new_tokens=new, do_sample=False,
-                           pad_token_id=0, temperature=None, top_p=None, top_k=None)
+            decode(model, ids, max_new_tokens=new, stop_ids=[vocab], pad_id=0,
+                   plain_cache=plain, seed=0)
             return time.perf_counter() - start
 
         first = run(1)
@@ -265,7 +269,8 @@ def markdown(result: dict) -> str:
         prefill = {int(b): v for b, v in c["prefill_s"].items()}  # JSON keys are strings
         ms = {int(b): v for b, v in c["ms_per_step"].items()}
         b1, bn = sorted(ms)
-        lines += ["", f"The model alone (`generate`, no grammar; {c['prompt_tokens']}-token "
+        lines += ["", f"The model alone (the decoding loop, no grammar, no shared prefix; "
+                  f"{c['prompt_tokens']}-token "
                   f"prompts, {c['steps']} steps): prefill {prefill[b1]:.2f} s at batch {b1}, "
                   f"{prefill[bn]:.2f} s at batch {bn}; one decoding step {ms[b1]:.0f} ms at "
                   f"batch {b1}, {ms[bn]:.0f} ms at batch {bn} ({ms[bn] / ms[b1]:.1f}x the "

@@ -67,9 +67,9 @@ class VerdictConstraint:
             self._cache[key] = self.compiler.compile_json_schema(schema, any_whitespace=False)
         return self._cache[key]
 
-    def processor(self, schemas: list[dict[str, Any]], *, prompt_width: int, thinking: bool,
+    def processor(self, schemas: list[dict[str, Any]], *, thinking: bool,
                   max_new_tokens: int) -> _Processor:
-        return _Processor(self, schemas, prompt_width, thinking, max_new_tokens)
+        return _Processor(self, schemas, thinking, max_new_tokens)
 
 
 class _Row:
@@ -87,14 +87,14 @@ class _Row:
 
 
 class _Processor:
-    """A transformers logits processor (``__call__(input_ids, scores) -> scores``)."""
+    """The constraint of one batch, in the form :func:`rewardkit.judge.backends.decoding.decode`
+    takes (``__call__(rows, new, scores) -> scores``)."""
 
-    def __init__(self, owner: VerdictConstraint, schemas: list[dict[str, Any]], prompt_width: int,
+    def __init__(self, owner: VerdictConstraint, schemas: list[dict[str, Any]],
                  thinking: bool, max_new_tokens: int) -> None:
         self.owner = owner
-        self.prompt_width = prompt_width
         self.rows = []
-        self.consumed = 0  # generated tokens already fed to the rows (the same for every row)
+        self.consumed = 0  # decoding steps so far: the tokens every row still going has made
         for schema in schemas:
             ids = list(schema["properties"]["scores"]["required"])
             matcher = owner.xgr.GrammarMatcher(owner.grammar(schema))
@@ -102,12 +102,14 @@ class _Processor:
             self.rows.append(_Row(ids, matcher, not thinking, max(deadline, 0)))
         self.bitmask = owner.xgr.allocate_token_bitmask(len(schemas), owner.vocab_size)
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        new = input_ids[:, self.prompt_width + self.consumed:].tolist()
-        self.consumed = input_ids.shape[1] - self.prompt_width
+    def __call__(self, rows: list[int], new: list[int | None], scores: torch.Tensor
+                 ) -> torch.Tensor:
+        """Mask ``scores`` in place: row ``k`` is request ``rows[k]``, whose last generated token
+        is ``new[k]`` (``None`` before the first); called once per decoding step."""
         constrain: list[int] = []
-        for b, row in enumerate(self.rows):
-            self._consume(row, new[b])
+        for k, (b, token) in enumerate(zip(rows, new, strict=True)):
+            row = self.rows[b]
+            self._consume(row, [] if token is None else [token])
             if row.broken or (row.active and row.matcher.is_terminated()):
                 continue
             if not row.active:
@@ -115,20 +117,21 @@ class _Processor:
                     if not row.forced:
                         row.forced = list(self.owner.think_end_ids)
                     forced = row.forced.pop(0)
-                    keep = scores[b, forced].clone()
-                    scores[b] = float("-inf")
-                    scores[b, forced] = keep if torch.isfinite(keep) else 0.0
+                    keep = scores[k, forced].clone()
+                    scores[k] = float("-inf")
+                    scores[k, forced] = keep if torch.isfinite(keep) else 0.0
                 else:  # no ending the turn inside the thinking block
-                    scores[b, self.owner.stop_ids] = float("-inf")
+                    scores[k, self.owner.stop_ids] = float("-inf")
                 continue
-            row.matcher.fill_next_token_bitmask(self.bitmask, b)
+            row.matcher.fill_next_token_bitmask(self.bitmask, k)
             if _RANKING_OPEN in row.answer:
-                self._filter_ranking(row, b)
-            constrain.append(b)
+                self._filter_ranking(row, k)
+            constrain.append(k)
         if constrain:
-            mask = self.bitmask.to(scores.device)
+            mask = self.bitmask[:len(rows)].to(scores.device)
             self.owner.xgr.apply_token_bitmask_inplace(scores, mask, indices=constrain,
                                                        vocab_size=self.owner.vocab_size)
+        self.consumed += 1
         return scores
 
     def _consume(self, row: _Row, tokens: list[int]) -> None:

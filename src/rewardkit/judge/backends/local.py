@@ -1,11 +1,11 @@
-"""Local transformers backend: one left-padded ``generate`` call per batch of judge requests.
+"""Local transformers backend: one batched decoding loop per batch of judge requests.
 
 Requests are rendered with the tokenizer's chat template (the judge's ``thinking`` option goes in
 as ``enable_thinking``, switching a template such as Qwen3's on or off), sorted by length so that
-a batch holds similar lengths, left-padded, and generated together; replies come back in request
-order.
-Sampling seeds come from the judge's generator and run inside ``torch.random.fork_rng``, so the
-caller's global random state is left as it was.
+a batch holds similar lengths, and decoded together by
+:func:`rewardkit.judge.backends.decoding.decode` (their common prefix prefilled once, finished
+rows dropped); replies come back in request order. Sampling draws from a generator seeded by the
+judge's seeds, so the caller's global random state is never touched.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rewardkit.chat import Message, TextTokenizer, encode_rendered
 from rewardkit.judge.backends.base import Generation, GenerationRequest
+from rewardkit.judge.backends.decoding import decode, plain_attention_cache
 from rewardkit.judge.options import GenerationOptions
 from rewardkit.models import Device, DType, load_causal_lm
-from rewardkit.seeding import private_seed
 
 
 class TransformersBackend:
@@ -32,7 +30,7 @@ class TransformersBackend:
         tokenizer: its tokenizer, with a chat template.
         constrained: constrain the answer after the thinking block to a valid verdict with
             xgrammar (see :mod:`rewardkit.judge.backends.constrained`).
-        batch_size: requests per ``generate`` call.
+        batch_size: requests decoded together.
         context_limit: tokens a request may use in all; defaults to the model's
             ``max_position_embeddings``.
         chat_template_kwargs: extra variables for the chat template.
@@ -57,6 +55,7 @@ class TransformersBackend:
             else tokenizer.eos_token_id
         self.stop_ids = self._stop_ids()
         self._constraint: Any = None
+        self._plain_cache: bool | None = None  # probed on first use
 
     @classmethod
     def load(cls, model: Any, tokenizer: Any = None, *, gguf_file: str | None = None,
@@ -115,37 +114,24 @@ class TransformersBackend:
 
     def _generate(self, prompts: list[list[int]], requests: list[GenerationRequest],
                   generation: GenerationOptions, *, seed: int) -> list[Generation]:
-        device = self.model.device
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids):] = torch.tensor(ids)
-            attention[row, width - len(ids):] = 1
-        options: dict[str, Any] = dict(
-            max_new_tokens=generation.max_new_tokens, pad_token_id=self.pad_id,
-            eos_token_id=self.stop_ids, do_sample=generation.temperature > 0,
-        )
-        if generation.temperature > 0:
-            options.update(temperature=generation.temperature, top_p=generation.top_p, top_k=0)
-        else:
-            options.update(temperature=None, top_p=None, top_k=None)
-        if self.constrained:
-            options["logits_processor"] = [self._constraint_for(requests, width, generation)]
-        with private_seed(seed), torch.inference_mode():
-            generated = self.model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), **options
-            )
+        if self._plain_cache is None:
+            self._plain_cache = plain_attention_cache(self.model, self.pad_id)
+        constrain = self._constraint_for(requests, generation) if self.constrained else None
+        sampled = generation.temperature > 0
+        generated = decode(self.model, prompts, max_new_tokens=generation.max_new_tokens,
+                           stop_ids=self.stop_ids, pad_id=self.pad_id,
+                           plain_cache=self._plain_cache, seed=seed,
+                           temperature=generation.temperature if sampled else 0.0,
+                           top_p=generation.top_p if sampled else 1.0, constrain=constrain)
         results = []
         stops = set(self.stop_ids)
-        for prompt, row in zip(prompts, generated[:, width:].tolist(), strict=True):
-            end = next((k for k, t in enumerate(row) if t in stops), None)
-            tokens = row if end is None else row[:end]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            results.append(Generation(text, len(prompt), len(row) if end is None else end + 1))
+        for prompt, row in zip(prompts, generated, strict=True):
+            ended = bool(row) and row[-1] in stops
+            text = self.tokenizer.decode(row[:-1] if ended else row, skip_special_tokens=True)
+            results.append(Generation(text, len(prompt), len(row)))
         return results
 
-    def _constraint_for(self, requests: list[GenerationRequest], width: int,
+    def _constraint_for(self, requests: list[GenerationRequest],
                         generation: GenerationOptions) -> Any:
         from rewardkit.judge.backends.constrained import VerdictConstraint
 
@@ -157,6 +143,5 @@ class TransformersBackend:
         if self._constraint is None:
             self._constraint = VerdictConstraint.for_tokenizer(self.tokenizer, self.model,
                                                                self.stop_ids)
-        return self._constraint.processor(schemas, prompt_width=width,
-                                          thinking=generation.thinking,
+        return self._constraint.processor(schemas, thinking=generation.thinking,
                                           max_new_tokens=generation.max_new_tokens)
