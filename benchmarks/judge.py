@@ -314,6 +314,8 @@ def main() -> None:
                         help="N of the listwise/pairwise cost part, comma-separated; 'none' "
                         "skips it (default: 4,8,16 with the random model, none with smollm2)")
     parser.add_argument("--name", default="judge", help="results file stem")
+    parser.add_argument("--results-dir", default=str(RESULTS),
+                        help="where the results go (default: benchmarks/results)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     args = parser.parse_args()
     if args.threads:
@@ -348,9 +350,10 @@ def main() -> None:
         prompt = round(result["throughput"]["prompt_tokens"] / args.lists)
         result["steps"] = step_cost(model, prompt, [1, args.lists])
     result["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(markdown(result))
+    results = Path(args.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (results / f"{args.name}.md").write_text(markdown(result))
     print(markdown(result))
 
 
