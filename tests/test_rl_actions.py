@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rewardkit.rl.actions import end_ids, finished, ids_match_texts, unpadded
-from rewardkit.rl.openrlhf import end_tokens_of, pad_tokens_of, split_queries
+from rewardkit.rl.actions import finished, ids_match_texts, unpadded
+from rewardkit.rollouts import end_ids, end_tokens_of, pad_tokens_of, split_queries
 from rewardkit.testing import build_tokenizer
 
 EOS = 2  # SmolLM2: pad == EOS == 2

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from rewardkit.chat import Prompt
 from rewardkit.errors import JudgeOutputError
+from rewardkit.grouping import judge_groups
 from rewardkit.types import Judgement
 
 JudgeRequest = Mapping[str, Any]
@@ -111,8 +112,6 @@ class JudgeScorer:
 
     def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
                    system: str | None = None) -> list[float]:
-        from rewardkit.judge.grouping import judge_groups  # the judge package builds on this one
-
         principle = system if system is not None else self.principle
         rewards, verdicts = judge_groups(self.judge, principle, prompts, responses,
                                          reward=self.reward)

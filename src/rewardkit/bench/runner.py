@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 from rewardkit.bench.base import Benchmark, Candidate, Item
 from rewardkit.bench.stats import bootstrap, paired_bootstrap
 from rewardkit.errors import JudgeOutputError
+from rewardkit.grouping import group_indices, prompt_key
 from rewardkit.io import JsonlAppender, chunks, completed_rows, read_jsonl, read_jsonl_lines
-from rewardkit.judge.grouping import group_indices, prompt_key
 from rewardkit.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
 ITEMS = "items.jsonl"

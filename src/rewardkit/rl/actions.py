@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from rewardkit.rollouts import prompt_state_ids
+
 ActionSource = Literal["auto", "ids", "text"]
 
 
@@ -42,21 +44,6 @@ def unpadded(ids: Sequence[int], *, mask: Sequence[int] | None = None,
     return ids[:length] if side == "right" else ids[len(ids) - length:]  # type: ignore[misc]
 
 
-def end_ids(tokenizer: Any) -> set[int]:
-    """Ids that end a turn: the tokenizer's EOS and the chat template's end-of-turn token."""
-    out = set()
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if isinstance(eos, int):
-        out.add(eos)
-    elif isinstance(eos, Sequence):
-        out.update(int(e) for e in eos)
-    for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
-        tid = tokenizer.convert_tokens_to_ids(name) if name in tokenizer.get_vocab() else None
-        if isinstance(tid, int) and tid != getattr(tokenizer, "unk_token_id", None):
-            out.add(tid)
-    return out
-
-
 def finished(action_ids: Sequence[int], ends: set[int]) -> bool:
     """Whether a response ended on its own (its last action is an end id) or was truncated."""
     return bool(action_ids) and int(action_ids[-1]) in ends
@@ -76,23 +63,6 @@ def ids_match_texts(tokenizer: Any, action_ids: Sequence[Sequence[int]],
         if tokenizer.decode(list(ids), skip_special_tokens=True) != text:
             return False
     return True
-
-
-def prompt_state_ids(reward: Any, prompts: Sequence[Any], *, system: str | None = None
-                     ) -> list[tuple[int, ...]]:
-    """The state ids of each prompt under the reward model's chat template (generation prompt
-    included), each distinct prompt rendered once: what a frozen copy of the policy saw."""
-    rendered: dict[str, tuple[int, ...]] = {}
-    out = []
-    for i, prompt in enumerate(prompts):
-        key = repr(prompt)
-        if key not in rendered:
-            try:
-                rendered[key] = tuple(reward.encoder.render_prompt(prompt, system=system).ids)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"prompt {i}: {error}") from None
-        out.append(rendered[key])
-    return out
 
 
 def score_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]], *,

@@ -1,6 +1,6 @@
 """What every RL adapter shares: completion texts, text-mode scoring, model caching.
 
-Judging groups of completions lives in :mod:`rewardkit.judge.grouping`.
+Judging groups of completions lives in :mod:`rewardkit.grouping`.
 :func:`score_text_pairs` scores prompts that are already rendered text (OpenRLHF's decoded
 queries, base-model prompts) token by token, without applying a template.
 """
@@ -11,6 +11,8 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rewardkit.rollouts import split_rendered
 
 
 def completion_text(completion: Any, index: int) -> str:
@@ -29,21 +31,6 @@ def completion_text(completion: Any, index: int) -> str:
         f"completion {index} is neither a string nor a list of one assistant message "
         f"(tool calls and multi-message completions are not supported); got {completion!r}"
     )
-
-
-def split_rendered(tokenizer: Any, prompt_text: str, response_text: str
-                   ) -> tuple[list[int], list[int]]:
-    """Token ids of an already rendered prompt and of the response text that follows it.
-
-    Special tokens written in the text (``<|im_end|>``) are parsed as such, no BOS/EOS is added.
-    The response's ids come from tokenizing the whole text when the prompt's ids are a prefix of
-    it (what the model saw), else from tokenizing the response alone (what it generated).
-    """
-    state = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    whole = tokenizer(prompt_text + response_text, add_special_tokens=False)["input_ids"]
-    if whole[: len(state)] == state:
-        return list(state), list(whole[len(state):])
-    return list(state), list(tokenizer(response_text, add_special_tokens=False)["input_ids"])
 
 
 def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: Sequence[str],

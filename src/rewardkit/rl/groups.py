@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rewardkit.judge.grouping import (
+from rewardkit.grouping import (
     DEFAULT_REFERENCE_TEMPLATE,
     group_indices,
     prompt_key,

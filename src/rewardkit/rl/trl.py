@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from rewardkit.judge.grouping import DEFAULT_REFERENCE_TEMPLATE
+from rewardkit.grouping import DEFAULT_REFERENCE_TEMPLATE
 from rewardkit.protocols import JudgeReward, ListJudge
 from rewardkit.rl.actions import ActionSource, ids_match_texts, score_actions
 from rewardkit.rl.client import RemoteEndogenous

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from rewardkit.judge.grouping import judge_groups
+from rewardkit.grouping import judge_groups
 from rewardkit.protocols import ListJudge
 from rewardkit.rl.client import RemoteEndogenous
 from rewardkit.rl.common import cached_endogenous, cached_remote

@@ -226,7 +226,7 @@ class EndogenousRewardManager(RewardManagerBase):
         state, actions = sample_ids(data)
         loop = asyncio.get_running_loop()
         if self.system is not None:
-            from rewardkit.rl.actions import prompt_state_ids
+            from rewardkit.rollouts import prompt_state_ids
 
             state = list(prompt_state_ids(self.scorer, [_prompt(data[-1], "question")],
                                           system=self.system)[0])

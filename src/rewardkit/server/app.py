@@ -23,10 +23,10 @@ from typing import Annotated, Any, Literal
 
 from rewardkit.chat import normalize_messages
 from rewardkit.errors import JudgeOutputError
-from rewardkit.judge.grouping import group_requests, scatter_rewards
+from rewardkit.grouping import group_requests, scatter_rewards
 from rewardkit.judge.prompt import normalize_responses
 from rewardkit.protocols import ListJudge
-from rewardkit.rl.openrlhf import end_tokens_of, pad_tokens_of, split_queries
+from rewardkit.rollouts import end_tokens_of, pad_tokens_of, split_queries
 from rewardkit.server.batcher import DynamicBatcher, TooLarge, Unavailable
 from rewardkit.server.drain import Drain
 from rewardkit.server.limits import Limits, check_api_keys

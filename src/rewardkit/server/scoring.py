@@ -20,9 +20,8 @@ from typing import Any, Literal
 
 from rewardkit.chat import ChatEncoder
 from rewardkit.errors import ContextLengthError
-from rewardkit.judge.grouping import prompt_key
-from rewardkit.rl.actions import prompt_state_ids
-from rewardkit.rl.common import split_rendered
+from rewardkit.grouping import prompt_key
+from rewardkit.rollouts import prompt_state_ids, split_rendered
 
 PromptCache = Literal["auto", "always", "never"]
 Tokens = tuple[tuple[int, ...], tuple[int, ...]]  # (state ids, action ids) of one item

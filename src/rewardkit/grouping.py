@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rewardkit.protocols import JudgeReward, ListJudge
 from rewardkit.types import Judgement
+
+if TYPE_CHECKING:  # protocols builds its judge-to-scorer adapter on this module
+    from rewardkit.protocols import JudgeReward, ListJudge
 
 DEFAULT_REFERENCE_TEMPLATE = (
     "{principle}\n\nA reference answer to the prompt is given below; judge each response's "

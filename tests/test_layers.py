@@ -1,0 +1,63 @@
+"""The direction of imports in DESIGN.md: the foundation modules import no part above them,
+the scorers import no consumer, the consumers import no sibling they are not built on, and
+nothing imports the command line."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "rewardkit"
+FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io",
+              "seeding"}
+SCORERS = {"endogenous", "judge", "consensus"}
+CONSUMERS = {"bench", "rl", "server", "distributed"}
+# what each part may import from rewardkit, beyond itself
+ALLOWED = {
+    **{name: FOUNDATION for name in FOUNDATION},
+    **{name: FOUNDATION | SCORERS for name in SCORERS},
+    "bench": FOUNDATION | SCORERS,
+    "rl": FOUNDATION | SCORERS,
+    "server": FOUNDATION | SCORERS,
+    "distributed": FOUNDATION | SCORERS | {"server"},
+}
+
+
+def part_of(path: Path) -> str:
+    """The layer of a module: its top-level package or module; every ``cli.py`` is the command
+    line's, which may import anything."""
+    if path.name == "cli.py":
+        return "cli"
+    return path.relative_to(SRC).parts[0].removesuffix(".py")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The rewardkit modules ``path`` imports, anywhere in it (inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("rewardkit.")}
+
+
+def imported_parts(path: Path) -> set[str]:
+    return {n.split(".")[1] for n in imported_modules(path)}
+
+
+def test_imports_follow_the_layers():
+    wrong = []
+    for path in sorted(SRC.rglob("*.py")):
+        part = part_of(path)
+        if part not in ALLOWED:  # the toy world, testing helpers, the CLI, buildbench
+            continue
+        for imported in imported_parts(path) - {part} - ALLOWED[part]:
+            wrong.append(f"{path.relative_to(SRC)} imports rewardkit.{imported}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_nothing_imports_the_command_line():
+    users = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if part_of(p) != "cli"
+             and any(m.split(".")[-1] == "cli" for m in imported_modules(p))]
+    assert not users, users
