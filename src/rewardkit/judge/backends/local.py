@@ -19,6 +19,7 @@ from rewardkit.judge.backends.base import Generation, GenerationRequest
 from rewardkit.judge.backends.decoding import decode, plain_attention_cache
 from rewardkit.judge.options import GenerationOptions
 from rewardkit.models import Device, DType, load_causal_lm
+from rewardkit.rollouts import end_ids
 
 
 class TransformersBackend:
@@ -75,10 +76,9 @@ class TransformersBackend:
         return cls(model, tokenizer, **options)
 
     def _stop_ids(self) -> list[int]:
-        ids = set()
-        for token in (self.tokenizer.eos_token, "<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
-            if token is not None and token in self.tokenizer.get_vocab():
-                ids.add(self.tokenizer.convert_tokens_to_ids(token))
+        """The turn's end tokens (:func:`rewardkit.rollouts.end_ids`) and the model's configured
+        EOS ids."""
+        ids = end_ids(self.tokenizer)
         configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
         if configured is not None:
             ids.update(configured if isinstance(configured, list) else [configured])
