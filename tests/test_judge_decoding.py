@@ -85,6 +85,16 @@ def test_finished_rows_leave_the_batch_and_the_rest_go_on(model, plain_cache):
                                                    strict=False))
 
 
+def test_no_stop_before_min_new_tokens(model):
+    free, _ = run(model, PROMPTS)
+    stop = free[0][0]  # row 0 would stop at once
+    ended, _ = run(model, PROMPTS, stop_ids=[stop])
+    assert ended[0] == [stop]
+    held, _ = run(model, PROMPTS, stop_ids=[stop], min_new_tokens=3)
+    for tokens in held:
+        assert len(tokens) >= 3 and stop not in tokens[:3]
+
+
 def test_a_sliding_window_model_shares_no_prefix():
     model = build_model("gemma2", VOCAB, seed=3, sliding_window=8)
     assert not plain_attention_cache(model, 0)

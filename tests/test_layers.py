@@ -8,8 +8,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rewardkit"
-FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io",
-              "seeding"}
+FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io"}
 SCORERS = {"endogenous", "judge", "consensus"}
 CONSUMERS = {"bench", "rl", "server", "distributed"}
 # what each part may import from rewardkit, beyond itself

@@ -7,16 +7,31 @@ tiny Llama and its tokenizer as a GGUF file, for the loader's ``gguf_file=`` pat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from rewardkit.chat import CHATML_TEMPLATE
-from rewardkit.seeding import private_seed
 
 Architecture = Literal["llama", "qwen2", "gemma2"]
+
+
+@contextmanager
+def _seeded_init(seed: int) -> Iterator[None]:
+    """Seed torch's global generators for a test model's constructor, then restore them.
+
+    transformers' weight init draws from the global generators and takes no ``Generator``, so
+    this is the one place rewardkit seeds them; it is for building test models only (library
+    code draws from generators it owns). Every device's generator is forked, so the caller's
+    random state is exactly as it was before the block.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 __all__ = ["CHATML_TEMPLATE", "build_model", "build_tokenizer", "dequantized_checkpoint",
            "real_model_folder", "real_model_gguf", "smollm2_gguf", "write_gguf"]
@@ -89,7 +104,7 @@ def build_model(architecture: Architecture, vocab_size: int, *, hidden_size: int
         raise ValueError(f"unknown architecture {architecture!r}")
     for key, value in config.items():
         setattr(cfg, key, value)
-    with private_seed(seed):
+    with _seeded_init(seed):
         model = cls(cfg)
     return model.to(dtype).eval()
 

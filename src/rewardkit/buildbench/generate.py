@@ -17,10 +17,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from rewardkit.buildbench.tasks import pending
-from rewardkit.chat import normalize_messages
+from rewardkit.chat import TextTokenizer, encode_rendered, normalize_messages
 from rewardkit.io import JsonlAppender, chunks
 from rewardkit.models import Device, DType, check_options, load_causal_lm
-from rewardkit.seeding import private_seed
 
 Instruction = Literal["follow", "none"]
 
@@ -45,7 +44,9 @@ class Generator(Protocol):
 
 
 class TransformersGenerator:
-    """Answers from a local transformers causal LM, batched with left padding.
+    """Answers from a local transformers causal LM, decoded in batches by the judge's loop
+    (:func:`rewardkit.judge.backends.decoding.decode`: a task's samples share their prompt's
+    prefill).
 
     Args:
         model, tokenizer: a causal LM and its tokenizer (with a chat template).
@@ -53,8 +54,8 @@ class TransformersGenerator:
         instruction: "follow" puts the principle in a system prompt; "none" leaves it out, for a
             deliberately varied mix of answers that ignore it.
         samples: answers per task.
-        temperature: 0 is greedy decoding; above 0 samples, seeded per batch by ``seed`` without
-            touching the caller's global torch RNG.
+        temperature: 0 is greedy decoding; above 0 samples from a generator seeded per batch by
+            ``seed``; torch's global generators are never used.
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str,
@@ -70,6 +71,13 @@ class TransformersGenerator:
         self.instruction, self.samples = instruction, samples
         self.max_new_tokens, self.min_new_tokens = max_new_tokens, min_new_tokens
         self.temperature, self.seed, self.batch_size = temperature, seed, batch_size
+        from rewardkit.judge.backends.decoding import stop_ids  # torch and transformers
+
+        pad = tokenizer.pad_token_id
+        self._pad = tokenizer.eos_token_id if pad is None else pad
+        self._stops = stop_ids(model, tokenizer)
+        self._plain_cache: bool | None = None  # probed on first use
+        self._texts = TextTokenizer(tokenizer)
 
     @classmethod
     def from_pretrained(cls, path: str, *, name: str | None = None, gguf_file: str | None = None,
@@ -88,34 +96,31 @@ class TransformersGenerator:
         default_name = source.stem if source.suffix == ".gguf" else source.name
         return cls(model, tokenizer, name=name or default_name, **options)
 
-    def _text(self, task: dict[str, Any]) -> str:
-        messages = task_messages(task, self.instruction)
+    def _render(self, messages: list[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                   tokenize=False)
 
-    def generate(self, tasks: Sequence[dict[str, Any]]) -> list[list[str]]:
-        import torch
+    def _prompt_ids(self, task: dict[str, Any]) -> list[int]:
+        """The task's chat as token ids; special-token text inside a message stays text."""
+        return list(encode_rendered(self._texts, self._render,
+                                    task_messages(task, self.instruction)))
 
-        texts = [self._text(task) for task in tasks for _ in range(self.samples)]
-        self.tokenizer.padding_side = "left"
-        pad = self.tokenizer.pad_token_id
-        if pad is None:
-            pad = self.tokenizer.eos_token_id
+    def generate(self, tasks: Sequence[dict[str, Any]]) -> list[list[str]]:
+        from rewardkit.judge.backends.decoding import decode, plain_attention_cache
+
+        if self._plain_cache is None:
+            self._plain_cache = plain_attention_cache(self.model, self._pad)
+        prompts = [self._prompt_ids(task) for task in tasks for _ in range(self.samples)]
+        sample = self.temperature > 0
         answers: list[str] = []
-        device = next(self.model.parameters()).device
-        for block in chunks(texts, self.batch_size):
-            inputs = self.tokenizer(block, return_tensors="pt", padding=True,
-                                    add_special_tokens=False).to(device)
-            sample = self.temperature > 0
-            block_seed = self.seed + zlib.crc32("\n".join(block).encode())
-            with private_seed(block_seed), torch.no_grad():
-                output = self.model.generate(
-                    **inputs, max_new_tokens=self.max_new_tokens,
-                    min_new_tokens=self.min_new_tokens, do_sample=sample, pad_token_id=pad,
-                    **({"temperature": self.temperature, "top_k": 0} if sample else {}),
-                )
-            new = output[:, inputs["input_ids"].shape[1]:]
-            answers += self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        for block in chunks(prompts, self.batch_size):
+            generated = decode(self.model, block, max_new_tokens=self.max_new_tokens,
+                               min_new_tokens=self.min_new_tokens, stop_ids=self._stops,
+                               pad_id=self._pad, plain_cache=self._plain_cache,
+                               seed=self.seed + zlib.crc32(repr(block).encode()),
+                               temperature=self.temperature if sample else 0.0)
+            answers += [self.tokenizer.decode(tokens, skip_special_tokens=True)
+                        for tokens in generated]
         return [answers[i * self.samples:(i + 1) * self.samples] for i in range(len(tasks))]
 
 

@@ -41,8 +41,21 @@ import torch
 from transformers.cache_utils import DynamicLayer
 
 from rewardkit.models import cache_keyword
+from rewardkit.rollouts import end_ids
 
 Constrain = Callable[[list[int], list[int | None], torch.Tensor], torch.Tensor]
+
+
+def stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The ids that end a generation: the turn's end tokens (:func:`rewardkit.rollouts.end_ids`)
+    and the model's configured EOS ids."""
+    ids = end_ids(tokenizer)
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if configured is not None:
+        ids.update(configured if isinstance(configured, list) else [configured])
+    if not ids:
+        raise ValueError("the tokenizer has no end-of-turn or EOS token to stop generation")
+    return sorted(ids)
 
 
 def plain_attention_cache(model: Any, pad_id: int) -> bool:
@@ -94,13 +107,15 @@ class ReservedLayer(DynamicLayer):
 @torch.inference_mode()
 def decode(model: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
            stop_ids: Sequence[int], pad_id: int, plain_cache: bool, seed: int,
-           temperature: float = 0.0, top_p: float = 1.0, constrain: Constrain | None = None,
-           serial_prefill: bool | None = None) -> list[list[int]]:
+           temperature: float = 0.0, top_p: float = 1.0, min_new_tokens: int = 0,
+           constrain: Constrain | None = None, serial_prefill: bool | None = None
+           ) -> list[list[int]]:
     """The generated token ids of each prompt, up to and including the first stop token (or
     ``max_new_tokens`` of them). Greedy at ``temperature=0``; else sampled from
     softmax(logits / temperature) within the top-``top_p`` mass, with a generator seeded by
-    ``seed``. ``plain_cache`` is :func:`plain_attention_cache` of the model; ``serial_prefill``
-    (default: on a CPU) runs each prompt's own tokens alone instead of in a padded batch."""
+    ``seed``. No stop token is chosen before ``min_new_tokens`` tokens. ``plain_cache`` is
+    :func:`plain_attention_cache` of the model; ``serial_prefill`` (default: on a CPU) runs each
+    prompt's own tokens alone instead of in a padded batch."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     if not prompts or any(len(p) == 0 for p in prompts):
@@ -123,6 +138,8 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
     new: list[int | None] = [None] * len(prompts)
     for step in range(max_new_tokens):
         scores = logits.to(torch.float32, copy=True)
+        if step < min_new_tokens:
+            scores[:, stops] = float("-inf")
         if constrain is not None:
             scores = constrain(rows, new, scores)
         tokens = _choose(scores, temperature, top_p, generator)

@@ -16,10 +16,9 @@ from typing import Any
 
 from rewardkit.chat import Message, TextTokenizer, encode_rendered
 from rewardkit.judge.backends.base import Generation, GenerationRequest
-from rewardkit.judge.backends.decoding import decode, plain_attention_cache
+from rewardkit.judge.backends.decoding import decode, plain_attention_cache, stop_ids
 from rewardkit.judge.options import GenerationOptions
 from rewardkit.models import Device, DType, load_causal_lm
-from rewardkit.rollouts import end_ids
 
 
 class TransformersBackend:
@@ -54,7 +53,7 @@ class TransformersBackend:
         self.context_limit = context_limit or getattr(config, "max_position_embeddings", None)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
             else tokenizer.eos_token_id
-        self.stop_ids = self._stop_ids()
+        self.stop_ids = stop_ids(model, tokenizer)
         self._constraint: Any = None
         self._plain_cache: bool | None = None  # probed on first use
 
@@ -74,17 +73,6 @@ class TransformersBackend:
         elif tokenizer is None:
             raise ValueError("pass the tokenizer with a loaded model: from_pretrained(model, tokenizer)")
         return cls(model, tokenizer, **options)
-
-    def _stop_ids(self) -> list[int]:
-        """The turn's end tokens (:func:`rewardkit.rollouts.end_ids`) and the model's configured
-        EOS ids."""
-        ids = end_ids(self.tokenizer)
-        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        if configured is not None:
-            ids.update(configured if isinstance(configured, list) else [configured])
-        if not ids:
-            raise ValueError("the tokenizer has no end-of-turn or EOS token to stop generation")
-        return sorted(ids)
 
     def render(self, messages: list[Message], options: GenerationOptions) -> str:
         return self.tokenizer.apply_chat_template(
