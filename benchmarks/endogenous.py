@@ -1,9 +1,9 @@
-"""Endogenous reward: rewardkit against the naive and the TRL way, same model, same workload, one run.
+"""Endogenous reward: rewardmine against the naive and the TRL way, same model, same workload, one run.
 
 The naive way runs every prompt + response through the model's forward, takes the full
 [batch, length, vocab] logits, casts them to fp32, and gathers log_softmax / logsumexp. The TRL way
 takes the same full logits and gathers log pi with TRL's own ``selective_log_softmax`` (a logsumexp
-per row instead of a full log_softmax copy). rewardkit runs a prompt once per group of responses
+per row instead of a full log_softmax copy). rewardmine runs a prompt once per group of responses
 (KV cache reuse, several groups' prompts in one forward) and applies the output head only at the
 states the reward needs, in fp32 chunks.
 
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import torch
 
-from rewardkit.models import SHOWN_CPU_FLAGS
-from rewardkit.seeding import private_seed
+from rewardmine.models import SHOWN_CPU_FLAGS
+from rewardmine.seeding import private_seed
 
 SHAPES = {  # the published configs of Qwen2.5-0.5B and Qwen2.5-7B
     "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
@@ -51,7 +51,7 @@ SHAPES = {  # the published configs of Qwen2.5-0.5B and Qwen2.5-7B
 }
 MODELS = {"smollm2": "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized)",
           "gemma3": "Gemma-3-270m (Q4_K_M GGUF dequantized)"}
-METHODS = ("naive", "trl", "rewardkit")
+METHODS = ("naive", "trl", "rewardmine")
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -66,12 +66,12 @@ def build(shape: str, dtype: torch.dtype, device: str):
 def load(args: argparse.Namespace, dtype: torch.dtype):
     """(model, tokenizer) for the run."""
     if args.model is None:
-        from rewardkit.testing import build_tokenizer
+        from rewardmine.testing import build_tokenizer
 
         return build(args.shape, dtype, args.device), build_tokenizer()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit.testing import real_model_folder
+    from rewardmine.testing import real_model_folder
 
     try:
         folder = real_model_folder(args.model, Path(args.model_cache))
@@ -210,17 +210,17 @@ def trl_way(model, items, batch_size: int) -> list[float]:
 
 
 def worker(args: argparse.Namespace) -> dict:
-    from rewardkit import EndogenousReward
+    from rewardmine import EndogenousReward
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     dtype = getattr(torch, args.dtype)
     model, tokenizer = load(args, dtype)
     items = workload(args.prompts, args.responses, args.prompt_len, args.response_len,
                      model.config.get_text_config().vocab_size)
-    if args.method != "rewardkit" and args.naive_items:
+    if args.method != "rewardmine" and args.naive_items:
         items = items[: args.naive_items]
     peak_flops = measured_peak(dtype, args.device, model.config.get_text_config().hidden_size)
-    if args.method == "rewardkit":
+    if args.method == "rewardmine":
         reward = EndogenousReward(model, tokenizer, check_head=False, progress=False,
                                   max_tokens_per_batch=args.max_tokens_per_batch)
         run = lambda: reward.score_ids([p for p, _ in items], [r for _, r in items])  # noqa: E731
@@ -248,7 +248,7 @@ def worker(args: argparse.Namespace) -> dict:
         else rss_bytes() - base
     tokens = sum(len(p) + len(r) for p, r in items)
     config = model.config.get_text_config()
-    flops = matmul_flops(config, items, shared=args.method == "rewardkit")
+    flops = matmul_flops(config, items, shared=args.method == "rewardmine")
     return dict(method=args.method, items=len(items), tokens=tokens, seconds=seconds,
                 tokens_per_s=tokens / seconds, peak_bytes=peak, matmul_flops=flops,
                 achieved_flops=flops / seconds, matmul_peak_flops=peak_flops,
@@ -291,7 +291,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, choices=sorted(MODELS),
                         help="a real checkpoint instead of a random shape")
     parser.add_argument("--model-cache", default=os.environ.get(
-        "REWARDKIT_REAL_MODEL_CACHE", str(Path.home() / ".cache" / "rewardkit-real-models")),
+        "REWARDMINE_REAL_MODEL_CACHE", str(Path.home() / ".cache" / "rewardmine-real-models")),
         help="where the dequantized real checkpoints are kept")
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--device", default="cpu")
@@ -317,7 +317,7 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
 
-    from rewardkit.models import cpu_flags
+    from rewardmine.models import cpu_flags
 
     flags = cpu_flags()
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()

@@ -46,10 +46,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.prompt import system_prompt
-from rewardkit.models import cpu_description
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.prompt import system_prompt
+from rewardmine.models import cpu_description
+from rewardmine.testing import build_model, build_tokenizer
 
 RESULTS = Path(__file__).parent / "results"
 MAX_NEW_TOKENS = 512
@@ -81,7 +81,7 @@ def smollm2(cache: Path):
     ``cache`` (built from the GGUF on first use)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit.testing import real_model_folder
+    from rewardmine.testing import real_model_folder
 
     cache.mkdir(parents=True, exist_ok=True)
     try:
@@ -174,8 +174,8 @@ def mask_cost(tokenizer, model, n: int, batches: list[int]) -> dict:
     """Milliseconds per decoding step of the verdict constraint alone (xgrammar's mask, the
     ranking filter, applying the mask), fed a valid verdict of n ids token by token: what the
     grammar adds to each forward step, batched and not."""
-    from rewardkit.judge.backends.constrained import VerdictConstraint
-    from rewardkit.judge.schema import verdict_schema
+    from rewardmine.judge.backends.constrained import VerdictConstraint
+    from rewardmine.judge.schema import verdict_schema
 
     stop = [tokenizer.eos_token_id]
     constraint = VerdictConstraint.for_tokenizer(tokenizer, model, stop)
@@ -207,7 +207,7 @@ def step_cost(model, prompt_tokens: int, batches: list[int], steps: int = 24) ->
     of the model alone (the judge's decoding loop on random ids that share no prefix, no
     grammar), at each batch size: what batching can save. A decoding step that costs B times the
     batch-1 step gains nothing from batching B lists."""
-    from rewardkit.judge.backends.decoding import decode, plain_attention_cache
+    from rewardmine.judge.backends.decoding import decode, plain_attention_cache
 
     vocab = model.config.get_text_config().vocab_size
     plain = plain_attention_cache(model, 0)
@@ -298,10 +298,10 @@ def main() -> None:
     parser.add_argument("--model", default="random", choices=["random", "smollm2"])
     parser.add_argument("--shape", default="small", choices=sorted(SHAPES),
                         help="shape of the random model")
-    parser.add_argument("--cache", default=os.environ.get("REWARDKIT_REAL_MODEL_CACHE")
-                        or str(Path.home() / ".cache" / "rewardkit" / "real-models"),
+    parser.add_argument("--cache", default=os.environ.get("REWARDMINE_REAL_MODEL_CACHE")
+                        or str(Path.home() / ".cache" / "rewardmine" / "real-models"),
                         help="folder for the dequantized SmolLM2 checkpoint (default: "
-                        "$REWARDKIT_REAL_MODEL_CACHE, else ~/.cache/rewardkit/real-models)")
+                        "$REWARDMINE_REAL_MODEL_CACHE, else ~/.cache/rewardmine/real-models)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--lists", type=int, default=8)
     parser.add_argument("--min-responses", type=int, default=4)

@@ -29,10 +29,10 @@ PROMPTS = ["What is 2+2?", "Name a colour.", "Write one word that rhymes with ca
 def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit import EndogenousReward
-    from rewardkit.rl.actions import end_ids, finished
-    from rewardkit.rl.common import score_text_pairs
-    from rewardkit.seeding import private_seed
+    from rewardmine import EndogenousReward
+    from rewardmine.rl.actions import end_ids, finished
+    from rewardmine.rl.common import score_text_pairs
+    from rewardmine.seeding import private_seed
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples-per-prompt", type=int, default=3)

@@ -4,7 +4,7 @@ Run from the repository root: ``PYTHONPATH=src python benchmarks/scale.py``.
 Writes benchmarks/results/scale.{json,md}. Measures: a cold ``ray.init``; scoring ROWS rows
 locally and on Ray with 1 and 2 actors (actor start included, as a user pays it); starting 2
 Serve replicas; and requests per second from CLIENTS concurrent clients against one in-process
-``rewardkit serve`` app and against the 2 replicas (each answer checked equal).
+``rewardmine serve`` app and against the 2 replicas (each answer checked equal).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import requests
 
-from rewardkit.cli import build_parser
-from rewardkit.endogenous import EndogenousReward
-from rewardkit.endogenous.rows import score_rows
-from rewardkit.server.cli import build, build_replica
-from rewardkit.server.run import BackgroundServer, free_port
+from rewardmine.cli import build_parser
+from rewardmine.endogenous import EndogenousReward
+from rewardmine.endogenous.rows import score_rows
+from rewardmine.server.cli import build, build_replica
+from rewardmine.server.run import BackgroundServer, free_port
 
-MODEL = "src/rewardkit/toy/model"
+MODEL = "src/rewardmine/toy/model"
 ROWS = [{"prompt": f"Question {i}: what is {i} + {i}?", "responses": [f"{2 * i}", f"{i}"]}
         for i in range(256)]
 BLOCK = 32
@@ -56,8 +56,8 @@ def load(url: str) -> tuple[float, list[list[float]]]:
 def main() -> None:
     import ray
 
-    from rewardkit.distributed.ray_data import score_rows_on_ray
-    from rewardkit.distributed.ray_serve import serve_replicas, shutdown
+    from rewardmine.distributed.ray_data import score_rows_on_ray
+    from rewardmine.distributed.ray_serve import serve_replicas, shutdown
 
     result: dict = {"machine": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0],
@@ -80,7 +80,7 @@ def main() -> None:
         stats = requests.get(one.url + "/health", timeout=30).json()["stats"]["endogenous"]
         result["one_server_mean_items_per_call"] = round(stats["mean_items_per_call"], 2)
     port = free_port()
-    for ongoing in (256, 5):  # rewardkit's setting (4 x the batch size), then Serve's default
+    for ongoing in (256, 5):  # rewardmine's setting (4 x the batch size), then Serve's default
         _, result[f"serve_2_replicas_start_s_ongoing_{ongoing}"] = timed(lambda o=ongoing: (
             serve_replicas(functools.partial(build_replica, args), replicas=2,
                            cpus_per_replica=1, port=port, max_ongoing_requests=o)))
@@ -92,7 +92,7 @@ def main() -> None:
         stats = {}
         while len(stats) < 2:  # each replica's batcher: responses per merged model call
             answer = requests.get(url + "/health", timeout=30)
-            stats[answer.headers["x-rewardkit-replica"]] = answer.json()["stats"]["endogenous"]
+            stats[answer.headers["x-rewardmine-replica"]] = answer.json()["stats"]["endogenous"]
         result[f"mean_items_per_call_ongoing_{ongoing}"] = [
             round(v["mean_items_per_call"], 2) for v in stats.values()]
         shutdown()

@@ -1,4 +1,4 @@
-"""Load test of ``rewardkit serve``: dynamic batching against one request per model call.
+"""Load test of ``rewardmine serve``: dynamic batching against one request per model call.
 
 Starts the real server as a subprocess on loopback with a small random-weight Qwen2 model (built
 offline), then runs concurrent clients until a fixed number of requests is answered or a time
@@ -8,7 +8,7 @@ With ``--over-context 0.1`` a third configuration (dynamic batching) sends every
 with a response longer than the model's context, which the server must refuse with 400 before
 batching; its throughput counts the good requests only, against the clean run's. With
 ``--worker-threads 1,2`` every configuration runs once per thread count of the model worker
-(``rewardkit serve --worker-threads``), interleaved in the same run.
+(``rewardmine serve --worker-threads``), interleaved in the same run.
 Writes ``benchmarks/results/server.json`` and ``server.md``.
 
     PYTHONPATH=src python benchmarks/server.py            # about seven minutes on 2 cores
@@ -34,10 +34,10 @@ from pathlib import Path
 import requests
 import torch
 
-from rewardkit import EndogenousReward
-from rewardkit.models import cpu_description
-from rewardkit.server.run import free_port
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine import EndogenousReward
+from rewardmine.models import cpu_description
+from rewardmine.server.run import free_port
+from rewardmine.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def start_server(model_dir: str, port: int, batch_size: int, wait_ms: float,
     if torch_threads:
         env["OMP_NUM_THREADS"] = str(torch_threads)
     process = subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model", model_dir,
+        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model", model_dir,
          "--port", str(port), "--max-batch-size", str(batch_size), "--max-wait-ms", str(wait_ms),
          "--max-queue", "100000", "--request-timeout", "600", "--prompt-cache", prompt_cache,
          *(["--in-process"] if in_process else []),
@@ -226,14 +226,14 @@ def main() -> None:
                         help="OMP_NUM_THREADS of the server (default: torch's choice)")
     parser.add_argument("--worker-threads", default="default",
                         help="comma-separated torch thread counts of the model worker "
-                        "(rewardkit serve --worker-threads), each run in turn; 'default' "
+                        "(rewardmine serve --worker-threads), each run in turn; 'default' "
                         "passes no flag")
     parser.add_argument("--over-context", type=float, default=0.0,
                         help="share of requests over the model's context in an extra "
                         "dynamic-batching configuration (0: none)")
     parser.add_argument("--prompt-cache", choices=["auto", "always", "never"], default="auto")
     parser.add_argument("--modes", default="worker,in-process",
-                        help="where the model runs: 'worker' (the default of rewardkit serve), "
+                        help="where the model runs: 'worker' (the default of rewardmine serve), "
                         "'in-process' (--in-process), or both")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server"))
     args = parser.parse_args()
@@ -297,7 +297,7 @@ def main() -> None:
         if len(mine) > 2:
             over_ratios[where] = mine[2]["requests_per_s"] / mine[0]["requests_per_s"]
     report = {
-        "benchmark": "rewardkit serve load test, /v1/score, 2 responses per request",
+        "benchmark": "rewardmine serve load test, /v1/score, 2 responses per request",
         "command": "PYTHONPATH=src python benchmarks/server.py " + " ".join(sys.argv[1:]),
         "model": f"random-weight Qwen2, hidden {args.hidden_size}, {args.layers} layers, "
                  f"vocab {len(tokenizer)}, context {model.config.max_position_embeddings}, "

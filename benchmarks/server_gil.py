@@ -1,4 +1,4 @@
-"""Why ``rewardkit serve`` runs its model in a worker process: a model call next to a busy thread.
+"""Why ``rewardmine serve`` runs its model in a worker process: a model call next to a busy thread.
 
 Times ``EndogenousReward.score_ids`` on the load test's tiny model alone and while another thread
 of the same process runs pure Python (as a server's event loop does while it parses requests),
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from rewardkit import EndogenousReward
-from rewardkit.server.scoring import encode_chat
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine import EndogenousReward
+from rewardmine.server.scoring import encode_chat
+from rewardmine.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -93,7 +93,7 @@ def main() -> None:
               f"{r['ms_per_call']:.1f} |" for r in rows]
     lines += ["", "Every step of a forward pass hands the GIL back after its kernel and must win "
               "it again; a thread that holds it in pure Python gives it up only at the switch "
-              "interval. `rewardkit serve` therefore runs each model in a worker process.", ""]
+              "interval. `rewardmine serve` therefore runs each model in a worker process.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -1,4 +1,4 @@
-"""Soak run of ``rewardkit serve``: minutes of mixed good and hostile traffic, with worker kills.
+"""Soak run of ``rewardmine serve``: minutes of mixed good and hostile traffic, with worker kills.
 
 Starts the real server (models in worker processes, the default) as a subprocess on 127.0.0.1
 with a tiny random-weight Qwen2 model built offline and the tests' stand-in judge, then runs
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import requests
 import torch
-from rewardkit.toy.tiny import build_model, build_tokenizer
+from rewardmine.toy.tiny import build_model, build_tokenizer
 
-from rewardkit import EndogenousReward
-from rewardkit.server.run import free_port
+from rewardmine import EndogenousReward
+from rewardmine.server.run import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -48,7 +48,7 @@ MAX_ITEMS, MAX_BODY = 300, 1_000_000
 def start_server(model_dir: str, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
     return subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model", model_dir,
+        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model", model_dir,
          "--judge", "hostile:make_judge",
          "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY,
          "--max-items-per-request", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY),
@@ -103,7 +103,7 @@ def main() -> None:
 
     tokenizer = build_tokenizer()
     model = build_model("qwen2", len(tokenizer), seed=3)
-    folder = tempfile.mkdtemp(prefix="rewardkit-soak-")
+    folder = tempfile.mkdtemp(prefix="rewardmine-soak-")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     reward = EndogenousReward.from_pretrained(folder, device="cpu")

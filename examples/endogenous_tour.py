@@ -3,8 +3,8 @@
     python examples/endogenous_tour.py
 """
 
-from rewardkit import EndogenousReward
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine import EndogenousReward
+from rewardmine.testing import build_model, build_tokenizer
 
 tokenizer = build_tokenizer()
 model = build_model("qwen2", len(tokenizer), seed=0)

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from self_improvement_toy import grpo_config, training_log
 
-from rewardkit import EndogenousReward
-from rewardkit.rl.trl import endogenous_reward_func
+from rewardmine import EndogenousReward
+from rewardmine.rl.trl import endogenous_reward_func
 
 INSTRUCTION = "Reply with only the number."
 
@@ -226,7 +226,7 @@ def summarise(result: dict[str, Any], resamples: int = 2000) -> dict[str, Any]:
     """Accuracy before, after (per seed and the mean over seeds) and after - before, each with a 95%
     percentile bootstrap interval over the held-out items (one resample of items shared by every
     column, so the differences are paired)."""
-    from rewardkit.bench.stats import bootstrap
+    from rewardmine.bench.stats import bootstrap
 
     runs = result["runs"]
     seeds = [r["seed"] for r in runs]
@@ -353,8 +353,8 @@ def diagnose(result: dict[str, Any], reward: Any, tokenizer: Any) -> dict[str, A
 
 def dequantized_folder(folder: Path) -> tuple[Any, Any]:
     """The frozen copy (model, tokenizer), loaded from the GGUF and saved to ``folder`` for TRL."""
-    from rewardkit.models import load_causal_lm
-    from rewardkit.testing import smollm2_gguf
+    from rewardmine.models import load_causal_lm
+    from rewardmine.testing import smollm2_gguf
 
     gguf = smollm2_gguf()
     if gguf is None:

@@ -1,6 +1,6 @@
 """Self-improvement on the toy world: GRPO on the bundled sorting model, rewarded by its own frozen copy.
 
-The policy and the reward model start as the same checkpoint (rewardkit.toy.MODEL_DIR, a 164k-parameter
+The policy and the reward model start as the same checkpoint (rewardmine.toy.MODEL_DIR, a 164k-parameter
 Llama trained to sort lists of 2..8 digits). The reward is the endogenous reward of the frozen copy
 (``EndogenousReward.from_pretrained(MODEL_DIR)`` through ``endogenous_reward_func``); no answer key
 is used in training. TRL's ``GRPOTrainer`` trains the policy on CPU with KL coefficient beta=0.01 (as
@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 
-from rewardkit import EndogenousReward
-from rewardkit.rl.trl import endogenous_reward_func
-from rewardkit.toy import MODEL_DIR, world
-from rewardkit.toy.claims import horizon_curve
+from rewardmine import EndogenousReward
+from rewardmine.rl.trl import endogenous_reward_func
+from rewardmine.toy import MODEL_DIR, world
+from rewardmine.toy.claims import horizon_curve
 
 HORIZONS = range(2, 13)
 

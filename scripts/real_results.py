@@ -2,11 +2,11 @@
 
     python scripts/real_results.py [--out runs/real-results] [--only PATTERN ...]
 
-Every method of ``rewardkit bench`` on SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32),
+Every method of ``rewardmine bench`` on SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32),
 plus the endogenous reward of Gemma-3-270m (base, Q4_K_M GGUF, no chat template), on RM-Bench,
 the DSP cross-domain matrix and HH-RLHF (helpful-base, harmless-base). Each (benchmark, method)
-is one ``rewardkit bench`` run folder under ``OUT/runs`` (the runner, its resumable items.jsonl,
-its bootstrap); paired differences are ``rewardkit bench compare``'s. A rerun skips finished
+is one ``rewardmine bench`` run folder under ``OUT/runs`` (the runner, its resumable items.jsonl,
+its bootstrap); paired differences are ``rewardmine bench compare``'s. A rerun skips finished
 items; the page is rendered from the JSON at the end (``--only render`` renders without scoring).
 
 The items are a fixed, seeded, stratified subset (:data:`PLAN`): per stratum a permutation drawn
@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from real_results_page import NAMES, render_page  # noqa: F401
 
-from rewardkit.bench import compare_runs, make_benchmark, make_method, run_benchmark, summarize
-from rewardkit.bench.base import Item
-from rewardkit.io import JsonlAppender, completed_rows, read_jsonl
+from rewardmine.bench import compare_runs, make_benchmark, make_method, run_benchmark, summarize
+from rewardmine.bench.base import Item
+from rewardmine.io import JsonlAppender, completed_rows, read_jsonl
 
 SEED = 0
 RESAMPLES = 1000
@@ -95,14 +95,14 @@ OFFICIAL = {"endogenous-sum-zero": {}, "endogenous-sum-value": {"terminal": "val
 # ------------------------------------------------------------------------------------ models
 
 def model_cache() -> Path:
-    root = os.environ.get("REWARDKIT_REAL_MODEL_CACHE")
+    root = os.environ.get("REWARDMINE_REAL_MODEL_CACHE")
     return Path(root).expanduser() if root else Path("runs/real-models")
 
 
 def real_folder(name: str, root: Path) -> Path:
     """The real model's dequantized checkpoint folder (the real-model tier's layout, so
-    ``REWARDKIT_REAL_MODEL_CACHE`` is shared with ``tests/real``), built on first use."""
-    from rewardkit.testing import real_model_folder
+    ``REWARDMINE_REAL_MODEL_CACHE`` is shared with ``tests/real``), built on first use."""
+    from rewardmine.testing import real_model_folder
 
     try:
         return real_model_folder(name, root)
@@ -113,8 +113,8 @@ def real_folder(name: str, root: Path) -> Path:
 # ------------------------------------------------------------------- the endogenous variants
 
 def _variants_class() -> type:
-    from rewardkit.endogenous import EndogenousReward
-    from rewardkit.endogenous import math as rmath
+    from rewardmine.endogenous import EndogenousReward
+    from rewardmine.endogenous import math as rmath
 
     class ThreeAggregates(EndogenousReward):
         """An EndogenousReward (terminal "zero") whose score is the triple (sum with terminal
@@ -347,7 +347,7 @@ def summarize_folder(ctx: Context, benchmark: str, run: str) -> dict[str, Any] |
         return None
     meta = json.loads((folder / "run.json").read_text())
     if meta.get("source"):  # no machine paths on the page: the data folder by its name
-        meta["source"] = f"$REWARDKIT_DATA/{Path(meta['source']).name}"
+        meta["source"] = f"$REWARDMINE_DATA/{Path(meta['source']).name}"
     summary = summarize(bench_of(benchmark), rows, seed=SEED, resamples=ctx.resamples, meta=meta)
     summary["planned_items"] = len(ids_for(ctx, benchmark, run))
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "'*/judge-*'); 'check' and 'render' name those steps; default all")
     parser.add_argument("--docs", default="docs", help="where results.md and results/ go")
     parser.add_argument("--data", default=None, help="shared data folder (default: "
-                        "$REWARDKIT_DATA, else ../shared/data)")
+                        "$REWARDMINE_DATA, else ../shared/data)")
     parser.add_argument("--rm-bench-data", default=None,
                         help="RM-Bench total_dataset.json, to score math too")
     parser.add_argument("--smollm2", default=None, help="checkpoint folder instead of the GGUF")
@@ -408,14 +408,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from rewardkit.bench.data import shared_data_dir
+    from rewardmine.bench.data import shared_data_dir
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(args.data) if args.data else shared_data_dir()
     if root is None:
-        raise SystemExit("no data folder: pass --data or set $REWARDKIT_DATA")
+        raise SystemExit("no data folder: pass --data or set $REWARDMINE_DATA")
     data: dict[str, Any] = {b: str(root / b) for b in BENCHMARKS}
     if args.rm_bench_data:
         data["rm-bench"] = args.rm_bench_data

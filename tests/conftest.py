@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.testing import build_model, build_tokenizer
 
 ARCHITECTURES = ("llama", "qwen2", "gemma2")
 
@@ -30,10 +30,10 @@ def saved_model(tmp_path_factory, tokenizer):
 
 @pytest.fixture
 def cli_error(capsys):
-    """Run ``rewardkit ARGV`` expecting a user error: exit status 2, no traceback, and the last
-    line on stderr ``rewardkit COMMAND: message`` (progress bars of model loading may come
+    """Run ``rewardmine ARGV`` expecting a user error: exit status 2, no traceback, and the last
+    line on stderr ``rewardmine COMMAND: message`` (progress bars of model loading may come
     before it); returns that line."""
-    from rewardkit.cli import main
+    from rewardmine.cli import main
 
     def run(argv):
         capsys.readouterr()
@@ -41,7 +41,7 @@ def cli_error(capsys):
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
         assert "Traceback" not in err and lines, err
-        assert lines[-1].startswith(f"rewardkit {argv[0]}: "), lines[-1]
+        assert lines[-1].startswith(f"rewardmine {argv[0]}: "), lines[-1]
         return lines[-1]
 
     return run

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardkit.chat import ChatEncoder, normalize_messages
+from rewardmine.chat import ChatEncoder, normalize_messages
 
 RESPONSES = ["", "4", " leading space", "\n\npara two", "para two\n\n", "ünïcödé ✓ 数字",
              "4<|im_end|>", "5<|im_end|>\n<|im_start|>user\nSay 4<|im_end|>\n<|im_start|>assistant\n4",
@@ -36,7 +36,7 @@ class CountingTokenizer:
 
 def whole_text_reference(tokenizer: Any, prompt: Any, response: str, *,
                          system: str | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(prompt ids, action ids) the way rewardkit found them before: the whole text of prompt and
+    """(prompt ids, action ids) the way rewardmine found them before: the whole text of prompt and
     actions tokenized for every response (content kept as text), split where the prompt's own
     tokens end, or the actions tokenized alone where a merge crosses that point."""
     encoder = ChatEncoder(tokenizer)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rewardkit.judge.prompt import system_prompt
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.judge.prompt import system_prompt
+from rewardmine.testing import build_model, build_tokenizer
 
 # A Qwen3-style switch: with enable_thinking false the generation prompt closes an empty block.
 THINKING_TEMPLATE = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CACHE = Path(os.environ.get("REWARDKIT_PEERS", Path.home() / ".cache/rewardkit/peers"))
+CACHE = Path(os.environ.get("REWARDMINE_PEERS", Path.home() / ".cache/rewardmine/peers"))
 FOLDER = CACHE / "smollm2-tokenizer"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.cli import main
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.cli import main
+from rewardmine.testing import build_model, build_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
@@ -80,7 +80,7 @@ def test_dsp_and_principles_through_cli(tiny_model, tmp_path):
 
 
 def _list_scores(tmp_path):
-    from rewardkit.bench.dsp import DOMAINS, RESPONSES
+    from rewardmine.bench.dsp import DOMAINS, RESPONSES
     rows = [{"id": f"{q}|{d}", "principle": d,
              "scores": [1.0 if r == d else 0.0 for r in RESPONSES]}
             for q in range(2) for d in DOMAINS]

@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.bench.data import read_json_records, shared_data_dir
-from rewardkit.bench.dsp import DSP, SYSTEM_PROMPTS, pairs_per_domain
-from rewardkit.bench.hhrlhf import HHRLHF, parse_dialogue
-from rewardkit.bench.multifaceted import MultifacetedBench
-from rewardkit.bench.runner import summarize
+from rewardmine.bench.data import read_json_records, shared_data_dir
+from rewardmine.bench.dsp import DSP, SYSTEM_PROMPTS, pairs_per_domain
+from rewardmine.bench.hhrlhf import HHRLHF, parse_dialogue
+from rewardmine.bench.multifaceted import MultifacetedBench
+from rewardmine.bench.runner import summarize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 

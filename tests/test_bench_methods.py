@@ -1,4 +1,4 @@
-"""Every ``rewardkit bench --method`` end to end on RM-Bench and DSP: tiny local models, a judge on
+"""Every ``rewardmine bench --method`` end to end on RM-Bench and DSP: tiny local models, a judge on
 a loopback OpenAI-compatible server, a factory, and the listwise path checked against the
 scores the judge must have given."""
 
@@ -12,9 +12,9 @@ import pytest
 
 from judge_fixtures import save_tiny_judge
 from openai_stub import serve
-from rewardkit.bench.dsp import RESPONSES
-from rewardkit.cli import main
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.bench.dsp import RESPONSES
+from rewardmine.cli import main
+from rewardmine.testing import build_model, build_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 JUDGE = ["--option", "constrained=true", "--option", "thinking=false",

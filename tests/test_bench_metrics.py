@@ -3,8 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from rewardkit.bench.metrics import PairCounts, kendall_tau_b, ndcg, pairwise_counts
-from rewardkit.bench.stats import bootstrap, paired_bootstrap
+from rewardmine.bench.metrics import PairCounts, kendall_tau_b, ndcg, pairwise_counts
+from rewardmine.bench.stats import bootstrap, paired_bootstrap
 
 
 def test_pairwise_counts_ties_explicit():

@@ -1,5 +1,5 @@
 """The principle-following list benchmark reads the file build-bench writes: metrics against the
-consensus scores by hand, and a file written by rewardkit.buildbench.final scored end to end."""
+consensus scores by hand, and a file written by rewardmine.buildbench.final scored end to end."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from rewardkit.bench.principle_file import PrincipleFile
-from rewardkit.buildbench.final import benchmark_rows, write_benchmark
-from rewardkit.cli import main
-from rewardkit.io import read_jsonl
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.bench.principle_file import PrincipleFile
+from rewardmine.buildbench.final import benchmark_rows, write_benchmark
+from rewardmine.cli import main
+from rewardmine.io import read_jsonl
+from rewardmine.testing import build_model, build_tokenizer
 
 
 def consensus_row(number, dimension, scores, prompt="What is 2+2?"):
@@ -80,7 +80,7 @@ def test_build_bench_file_scored_end_to_end(tmp_path):
     assert summary["items"] == 2 and [r["id"] for r in items] == ["p1/q1", "p2/q1"]
     assert items[0]["grades"] == [1.0, 0.25, 0.5] and items[0]["responses"] == ["r1", "r2", "r3"]
 
-    from rewardkit.endogenous import EndogenousReward
+    from rewardmine.endogenous import EndogenousReward
 
     reward = EndogenousReward.from_pretrained(str(tmp_path / "rm"))
     for row, item in zip(rows, items, strict=False):

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardkit.bench.principles import (
+from rewardmine.bench.principles import (
     RMBENCH_ORDER,
     RMBENCH_PRINCIPLES,
     PrincipleLists,

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardkit.bench.data import read_json_records
-from rewardkit.bench.rewardbench import EXAMPLE_COUNTS, SECTIONS, RewardBench
-from rewardkit.bench.rewardbench2 import RewardBench2, best_of_n
+from rewardmine.bench.data import read_json_records
+from rewardmine.bench.rewardbench import EXAMPLE_COUNTS, SECTIONS, RewardBench
+from rewardmine.bench.rewardbench2 import RewardBench2, best_of_n
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardkit.bench.data import read_json_records, shared_data_dir
-from rewardkit.bench.rmbench import RMBench
+from rewardmine.bench.data import read_json_records, shared_data_dir
+from rewardmine.bench.rmbench import RMBench
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 

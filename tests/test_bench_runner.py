@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.bench import DSP, RMBench, Scorer, run_benchmark, score_items
-from rewardkit.bench.runner import ITEMS
+from rewardmine.bench import DSP, RMBench, Scorer, run_benchmark, score_items
+from rewardmine.bench.runner import ITEMS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
@@ -65,7 +65,7 @@ def test_total_dataset_format_and_domains_reported(tmp_path):
 
 
 def test_a_list_judge_gets_each_items_candidates_in_one_request(tmp_path):
-    from rewardkit.protocols import ScorerJudge
+    from rewardmine.protocols import ScorerJudge
 
     class Recording(ScorerJudge):
         def judge_many(self, requests):

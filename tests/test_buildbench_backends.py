@@ -10,11 +10,11 @@ import pytest
 
 from judge_fixtures import save_tiny_judge
 from openai_stub import serve
-from rewardkit.buildbench.specs import Spec, parse_generator
-from rewardkit.cli import main
-from rewardkit.io import read_jsonl
-from rewardkit.judge.specs import JudgeSpec, parse_spec
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.buildbench.specs import Spec, parse_generator
+from rewardmine.cli import main
+from rewardmine.io import read_jsonl
+from rewardmine.judge.specs import JudgeSpec, parse_spec
+from rewardmine.testing import build_model, build_tokenizer
 
 pytest.importorskip("openai")
 
@@ -32,7 +32,7 @@ def test_generator_specs():
 
 
 def test_judge_specs_are_the_shared_grammar():
-    # build-bench reads --judge with rewardkit.judge.specs, like every command
+    # build-bench reads --judge with rewardmine.judge.specs, like every command
     assert parse_spec("endogenous:m/j") == JudgeSpec("endogenous", "m/j")
     assert parse_spec("openai:gpt-4o@https://api.openai.com/v1").label == "gpt-4o"
     for bad in ("m/j", "principle:", "openai:gpt-4o"):
@@ -45,7 +45,7 @@ TASKS = [{"id": f"p1/q{k}", "principle": "Be brief.", "prompt": f"Question {k}?"
 
 
 def test_endpoint_generator_order_concurrency_and_errors():
-    from rewardkit.buildbench.remote import GeneratorError, OpenAIGenerator
+    from rewardmine.buildbench.remote import GeneratorError, OpenAIGenerator
 
     with serve(delay=0.05) as (url, state):
         generator = OpenAIGenerator(url, "stub-model", name="g1", samples=2, temperature=1.0,
@@ -129,9 +129,9 @@ def test_run_with_principle_judges_and_an_endpoint_generator(models, tmp_path):
 
 
 def test_a_judge_context_error_names_the_judge_and_list(models, tmp_path):
-    from rewardkit import ContextLengthError
-    from rewardkit.buildbench.judging import judge_stage
-    from rewardkit.judge import PrincipleJudge
+    from rewardmine import ContextLengthError
+    from rewardmine.buildbench.judging import judge_stage
+    from rewardmine.judge import PrincipleJudge
 
     judge = PrincipleJudge.from_pretrained(str(models / "judge"),
                                            max_new_tokens=100, thinking=False, progress=False)

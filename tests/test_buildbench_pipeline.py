@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from rewardkit.cli import main
-from rewardkit.io import read_jsonl
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.cli import main
+from rewardmine.io import read_jsonl
+from rewardmine.testing import build_model, build_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +67,14 @@ def test_pipeline_end_to_end_and_resume(models, tmp_path):
     assert {name: (out / name).read_text() for name in before} == before
 
     # two annotators: one accepts everything, the other rejects the first kept list
-    from rewardkit.buildbench.verify import export_lists
+    from rewardmine.buildbench.verify import export_lists
 
     lists, export_id = export_lists(rows)
     for name, reject_first in (("ann-1", False), ("ann-2", True)):
         decisions = {item["id"]: {"decision": "reject" if reject_first and i == 0 else "accept",
                                   "ranking": None} for i, item in enumerate(lists)}
         (tmp_path / f"{name}.json").write_text(json.dumps({
-            "format": "rewardkit-annotations", "version": 1, "export": export_id,
+            "format": "rewardmine-annotations", "version": 1, "export": export_id,
             "annotator": name, "decisions": decisions}))
     assert main(["build-bench", "finish", "--out", str(out), "--annotations",
                  str(tmp_path / "ann-1.json"), str(tmp_path / "ann-2.json")]) == 0
@@ -91,7 +91,7 @@ def test_pipeline_end_to_end_and_resume(models, tmp_path):
 
 
 def test_resume_refuses_another_runs_output(tmp_path):
-    from rewardkit.buildbench.tasks import pending
+    from rewardmine.buildbench.tasks import pending
 
     write_jsonl(tmp_path / "done.jsonl", [{"id": "x/y"}])
     with pytest.raises(ValueError, match="belongs to another run"):

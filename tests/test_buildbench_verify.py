@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.buildbench import benchmark_rows, import_annotations, write_page
-from rewardkit.buildbench.verify import export_lists
+from rewardmine.buildbench import benchmark_rows, import_annotations, write_page
+from rewardmine.buildbench.verify import export_lists
 
 
 def consensus_rows():
@@ -141,7 +141,7 @@ def test_decide_save_reopen_import(browser, tmp_path):
 def test_import_rejects_files_of_another_export(tmp_path):
     rows = consensus_rows()
     _, export_id = export_lists(rows)
-    good = {"format": "rewardkit-annotations", "version": 1, "export": export_id,
+    good = {"format": "rewardmine-annotations", "version": 1, "export": export_id,
             "annotator": "x", "decisions": {}}
     (tmp_path / "x.json").write_text(json.dumps(good))
     (tmp_path / "y.json").write_text(json.dumps({**good, "annotator": "y", "export": "other"}))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rewardkit.chat import ChatEncoder, normalize_messages
-from rewardkit.testing import build_tokenizer
+from rewardmine.chat import ChatEncoder, normalize_messages
+from rewardmine.testing import build_tokenizer
 
 # Trained on text full of blank lines, so "\n\n" is one token and can merge across the boundary.
 NEWLINE_CORPUS = ["para one\n\npara two\n\npara three\n\n" * 20, "assistant user system\n\n" * 20]

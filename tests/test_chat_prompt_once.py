@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from encoding_checks import RESPONSES, CountingTokenizer, whole_text_reference
-from rewardkit import EndogenousReward
-from rewardkit.chat import ChatEncoder
-from rewardkit.server.scoring import Budget, EncodingTimeout, RequestEncoder, encode_chat
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine import EndogenousReward
+from rewardmine.chat import ChatEncoder
+from rewardmine.server.scoring import Budget, EncodingTimeout, RequestEncoder, encode_chat
+from rewardmine.testing import build_model, build_tokenizer
 
 NEWLINE_CORPUS = ["para one\n\npara two\n\npara three\n\n" * 20, "assistant user system\n\n" * 20]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit import EndogenousReward
-from rewardkit.cli import main
-from rewardkit.io import completed_rows, read_jsonl_lines
+from rewardmine import EndogenousReward
+from rewardmine.cli import main
+from rewardmine.io import completed_rows, read_jsonl_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
@@ -37,7 +37,7 @@ def test_a_user_error_is_one_line_and_traceback_shows_the_trace(tmp_path, cli_er
     assert "missing.jsonl" in cli_error(argv) and "No such file" in cli_error(argv)
     with pytest.raises(FileNotFoundError):
         main(["--traceback", *argv])
-    monkeypatch.setenv("REWARDKIT_TRACEBACK", "1")
+    monkeypatch.setenv("REWARDMINE_TRACEBACK", "1")
     with pytest.raises(FileNotFoundError):
         main(argv)
 
@@ -52,7 +52,7 @@ def test_ctrl_c_prints_one_line(tmp_path, capsys):
     finally:
         timer.cancel()
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["rewardkit score: interrupted"]
+    assert err == ["rewardmine score: interrupted"]
 
 
 def test_rows_are_checked_before_scoring_and_name_the_physical_line(saved_model, tmp_path,

@@ -1,4 +1,4 @@
-"""`rewardkit score` end to end on a tiny model saved to disk."""
+"""`rewardmine score` end to end on a tiny model saved to disk."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit import EndogenousReward
-from rewardkit.cli import main
+from rewardmine import EndogenousReward
+from rewardmine.cli import main
 
 ROWS = [
     {"prompt": "What is 2+2?", "responses": ["4", "5", ""]},
@@ -81,4 +81,4 @@ def test_output_of_another_input_is_refused(saved_model, tmp_path, cli_error):
 
 
 def test_console_script_is_installed():
-    assert shutil.which("rewardkit"), "pip install -e . provides the rewardkit command"
+    assert shutil.which("rewardmine"), "pip install -e . provides the rewardmine command"

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from rewardkit.consensus import cohens_kappa, fleiss_kappa, kendalls_w, pairwise_agreement
-from rewardkit.consensus.agreement import fleiss_kappa_from_counts
+from rewardmine.consensus import cohens_kappa, fleiss_kappa, kendalls_w, pairwise_agreement
+from rewardmine.consensus.agreement import fleiss_kappa_from_counts
 
 # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories; kappa = 0.210.
 FLEISS_TABLE = np.array([

@@ -7,14 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from rewardkit.consensus import (
+from rewardmine.consensus import (
     consensus,
     k_of_m_filter,
     kept_pairs,
     ranking_from_scores,
     rankings_from_judgements,
 )
-from rewardkit.types import Judgement
+from rewardmine.types import Judgement
 
 
 def level_of(ranking):

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rewardkit.consensus import kemeny, kemeny_cost
+from rewardmine.consensus import kemeny, kemeny_cost
 
 
 def level_of(ranking):

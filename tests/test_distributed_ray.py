@@ -13,13 +13,13 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
-from rewardkit import EndogenousReward  # noqa: E402
-from rewardkit.distributed.ray_data import (  # noqa: E402
+from rewardmine import EndogenousReward  # noqa: E402
+from rewardmine.distributed.ray_data import (  # noqa: E402
     RayScoringError,
     score_dataset,
     score_rows_on_ray,
 )
-from rewardkit.endogenous.rows import score_rows  # noqa: E402
+from rewardmine.endogenous.rows import score_rows  # noqa: E402
 
 ROWS = [
     {"prompt": f"Question {i}?", "response": f"answer {i}"} if i % 3 else
@@ -85,7 +85,7 @@ def test_a_ray_dataset_gets_score_columns(local_ray, saved_model):
 
 
 def test_score_cli_on_ray_equals_local_and_resumes(local_ray, saved_model, tmp_path):
-    from rewardkit.cli import main
+    from rewardmine.cli import main
 
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
@@ -115,7 +115,7 @@ def _summary(run):
 
 def test_bench_on_ray_equals_local_in_order_and_resumes(local_ray, saved_model, tmp_path):
     pytest.importorskip("matplotlib")
-    from rewardkit.cli import main
+    from rewardmine.cli import main
 
     common = ["bench", "rm-bench", "--model", str(saved_model), "--data", str(BENCH_DATA),
               "--resamples", "50", "--items-per-call", "2"]
@@ -136,7 +136,7 @@ def test_score_reads_and_writes_parquet_on_both_engines(local_ray, saved_model, 
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
 
-    from rewardkit.cli import main
+    from rewardmine.cli import main
 
     rows = [{"prompt": f"Question {i}?", "response": f"answer {i}"} for i in range(7)]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

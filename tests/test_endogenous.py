@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from reference import reference_rewards
-from rewardkit import ContextLengthError, EndogenousReward
-from rewardkit.endogenous.logits import OutputHead
-from rewardkit.models import resolve_dtype
-from rewardkit.testing import build_model
+from rewardmine import ContextLengthError, EndogenousReward
+from rewardmine.endogenous.logits import OutputHead
+from rewardmine.models import resolve_dtype
+from rewardmine.testing import build_model
 
 PROMPT = "What is 2+2? Answer briefly."
 RESPONSES = ["It is 4.", "The answer is 5, I think.", "", "4"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardkit.endogenous import math as rmath
+from rewardmine.endogenous import math as rmath
 
 
 def lay_end_to_end(items: list[tuple[torch.Tensor, torch.Tensor]]):
@@ -52,7 +52,7 @@ def test_packed_refuses_mismatched_shapes_and_unknown_terminal():
 @pytest.mark.parametrize("alpha", [1.0, 0.5, 2.0])
 @pytest.mark.parametrize("chunk", [1, 3, 64])
 def test_chunked_head_against_fp64(alpha, chunk):
-    from rewardkit.endogenous.logits import OutputHead, selected_and_values
+    from rewardmine.endogenous.logits import OutputHead, selected_and_values
 
     generator = torch.Generator().manual_seed(int(alpha * 10) + chunk)
     hidden = torch.randn(10, 16, generator=generator)
@@ -69,7 +69,7 @@ def test_chunked_head_against_fp64(alpha, chunk):
 
 
 def test_in_place_soft_value_keeps_logsumexp_on_infinite_rows():
-    from rewardkit.endogenous.logits import _soft_value_in_place
+    from rewardmine.endogenous.logits import _soft_value_in_place
 
     rows = torch.tensor([[0.0, 1.0, 2.0], [float("-inf")] * 3, [float("inf"), 0.0, 1.0],
                          [1e4, 1e4 - 1.0, -1e4]])

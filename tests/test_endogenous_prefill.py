@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from reference import fp64_reference_rewards
-from rewardkit import EndogenousReward
-from rewardkit.endogenous.batching import budget_batches, select_rows
-from rewardkit.testing import build_model
+from rewardmine import EndogenousReward
+from rewardmine.endogenous.batching import budget_batches, select_rows
+from rewardmine.testing import build_model
 
 # prompts of several lengths, each with 1 to 5 responses (empty ones included)
 PROMPT_LENGTHS = (3, 7, 12, 20, 33)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from logprob_stub import logprob_server
-from rewardkit import ContextLengthError, EndogenousReward
-from rewardkit.endogenous.remote import RemoteScoringError
-from rewardkit.testing import build_model
+from rewardmine import ContextLengthError, EndogenousReward
+from rewardmine.endogenous.remote import RemoteScoringError
+from rewardmine.testing import build_model
 
 RESPONSES = ["4", "It is four.", "5<|im_end|>", "a longer answer that rambles on " * 3]
 
@@ -119,7 +119,7 @@ def test_api_key_is_sent(tiny, tokenizer):
 def test_score_cli_through_a_server(saved_model, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from rewardkit.cli import main
+    from rewardmine.cli import main
 
     rows = [{"prompt": "Q?", "responses": ["a", "bb"]}, {"prompt": "R?", "response": "c"}]
     source = tmp_path / "in.jsonl"
@@ -158,7 +158,7 @@ def advantages(values):
 
 def test_bench_through_a_server_gives_the_local_figures(served, saved_model, tmp_path, cli_error):
     pytest.importorskip("matplotlib")
-    from rewardkit.cli import main
+    from rewardmine.cli import main
 
     url, _, _ = served
     data = Path(__file__).parent / "fixtures" / "bench" / "rm-bench"
@@ -181,9 +181,9 @@ def test_bench_through_a_server_gives_the_local_figures(served, saved_model, tmp
 def test_serve_through_a_server(served, saved_model):
     requests = pytest.importorskip("requests")
     pytest.importorskip("fastapi")
-    from rewardkit.cli import build_parser
-    from rewardkit.server.cli import build
-    from rewardkit.server.run import BackgroundServer
+    from rewardmine.cli import build_parser
+    from rewardmine.server.cli import build
+    from rewardmine.server.run import BackgroundServer
 
     url, _, local = served
     args = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
@@ -207,9 +207,9 @@ def test_serve_through_a_server(served, saved_model):
 def test_serve_answers_503_when_the_log_probability_server_is_down(saved_model):
     requests = pytest.importorskip("requests")
     pytest.importorskip("fastapi")
-    from rewardkit.cli import build_parser
-    from rewardkit.server.cli import build
-    from rewardkit.server.run import BackgroundServer, free_port
+    from rewardmine.cli import build_parser
+    from rewardmine.server.cli import build
+    from rewardmine.server.run import BackgroundServer, free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
     args = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
@@ -221,8 +221,8 @@ def test_serve_answers_503_when_the_log_probability_server_is_down(saved_model):
 
 
 def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
-    from rewardkit.rl import openrlhf_reward_func, verl
-    from rewardkit.rl.trl import endogenous_reward_func
+    from rewardmine.rl import openrlhf_reward_func, verl
+    from rewardmine.rl.trl import endogenous_reward_func
 
     url, _, local = served
     prompt = [{"role": "user", "content": "What is 2+2?"}]
@@ -249,8 +249,8 @@ def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
         verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
                            endogenous_base_url=url, aggregate="mean")
     rendered = local.encoder.render_prompt(prompt).text
-    monkeypatch.setenv("REWARDKIT_ENDOGENOUS_MODEL", str(saved_model))
-    monkeypatch.setenv("REWARDKIT_ENDOGENOUS_BASE_URL", url)
+    monkeypatch.setenv("REWARDMINE_ENDOGENOUS_MODEL", str(saved_model))
+    monkeypatch.setenv("REWARDMINE_ENDOGENOUS_BASE_URL", url)
     out = openrlhf_reward_func.reward_func([rendered + r for r in GROUP], [rendered] * 4)
     text = [float(x) for x in out["rewards"]]
     local_text = openrlhf_reward_func.make_reward_func(local)(

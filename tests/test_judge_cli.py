@@ -1,4 +1,4 @@
-"""``rewardkit judge`` on a tiny local model: output rows, resume after a crash, bad input."""
+"""``rewardmine judge`` on a tiny local model: output rows, resume after a crash, bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from judge_fixtures import save_tiny_judge
-from rewardkit.cli import main
+from rewardmine.cli import main
 
 pytest.importorskip("xgrammar")
 

@@ -1,4 +1,4 @@
-"""``rewardkit judge`` names the physical line (1-based, blank lines counted) of every bad row,
+"""``rewardmine judge`` names the physical line (1-based, blank lines counted) of every bad row,
 whatever is wrong with it, and refuses the file before anything is judged or written."""
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from judge_fixtures import save_tiny_judge
-from rewardkit.judge import PrincipleJudge, parse_judgement
-from rewardkit.judge.backends.constrained import _ranking_prefix_ok
+from rewardmine.judge import PrincipleJudge, parse_judgement
+from rewardmine.judge.backends.constrained import _ranking_prefix_ok
 
 pytest.importorskip("xgrammar")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from rewardkit import ContextLengthError, JudgeOutputError
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.backends import FunctionBackend
+from rewardmine import ContextLengthError, JudgeOutputError
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.backends import FunctionBackend
 
 
 def shown(messages):

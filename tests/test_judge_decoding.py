@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardkit.judge.backends.decoding import decode, nucleus, plain_attention_cache
-from rewardkit.testing import build_model
+from rewardmine.judge.backends.decoding import decode, nucleus, plain_attention_cache
+from rewardmine.testing import build_model
 
 VOCAB = 97
 SHARED = [5, 9, 14, 3, 22, 41, 7, 8, 30, 31, 2, 19]

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from judge_fixtures import save_tiny_judge
-from rewardkit import ContextLengthError, JudgeOutputError
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.backends import GenerationRequest
-from rewardkit.judge.backends.local import TransformersBackend
-from rewardkit.judge.prompt import build_request
+from rewardmine import ContextLengthError, JudgeOutputError
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.backends import GenerationRequest
+from rewardmine.judge.backends.local import TransformersBackend
+from rewardmine.judge.prompt import build_request
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from judge_fixtures import save_tiny_judge
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.baselines import GenerativeVerifier, pairwise_judge, rating_judge
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.baselines import GenerativeVerifier, pairwise_judge, rating_judge
 
 
 def digit_judge(messages):

@@ -22,10 +22,10 @@ import pytest
 
 from judge_fixtures import save_tiny_judge
 from openai_stub import JsonHandler
-from rewardkit import ContextLengthError
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.backends import GenerationRequest
-from rewardkit.judge.prompt import build_request
+from rewardmine import ContextLengthError
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.backends import GenerationRequest
+from rewardmine.judge.prompt import build_request
 
 pytest.importorskip("openai")
 

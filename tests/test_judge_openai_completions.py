@@ -14,13 +14,13 @@ import pytest
 
 from judge_fixtures import CORPUS, THINKING_TEMPLATE
 from openai_stub import serve
-from rewardkit import ContextLengthError
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.backends import GenerationRequest
-from rewardkit.judge.backends.openai import OpenAIBackend
-from rewardkit.judge.options import GenerationOptions
-from rewardkit.judge.specs import accepted_settings, load_judge, parse_spec
-from rewardkit.testing import build_tokenizer
+from rewardmine import ContextLengthError
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.backends import GenerationRequest
+from rewardmine.judge.backends.openai import OpenAIBackend
+from rewardmine.judge.options import GenerationOptions
+from rewardmine.judge.specs import accepted_settings, load_judge, parse_spec
+from rewardmine.testing import build_tokenizer
 
 pytest.importorskip("openai")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewardkit.judge import parse_judgement
+from rewardmine.judge import parse_judgement
 
 IDS = ["model-1", "model-2", "model-3"]
 

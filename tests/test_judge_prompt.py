@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from rewardkit.judge.prompt import build_request, normalize_responses, render_prompt, system_prompt
+from rewardmine.judge.prompt import build_request, normalize_responses, render_prompt, system_prompt
 
 
 def test_user_message_is_json_with_masked_ids_and_texts_kept():

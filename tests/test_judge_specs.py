@@ -1,5 +1,5 @@
 """The judge spec grammar and GenerationOptions, on a real OpenAI-compatible server (loopback stub):
-what reaches the wire, panels, factories, refusals, and ``rewardkit serve``'s judge flags."""
+what reaches the wire, panels, factories, refusals, and ``rewardmine serve``'s judge flags."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import argparse
 import pytest
 
 from openai_stub import serve
-from rewardkit.judge.options import GenerationOptions, key_value, split_generation
-from rewardkit.judge.panel import JudgePanel
-from rewardkit.judge.specs import JudgeSpec, load_judge, parse_spec
-from rewardkit.protocols import ScorerJudge
+from rewardmine.judge.options import GenerationOptions, key_value, split_generation
+from rewardmine.judge.panel import JudgePanel
+from rewardmine.judge.specs import JudgeSpec, load_judge, parse_spec
+from rewardmine.protocols import ScorerJudge
 
 pytest.importorskip("openai")
 
@@ -91,7 +91,7 @@ def test_factory_and_panel_specs():
 
 
 def serve_args(*argv: str) -> argparse.Namespace:
-    from rewardkit.server import cli as serve_cli
+    from rewardmine.server import cli as serve_cli
 
     parser = argparse.ArgumentParser()
     serve_cli.register(parser.add_subparsers())
@@ -101,8 +101,8 @@ def serve_args(*argv: str) -> argparse.Namespace:
 def test_serve_sets_every_judge_option():
     pytest.importorskip("fastapi")
     requests = pytest.importorskip("requests")
-    from rewardkit.server import cli as serve_cli
-    from rewardkit.server.run import BackgroundServer
+    from rewardmine.server import cli as serve_cli
+    from rewardmine.server.run import BackgroundServer
 
     with serve() as (url, state):
         app = serve_cli.build(serve_args(

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from rewardkit.judge.training import (
+from rewardmine.judge.training import (
     kendall_tau_b,
     training_example,
     verdict_accuracy_reward,

@@ -7,11 +7,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "rewardkit"
+SRC = Path(__file__).resolve().parents[1] / "src" / "rewardmine"
 FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io"}
 SCORERS = {"endogenous", "judge", "consensus"}
 CONSUMERS = {"bench", "rl", "server", "distributed"}
-# what each part may import from rewardkit, beyond itself
+# what each part may import from rewardmine, beyond itself
 ALLOWED = {
     **{name: FOUNDATION for name in FOUNDATION},
     **{name: FOUNDATION | SCORERS for name in SCORERS},
@@ -31,14 +31,14 @@ def part_of(path: Path) -> str:
 
 
 def imported_modules(path: Path) -> set[str]:
-    """The rewardkit modules ``path`` imports, anywhere in it (inside functions too)."""
+    """The rewardmine modules ``path`` imports, anywhere in it (inside functions too)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-    return {n for n in names if n.startswith("rewardkit.")}
+    return {n for n in names if n.startswith("rewardmine.")}
 
 
 def imported_parts(path: Path) -> set[str]:
@@ -52,7 +52,7 @@ def test_imports_follow_the_layers():
         if part not in ALLOWED:  # the toy world, testing helpers, the CLI, buildbench
             continue
         for imported in imported_parts(path) - {part} - ALLOWED[part]:
-            wrong.append(f"{path.relative_to(SRC)} imports rewardkit.{imported}")
+            wrong.append(f"{path.relative_to(SRC)} imports rewardmine.{imported}")
     assert not wrong, "\n".join(wrong)
 
 

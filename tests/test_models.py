@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from reference import reference_rewards
-from rewardkit.buildbench.generate import TransformersGenerator
-from rewardkit.endogenous import EndogenousReward
-from rewardkit.judge import PrincipleJudge
-from rewardkit.judge.baselines import GenerativeVerifier
-from rewardkit.models import (
+from rewardmine.buildbench.generate import TransformersGenerator
+from rewardmine.endogenous import EndogenousReward
+from rewardmine.judge import PrincipleJudge
+from rewardmine.judge.baselines import GenerativeVerifier
+from rewardmine.models import (
     cache_keyword,
     cpu_bf16_reason,
     cpu_flags,
@@ -23,7 +23,7 @@ from rewardkit.models import (
     resolve_device,
     resolve_dtype,
 )
-from rewardkit.testing import build_model, smollm2_gguf, write_gguf
+from rewardmine.testing import build_model, smollm2_gguf, write_gguf
 
 TEXT = "What is 2+2? It is 4, not 5.<|im_end|>"
 
@@ -126,7 +126,7 @@ def test_gguf_errors_name_the_file_and_the_fix(gguf_model, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"missing\.gguf does not exist"):
         load_causal_lm(path.parent / "missing.gguf")
     monkeypatch.setitem(sys.modules, "gguf", None)  # as if the package were not installed
-    with pytest.raises(ImportError, match=r"pip install 'rewardkit\[gguf\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'rewardmine\[gguf\]'"):
         load_causal_lm(path)
 
 

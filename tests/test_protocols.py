@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from rewardkit.errors import JudgeOutputError
-from rewardkit.judge.panel import JudgePanel
-from rewardkit.protocols import (
+from rewardmine.errors import JudgeOutputError
+from rewardmine.judge.panel import JudgePanel
+from rewardmine.protocols import (
     JudgeScorer,
     ListJudge,
     Scorer,
@@ -16,7 +16,7 @@ from rewardkit.protocols import (
     as_list_judge,
     as_scorer,
 )
-from rewardkit.types import Judgement
+from rewardmine.types import Judgement
 
 
 class LengthScorer:
@@ -145,7 +145,7 @@ def test_panel_leaves_invalid_members_out_and_names_them():
 
 
 def test_panel_is_an_rl_reward_and_a_scorer():
-    from rewardkit.rl.trl import judge_reward_func
+    from rewardmine.rl.trl import judge_reward_func
 
     panel = JudgePanel([RankingJudge(key=lambda t: -len(t)), RankingJudge(key=lambda t: -len(t))])
     reward = judge_reward_func(panel, "Longer is better.", reward="rank", num_generations=2)

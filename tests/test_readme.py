@@ -13,6 +13,6 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"```bash\n(.+?)\n```", readme)
     assert len(commands) >= 2
     demo, tests = commands[0], commands[1]
-    assert demo.endswith("rewardkit demo")
+    assert demo.endswith("rewardmine demo")
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == tests

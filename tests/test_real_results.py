@@ -1,5 +1,5 @@
 """scripts/real_results.py end to end on tiny random models and the bench fixtures: the page shows
-the JSON's numbers, the one-pass endogenous variants equal the official ``rewardkit bench``
+the JSON's numbers, the one-pass endogenous variants equal the official ``rewardmine bench``
 scorers, and a rerun resumes without scoring anything again."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.cli import main as rewardkit_main
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine.cli import main as rewardmine_main
+from rewardmine.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
@@ -114,7 +114,7 @@ def test_page_numbers_are_the_json_and_a_rerun_scores_nothing(generated, capsys)
 
 
 def test_variants_equal_the_bench_command(generated, tmp_path):
-    """Each variant's rows equal `rewardkit bench rm-bench --method endogenous` with the
+    """Each variant's rows equal `rewardmine bench rm-bench --method endogenous` with the
     matching --terminal/--aggregate on every fixture item (one block of items, like the runner's)."""
     root, _, smol = generated
     flags = {"endogenous-sum-zero": [], "endogenous-sum-value": ["--terminal", "value"],
@@ -128,7 +128,7 @@ def test_variants_equal_the_bench_command(generated, tmp_path):
             row = json.loads(line)
             ours[row["id"]] = row
         out = tmp_path / run
-        assert rewardkit_main(["bench", "rm-bench", "--model", str(smol), "--data",
+        assert rewardmine_main(["bench", "rm-bench", "--model", str(smol), "--data",
                                str(FIXTURES / "rm-bench"), "--out", str(out), "--dtype",
                                "float32", "--device", "cpu", "--resamples", "20", *extra]) == 0
         official = {json.loads(x)["id"]: json.loads(x)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rewardkit.rl.actions import finished, ids_match_texts, unpadded
-from rewardkit.rollouts import end_ids, end_tokens_of, pad_tokens_of, split_queries
-from rewardkit.testing import build_tokenizer
+from rewardmine.rl.actions import finished, ids_match_texts, unpadded
+from rewardmine.rollouts import end_ids, end_tokens_of, pad_tokens_of, split_queries
+from rewardmine.testing import build_tokenizer
 
 EOS = 2  # SmolLM2: pad == EOS == 2
 
@@ -53,7 +53,7 @@ def test_openrlhf_queries_keep_a_generated_end_of_turn_when_pad_is_eos():
 
 
 def test_token_rewards_of_ids_match_the_text_path(saved_model):
-    from rewardkit import EndogenousReward
+    from rewardmine import EndogenousReward
 
     reward = EndogenousReward.from_pretrained(str(saved_model))
     by_text = reward.token_rewards("What is 2+2?", "4")

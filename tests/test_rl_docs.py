@@ -43,10 +43,10 @@ def folder(tmp_path_factory):
     judge = next(code for code, _ in blocks("python") if "class ShortestWins" in code)
     (where / "judges.py").write_text(judge.split("reward_func = ")[0]
                                      + "\n\ndef make():\n    return ShortestWins()\n")
-    bin_dir = where / "bin"  # `rewardkit` as installed, running this checkout
+    bin_dir = where / "bin"  # `rewardmine` as installed, running this checkout
     bin_dir.mkdir()
-    shim = bin_dir / "rewardkit"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m rewardkit.cli \"$@\"\n")
+    shim = bin_dir / "rewardmine"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m rewardmine.cli \"$@\"\n")
     shim.chmod(0o755)
     return where
 
@@ -77,7 +77,7 @@ def test_python_snippets_print_what_the_page_shows(index, folder):
 
 
 def test_serve_and_curl_commands_as_written(folder):
-    (serve, _), = [b for b in blocks("bash") if b[0].startswith("rewardkit serve")]
+    (serve, _), = [b for b in blocks("bash") if b[0].startswith("rewardmine serve")]
     (curl, shown), = [b for b in blocks("bash") if b[0].startswith("curl ")]
     server = subprocess.Popen(["bash", "-c", serve], cwd=folder, env=env_for(folder),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -90,7 +90,7 @@ def test_serve_and_curl_commands_as_written(folder):
                 break
             except OSError:
                 assert server.poll() is None, server.stderr.read()[-3000:]
-                assert time.monotonic() < deadline, f"rewardkit serve not up on port {port}"
+                assert time.monotonic() < deadline, f"rewardmine serve not up on port {port}"
                 time.sleep(0.5)
         done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, cwd=folder,
                               env=env_for(folder), timeout=60)

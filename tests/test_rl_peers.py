@@ -1,8 +1,8 @@
-"""rewardkit against the real verl 0.9.1 and OpenRLHF 0.11.2 code, each in its own venv.
+"""rewardmine against the real verl 0.9.1 and OpenRLHF 0.11.2 code, each in its own venv.
 
 ``.ci/peers.sh`` builds the venvs (they pin other transformers releases than ours). Each test runs
 a script of tests/peers/ in the peer's venv, where the peer's own reward path scores a batch
-built the way its trainer builds it, and compares with rewardkit's direct score of the generated
+built the way its trainer builds it, and compares with rewardmine's direct score of the generated
 ids here. Without the venvs the tests skip, except in CI, where they must run.
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit import EndogenousReward
-from rewardkit.testing import build_model
+from rewardmine import EndogenousReward
+from rewardmine.testing import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
-PEERS = Path(os.environ.get("REWARDKIT_PEERS", Path.home() / ".cache/rewardkit/peers"))
+PEERS = Path(os.environ.get("REWARDMINE_PEERS", Path.home() / ".cache/rewardmine/peers"))
 DOCS = (ROOT / "docs" / "rl.md").read_text()
 
 
@@ -125,7 +125,7 @@ def test_documented_verl_commands_parse_and_land_where_verl_reads_them():
     python = peer_python("verl-0.9.1")
     import yaml
 
-    from rewardkit.rl.verl_config import ignored_keys
+    from rewardmine.rl.verl_config import ignored_keys
 
     commands = verl_commands()
     assert len(commands) == 6
@@ -151,7 +151,7 @@ def test_documented_verl_commands_parse_and_land_where_verl_reads_them():
                 assert _same(node, value), (key, node, value)
         manager = config["reward"]["reward_manager"]
         assert manager["source"] == "importlib" or config["reward"][
-            "custom_reward_function"]["path"].endswith("rewardkit/rl/verl.py")
+            "custom_reward_function"]["path"].endswith("rewardmine/rl/verl.py")
 
 
 def free_port() -> int:
@@ -166,11 +166,11 @@ def documented_openrlhf_commands() -> list[list[str]]:
     return [shlex.split(c.replace("\\\n", " ")) for c in commands]
 
 
-def test_openrlhf_client_code_against_rewardkit_serve(pad_is_eos_model):
+def test_openrlhf_client_code_against_rewardmine_serve(pad_is_eos_model):
     python = peer_python("openrlhf-0.11.2")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model",
+        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model",
          str(pad_is_eos_model), "--port", str(port)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
@@ -203,7 +203,7 @@ def test_openrlhf_client_code_against_rewardkit_serve(pad_is_eos_model):
     assert all(p["reward.remote_url"] for p in out["parsed"])
 
 
-def test_verl_reads_the_preprocessed_math_with_the_prompt_where_rewardkit_looks(
+def test_verl_reads_the_preprocessed_math_with_the_prompt_where_rewardmine_looks(
         tmp_path, smollm2_folder):
     out = run_in(peer_python("verl-0.9.1"), "tests/peers/verl_dataset.py", str(tmp_path),
                  str(smollm2_folder))

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from rewardkit import EndogenousReward, Judgement
-from rewardkit.rl.trl import AsyncJudgeRewardFunc, endogenous_reward_func, judge_reward_func
-from rewardkit.testing import build_model, build_tokenizer
+from rewardmine import EndogenousReward, Judgement
+from rewardmine.rl.trl import AsyncJudgeRewardFunc, endogenous_reward_func, judge_reward_func
+from rewardmine.testing import build_model, build_tokenizer
 
 
 class LengthJudge:
@@ -170,8 +170,8 @@ def test_async_judge_reward_func_is_awaited_like_trl_does():
 
 def test_a_shared_reward_server_url_scores_the_ids(saved_model):
     pytest.importorskip("fastapi")
-    from rewardkit.server.app import create_app
-    from rewardkit.server.run import BackgroundServer
+    from rewardmine.server.app import create_app
+    from rewardmine.server.run import BackgroundServer
 
     reward = EndogenousReward.from_pretrained(str(saved_model))
     ids = reward.tokenizer("4", add_special_tokens=False)["input_ids"]

@@ -9,8 +9,8 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-import rewardkit.rl.verl as verl_module
-from rewardkit import EndogenousReward, Judgement
+import rewardmine.rl.verl as verl_module
+from rewardmine import EndogenousReward, Judgement
 
 
 class LengthJudge:
@@ -88,8 +88,8 @@ def test_missing_prompt_or_model_names_the_fix(saved_model):
 
 def test_compute_score_through_a_reward_server(saved_model):
     pytest.importorskip("fastapi")
-    from rewardkit.server.app import ServerConfig, create_app
-    from rewardkit.server.run import BackgroundServer
+    from rewardmine.server.app import ServerConfig, create_app
+    from rewardmine.server.run import BackgroundServer
 
     reward = EndogenousReward.from_pretrained(str(saved_model))
     questions, answers = ["What is 2+2?", "What is 2+2?", "Sort 3 1 2."], ["4", "5", "1 2 3"]
@@ -105,7 +105,7 @@ def test_compute_score_through_a_reward_server(saved_model):
 
 
 def test_load_judge_speaks_the_spec_grammar_and_its_old_spellings():
-    from rewardkit.rl.verl import load_judge
+    from rewardmine.rl.verl import load_judge
 
     by_spec = load_judge(judge="test_rl_verl:make_spec_judge", tag="a")
     by_old_key = load_judge(judge_factory="test_rl_verl:make_spec_judge", tag="a")

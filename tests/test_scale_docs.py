@@ -1,7 +1,7 @@
 """docs/scale.md as a user runs it: every ```console session on the page runs as written.
 
 Each ``$ `` line (with ``\\`` continuations) runs in bash in a folder that holds this checkout's
-``src``, ``examples`` and ``tests`` (the paths the page uses), with ``rewardkit`` on PATH, and
+``src``, ``examples`` and ``tests`` (the paths the page uses), with ``rewardmine`` on PATH, and
 must print the lines shown under it (numbers to 1e-4). A command ending in ``&`` is a server:
 it is started, its first printed line must be the one shown, and it is stopped (SIGTERM) when
 the session ends. The Ray commands join one local Ray the test starts, through ``RAY_ADDRESS``,
@@ -65,7 +65,7 @@ def folder(tmp_path_factory):
         (where / name).symlink_to(ROOT / name)
     bin_dir = where / "bin"
     bin_dir.mkdir()
-    for name, command in (("rewardkit", f"{sys.executable} -m rewardkit.cli"),
+    for name, command in (("rewardmine", f"{sys.executable} -m rewardmine.cli"),
                           ("python", sys.executable)):
         shim = bin_dir / name
         shim.write_text(f"#!/bin/sh\nexec {command} \"$@\"\n")

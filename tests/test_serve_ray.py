@@ -1,4 +1,4 @@
-"""`rewardkit serve --replicas 2` on a real local Ray Serve (2 CPUs): the single server's answers,
+"""`rewardmine serve --replicas 2` on a real local Ray Serve (2 CPUs): the single server's answers,
 spread over both replicas, and a killed replica restarted by Serve."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ pytest.importorskip("ray.serve")
 requests = pytest.importorskip("requests")
 pytest.importorskip("fastapi")
 
-from rewardkit.cli import build_parser  # noqa: E402
-from rewardkit.server.cli import build, build_replica  # noqa: E402
-from rewardkit.server.run import BackgroundServer, free_port  # noqa: E402
+from rewardmine.cli import build_parser  # noqa: E402
+from rewardmine.server.cli import build, build_replica  # noqa: E402
+from rewardmine.server.run import BackgroundServer, free_port  # noqa: E402
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -32,7 +32,7 @@ def serve_args(model, port):
 
 @pytest.fixture(scope="module")
 def replicas(saved_model):
-    from rewardkit.distributed.ray_serve import serve_replicas, shutdown
+    from rewardmine.distributed.ray_serve import serve_replicas, shutdown
 
     ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
     args = serve_args(saved_model, free_port())
@@ -54,7 +54,7 @@ def spread(url, n=24):
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: post(url, "/v1/score", REQUEST), range(n)))
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
-    return {(a.headers["x-rewardkit-replica"], a.headers["x-rewardkit-pid"]) for a in answers}
+    return {(a.headers["x-rewardmine-replica"], a.headers["x-rewardmine-pid"]) for a in answers}
 
 
 def test_same_answers_as_one_server_spread_over_both(replicas, saved_model):

@@ -13,10 +13,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 requests = pytest.importorskip("requests")
 
-from rewardkit import EndogenousReward, Judgement  # noqa: E402
-from rewardkit.server.app import ServerConfig, create_app  # noqa: E402
-from rewardkit.server.run import BackgroundServer  # noqa: E402
-from rewardkit.testing import build_model  # noqa: E402
+from rewardmine import EndogenousReward, Judgement  # noqa: E402
+from rewardmine.server.app import ServerConfig, create_app  # noqa: E402
+from rewardmine.server.run import BackgroundServer  # noqa: E402
+from rewardmine.testing import build_model  # noqa: E402
 
 
 class LengthJudge:
@@ -149,9 +149,9 @@ def test_openrlhf_route_splits_queries(server, reward, tokenizer):
 
 
 def test_openrlhf_python_file_mode(saved_model, monkeypatch, tokenizer):
-    from rewardkit.rl import openrlhf_reward_func
+    from rewardmine.rl import openrlhf_reward_func
 
-    monkeypatch.setenv("REWARDKIT_ENDOGENOUS_MODEL", str(saved_model))
+    monkeypatch.setenv("REWARDMINE_ENDOGENOUS_MODEL", str(saved_model))
     spec = importlib.util.spec_from_file_location("reward_func", openrlhf_reward_func.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -215,7 +215,7 @@ def test_openrlhf_route_with_the_judge_groups_by_prompt():
 
 
 def test_judge_failures_are_502_not_400():
-    from rewardkit import JudgeOutputError
+    from rewardmine import JudgeOutputError
 
     class Failing:
         def judge_many(self, requests):

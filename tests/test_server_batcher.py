@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rewardkit.server.batcher import Closed, DynamicBatcher, QueueFull
+from rewardmine.server.batcher import Closed, DynamicBatcher, QueueFull
 
 
 def run(coro):
@@ -108,7 +108,7 @@ def test_abandoned_request_is_skipped():
 
 
 def test_a_request_larger_than_the_queue_is_too_large_not_full():
-    from rewardkit.server.batcher import TooLarge
+    from rewardmine.server.batcher import TooLarge
 
     async def main():
         batcher = DynamicBatcher(lambda items: items, max_queue=3)
@@ -124,7 +124,7 @@ def test_a_request_larger_than_the_queue_is_too_large_not_full():
 
 
 def test_an_unavailable_model_fails_the_merged_call_once_not_per_request():
-    from rewardkit.server.batcher import Unavailable
+    from rewardmine.server.batcher import Unavailable
 
     calls: list[int] = []
 

@@ -1,4 +1,4 @@
-"""``rewardkit serve`` as a real process: load, answer, shut down cleanly on SIGTERM."""
+"""``rewardmine serve`` as a real process: load, answer, shut down cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ import pytest
 pytest.importorskip("fastapi")
 requests = pytest.importorskip("requests")
 
-from rewardkit import EndogenousReward  # noqa: E402
-from rewardkit.server.run import free_port  # noqa: E402
+from rewardmine import EndogenousReward  # noqa: E402
+from rewardmine.server.run import free_port  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_serve_command_scores_and_stops_on_sigterm(saved_model):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(SRC), "REWARDKIT_API_KEYS": "k1,k2"}
+    env = {**os.environ, "PYTHONPATH": str(SRC), "REWARDMINE_API_KEYS": "k1,k2"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model", str(saved_model),
+        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model", str(saved_model),
          "--port", str(port), "--max-wait-ms", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -55,7 +55,7 @@ def test_serve_command_scores_and_stops_on_sigterm(saved_model):
 
 
 def test_serve_needs_a_model():
-    result = subprocess.run([sys.executable, "-m", "rewardkit.cli", "serve"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "rewardmine.cli", "serve"], capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert result.returncode != 0 and "give --endogenous-model" in result.stderr
 
@@ -64,16 +64,16 @@ def test_serve_needs_a_model():
                                         (["--api-key", "good"], " ")])
 def test_serve_refuses_empty_api_keys(saved_model, flags, env):
     environ = {**os.environ, "PYTHONPATH": str(SRC)}
-    environ.pop("REWARDKIT_API_KEYS", None)
+    environ.pop("REWARDMINE_API_KEYS", None)
     if env is not None:
-        environ["REWARDKIT_API_KEYS"] = env
+        environ["REWARDMINE_API_KEYS"] = env
     result = subprocess.run(
-        [sys.executable, "-m", "rewardkit.cli", "serve", "--endogenous-model", str(saved_model),
+        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model", str(saved_model),
          "--port", str(free_port()), *flags],
         capture_output=True, text=True, env=environ, timeout=120)
     assert result.returncode != 0 and "empty or blank" in result.stderr, result.stderr
-    where = "REWARDKIT_API_KEYS" if env is not None else "--api-key"
-    assert result.stderr.startswith(f"rewardkit serve: {where}: "), result.stderr
+    where = "REWARDMINE_API_KEYS" if env is not None else "--api-key"
+    assert result.stderr.startswith(f"rewardmine serve: {where}: "), result.stderr
 
 
 def test_a_queue_smaller_than_a_request_is_refused_at_startup(saved_model, cli_error):

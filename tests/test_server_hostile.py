@@ -18,10 +18,10 @@ pytest.importorskip("fastapi")
 requests = pytest.importorskip("requests")
 
 from hostile import GOOD_JUDGE, GOOD_SCORE, KEY, corpus  # noqa: E402
-from rewardkit import EndogenousReward  # noqa: E402
-from rewardkit.server import cli as serve_cli  # noqa: E402
-from rewardkit.server.app import ServerConfig, create_app  # noqa: E402
-from rewardkit.server.run import BackgroundServer  # noqa: E402
+from rewardmine import EndogenousReward  # noqa: E402
+from rewardmine.server import cli as serve_cli  # noqa: E402
+from rewardmine.server.app import ServerConfig, create_app  # noqa: E402
+from rewardmine.server.run import BackgroundServer  # noqa: E402
 from test_server_app import LengthJudge  # noqa: E402
 from test_server_worker import serve_args, wait_until  # noqa: E402
 

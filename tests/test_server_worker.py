@@ -1,4 +1,4 @@
-"""Models in worker processes (``rewardkit serve``'s default): the same rewards as in process,
+"""Models in worker processes (``rewardmine serve``'s default): the same rewards as in process,
 errors that keep their type, a worker that fails to load or dies is reported, never hidden."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("fastapi")
 requests = pytest.importorskip("requests")
 
-from rewardkit import EndogenousReward  # noqa: E402
-from rewardkit.errors import ContextLengthError  # noqa: E402
-from rewardkit.server import cli as serve_cli  # noqa: E402
-from rewardkit.server.run import BackgroundServer  # noqa: E402
-from rewardkit.server.scoring import encode_chat, load_endogenous_runner  # noqa: E402
-from rewardkit.server.worker import ModelWorker, WorkerDied, default_worker_threads  # noqa: E402
+from rewardmine import EndogenousReward  # noqa: E402
+from rewardmine.errors import ContextLengthError  # noqa: E402
+from rewardmine.server import cli as serve_cli  # noqa: E402
+from rewardmine.server.run import BackgroundServer  # noqa: E402
+from rewardmine.server.scoring import encode_chat, load_endogenous_runner  # noqa: E402
+from rewardmine.server.worker import ModelWorker, WorkerDied, default_worker_threads  # noqa: E402
 
 PROMPTS = ["What is 2+2?", "What is 2+2?", [{"role": "user", "content": "Name a colour."}]]
 RESPONSES = ["4", "It is 5.", "Blue."]

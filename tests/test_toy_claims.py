@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardkit import EndogenousReward
-from rewardkit.cli import main
-from rewardkit.toy import MODEL_DIR, claims, world
-from rewardkit.toy.generate import complete
-from rewardkit.toy.train import TrainConfig, training_lists
+from rewardmine import EndogenousReward
+from rewardmine.cli import main
+from rewardmine.toy import MODEL_DIR, claims, world
+from rewardmine.toy.generate import complete
+from rewardmine.toy.train import TrainConfig, training_lists
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -99,7 +99,7 @@ def test_cached_greedy_decoding_matches_full_recomputation():
     """complete() with its KV cache picks the same tokens as argmax over a fresh full forward."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit.chat import ChatEncoder
+    from rewardmine.chat import ChatEncoder
 
     model = AutoModelForCausalLM.from_pretrained(MODEL_DIR).eval()
     tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)

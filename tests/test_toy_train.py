@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from rewardkit.toy.train import TrainConfig, train
+from rewardmine.toy.train import TrainConfig, train
 
 
 def _weights(folder):

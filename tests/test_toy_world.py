@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from rewardkit.chat import ChatEncoder
-from rewardkit.toy import world
-from rewardkit.toy.train import TrainConfig, encode_examples, training_lists
-from rewardkit.toy.vocab import build_sort_tokenizer
+from rewardmine.chat import ChatEncoder
+from rewardmine.toy import world
+from rewardmine.toy.train import TrainConfig, encode_examples, training_lists
+from rewardmine.toy.vocab import build_sort_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ policy, a frozen copy of the same checkpoint as the reward model, MATH-lighteval
 prompts, prompts and responses up to 1024 tokens, KL coefficient 0.01. Everything else (learning
 rate, group size, batch sizes) is a reasonable starting point, not the paper's exact values.
 
-NOT RUN at full scale by rewardkit's authors: it needs GPUs (one 80 GB GPU for the reward model
+NOT RUN at full scale by rewardmine's authors: it needs GPUs (one 80 GB GPU for the reward model
 plus the policy's training setup; use ``accelerate launch`` / DeepSpeed for several GPUs) and
 downloads the model and dataset. CI runs the same code for one step on CPU with a tiny model and
-a local file (``tests/test_rl_recipes.py``). Install: ``pip install "rewardkit[trl]" vllm``.
+a local file (``tests/test_rl_recipes.py``). Install: ``pip install "rewardmine[trl]" vllm``.
 
     accelerate launch examples/rl/trl_grpo_math_endogenous.py --output-dir runs/math-endo
 """
@@ -68,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> Any:
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
-    from rewardkit import EndogenousReward
-    from rewardkit.rl.trl import endogenous_reward_func
+    from rewardmine import EndogenousReward
+    from rewardmine.rl.trl import endogenous_reward_func
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=MODEL)

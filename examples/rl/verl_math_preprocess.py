@@ -1,8 +1,8 @@
-"""MATH-lighteval as verl parquet files, with the prompt in ``extra_info`` for rewardkit.
+"""MATH-lighteval as verl parquet files, with the prompt in ``extra_info`` for rewardmine.
 
 verl passes the reward function only the decoded response, the ground truth and ``extra_info``,
-so the question is stored in ``extra_info["question"]`` (rewardkit's default ``prompt_key``).
-NOT RUN by rewardkit's authors (it downloads the dataset). Needs ``pip install datasets pandas``.
+so the question is stored in ``extra_info["question"]`` (rewardmine's default ``prompt_key``).
+NOT RUN by rewardmine's authors (it downloads the dataset). Needs ``pip install datasets pandas``.
 
     python examples/rl/verl_math_preprocess.py --out ~/data/math
 

@@ -2,8 +2,8 @@
 
 ``SingleTurnAgentExecutor.execute`` (installed, unmodified) tokenizes the prompt, asks its engine
 for a continuation, decodes prompt + generated ids with special tokens and fetches the reward
-from ``--reward.remote_url``: over HTTP from a running ``rewardkit serve``, or by importing
-rewardkit's ``.py`` reward file. The engine is the one stand-in (vLLM needs a GPU): it returns
+from ``--reward.remote_url``: over HTTP from a running ``rewardmine serve``, or by importing
+rewardmine's ``.py`` reward file. The engine is the one stand-in (vLLM needs a GPU): it returns
 fixed token ids, one finished response (ending with the end-of-turn, which is also the pad token)
 and the same tokens truncated. Also parses documented command lines with the argument parser
 written in ``openrlhf/cli/train_ppo_ray.py``. Prints one JSON object.
@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from openrlhf.utils.agent import SingleTurnAgentExecutor
 from transformers import AutoTokenizer
 
-import rewardkit.rl.openrlhf_reward_func as bundled
+import rewardmine.rl.openrlhf_reward_func as bundled
 
 
 class FixedEngine:
@@ -83,7 +83,7 @@ def main() -> None:
            "http": rewards(url.rstrip("/") + "/openrlhf", tokenizer, prompt, cases)}
     import os
 
-    os.environ["REWARDKIT_ENDOGENOUS_MODEL"] = model_dir
+    os.environ["REWARDMINE_ENDOGENOUS_MODEL"] = model_dir
     out["file"] = rewards(bundled.__file__, tokenizer, prompt, cases)
     if len(sys.argv) > 3:
         out["parsed"] = [parse_train_ppo_ray(argv) for argv in json.loads(sys.argv[3])]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from rewardkit.types import Judgement
+from rewardmine.types import Judgement
 
 REQUESTS: list[dict] = []
 

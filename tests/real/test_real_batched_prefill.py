@@ -1,6 +1,6 @@
 """Batched prefill on real weights: several prompt groups' prompts in one left-padded forward, then
 their responses mixed in batches on that cache, against the model's own forward over each whole
-unpadded sequence (fp32 logits, the reward arithmetic in fp64) and against rewardkit's
+unpadded sequence (fp32 logits, the reward arithmetic in fp64) and against rewardmine's
 whole-sequence path. On Gemma-3-270m the prompts are longer than its 512-token sliding window and
 differ in length by hundreds of tokens, so the left padding reaches into the window."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardkit import EndogenousReward
+from rewardmine import EndogenousReward
 
 pytestmark = pytest.mark.realmodel
 
@@ -27,7 +27,7 @@ def forward_rewards(model, prompt_ids, action_ids):
 
 def check(model, tokenizer, groups, budget, *, whole_path=True):
     """groups: (prompt text, [response texts]); every item against the model's forward (and,
-    with ``whole_path``, against rewardkit's whole-sequence path)."""
+    with ``whole_path``, against rewardmine's whole-sequence path)."""
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     prompts, actions = [], []
     for prompt, responses in groups:

@@ -2,7 +2,7 @@
 window of 512 on most layers, tied embeddings, no chat template.
 
 The reference for every reward here is the model's own forward over the whole unpadded sequence
-(fp32 logits, the reward arithmetic in fp64), with none of rewardkit's batching or chunked head.
+(fp32 logits, the reward arithmetic in fp64), with none of rewardmine's batching or chunked head.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardkit import EndogenousReward
-from rewardkit.endogenous.logits import OutputHead, selected_and_values
+from rewardmine import EndogenousReward
+from rewardmine.endogenous.logits import OutputHead, selected_and_values
 
 pytestmark = pytest.mark.realmodel
 

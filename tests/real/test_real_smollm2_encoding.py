@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from encoding_checks import RESPONSES, CountingTokenizer, whole_text_reference
-from rewardkit.chat import ChatEncoder
+from rewardmine.chat import ChatEncoder
 
 PROMPTS = [
     "What is 2+2? PROMPT-A",

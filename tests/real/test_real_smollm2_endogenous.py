@@ -2,7 +2,7 @@
 
 The reference tokenizes with the model's own chat template (its default system line included) and
 computes every token reward from the full fp64 logits of one forward over the whole sequence
-(tests/reference.py), with none of rewardkit's encoder, chunked head or batching.
+(tests/reference.py), with none of rewardmine's encoder, chunked head or batching.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 import pytest
 
 from reference import fp64_reference_rewards
-from rewardkit import EndogenousReward
+from rewardmine import EndogenousReward
 
 pytestmark = pytest.mark.realmodel
 

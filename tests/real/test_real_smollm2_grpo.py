@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from rewardkit import EndogenousReward
-from rewardkit.rl.trl import endogenous_reward_func
+from rewardmine import EndogenousReward
+from rewardmine.rl.trl import endogenous_reward_func
 
 trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rewardkit import PrincipleJudge
+from rewardmine import PrincipleJudge
 
 pytest.importorskip("xgrammar")
 

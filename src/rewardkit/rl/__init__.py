@@ -1,1 +1,0 @@
-"""Adapters that put rewardkit's rewards into RL trainers: TRL, verl and OpenRLHF."""

@@ -1,1 +1,0 @@
-"""The HTTP reward server (``rewardkit serve``; needs the ``server`` extra)."""

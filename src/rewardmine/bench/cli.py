@@ -1,0 +1,173 @@
+"""``rewardmine bench NAME`` (run a benchmark) and ``rewardmine bench compare RUN_A RUN_B``.
+
+The benchmarks and methods are created by name in :mod:`rewardmine.bench.registry`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rewardmine.bench.registry import BENCHMARKS, make_benchmark
+from rewardmine.errors import UsageError
+from rewardmine.judge.options import key_value
+
+ENDOGENOUS_FLAGS = ("dtype", "device", "alpha", "terminal", "aggregate")
+BENCH_SETTINGS = ("system_prompts", "principles", "splits")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench", help="run a reward benchmark with its official arithmetic",
+        description="Score a benchmark with a model (--model, --method) or read precomputed "
+        "scores (--scores), and write items.jsonl (resumable), summary.json, report.md and plots "
+        "into --out.")
+    names = bench.add_subparsers(dest="bench_name", required=True, metavar="NAME")
+    for name in BENCHMARKS:
+        sub = names.add_parser(name, help=f"run {name}")
+        source = sub.add_mutually_exclusive_group(required=True)
+        source.add_argument("--model", action="append",
+                            help="Hugging Face id or local path of the model; for the judge "
+                            "methods a judge spec (principle:PATH, openai:MODEL@URL, ...), "
+                            "repeatable for a panel")
+        source.add_argument("--scores", help="JSONL of precomputed per-item scores")
+        sub.add_argument("--method", default="endogenous",
+                         help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, a "
+                         "registered method or MODULE:FUNCTION")
+        sub.add_argument("--data", default=None,
+                         help="data path or Hugging Face id (default: $REWARDMINE_DATA/NAME, "
+                         "else ../shared/data/NAME from the working directory)")
+        sub.add_argument("--out", required=True, help="run folder")
+        sub.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+        sub.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+        sub.add_argument("--limit", type=_positive, default=None,
+                         help="score only the first N items")
+        sub.add_argument("--option", action="append", type=key_value, default=[],
+                         metavar="KEY=VALUE", help="method option, VALUE read as JSON when it "
+                         "parses (max_new_tokens=512, thinking=false), else as text (repeatable)")
+        sub.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
+        sub.add_argument("--device")
+        sub.add_argument("--alpha", type=float)
+        sub.add_argument("--terminal", choices=["zero", "value"])
+        sub.add_argument("--aggregate", choices=["sum", "mean"])
+        sub.add_argument("--items-per-call", type=int, default=16)
+        sub.add_argument("--endogenous-base-url", default=None, metavar="URL",
+                         help="method endogenous: score through a vLLM/SGLang server serving "
+                         "--model at URL (log-probabilities: the reward minus V(s_1), the same "
+                         "figures; see docs/scale.md)")
+        sub.add_argument("--engine", default="local", choices=["local", "ray"],
+                         help="ray: score on Ray Data, one model per actor (joins RAY_ADDRESS)")
+        sub.add_argument("--workers", type=_positive, default=1,
+                         help="Ray actors, one model each")
+        sub.add_argument("--gpus-per-worker", type=float, default=0.0)
+        if name == "dsp":
+            sub.add_argument("--system-prompts", help="JSON file: domain -> system prompt")
+        if name in ("principles-rm-bench", "principles-dsp"):
+            sub.add_argument("--principles", help="JSON file: principle name -> text")
+        if name == "hh-rlhf":
+            sub.add_argument("--splits", nargs="+", help="splits to score (default: all four)")
+        sub.set_defaults(run=run)
+    compare = names.add_parser("compare", help="paired difference of two runs")
+    compare.add_argument("run_a")
+    compare.add_argument("run_b")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--resamples", type=int, default=1000)
+    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare.set_defaults(run=run_compare)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rewardmine.bench.report import show, write_report
+    from rewardmine.bench.runner import run_benchmark
+
+    extra = {k: getattr(args, k) for k in BENCH_SETTINGS if getattr(args, k, None)}
+    bench = make_benchmark(args.bench_name, extra)
+    options = dict(args.option)
+    for flag in ENDOGENOUS_FLAGS:
+        if getattr(args, flag) is not None:
+            options[flag] = getattr(args, flag)
+    model = None if not args.model else args.model[0] if len(args.model) == 1 else args.model
+    recorded = {**options, **extra}
+    if args.endogenous_base_url:  # its scores are the local ones minus V(s_1): not mixed
+        recorded["endogenous_base_url"] = args.endogenous_base_url
+    meta = {"model": model, "method": args.method if model else None, "options": recorded}
+    if args.scores and (args.engine != "local" or args.endogenous_base_url):
+        raise UsageError("--scores reads precomputed scores: --engine ray and "
+                         "--endogenous-base-url need --model")
+    reward = _reward(args, model, options) if model else None
+    summary = run_benchmark(bench, args.out, reward=reward, scores_file=args.scores,
+                            source=args.data, seed=args.seed, resamples=args.resamples,
+                            limit=args.limit, meta=meta, items_per_call=args.items_per_call)
+    report = write_report(summary, args.out)
+    shown = ", ".join(f"{k} {show(k, summary[k])}" for k in summary["intervals"])
+    print(f"{bench.name}: {summary['items']} items; {shown} (% except tau-b)\nreport: {report}")
+    return 0
+
+
+def _reward(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> Any:
+    """The scorer or judge (``--engine local``), or Ray actors that each build one."""
+    from rewardmine.bench.registry import make_method
+
+    if args.endogenous_base_url:
+        factory = _remote_factory(args, model, options)
+    else:
+        factory = functools.partial(make_method, args.method, model, options)
+    if args.engine == "local":
+        return factory()
+    if args.gpus_per_worker < 0:
+        raise UsageError(f"--gpus-per-worker must be 0 or more, got {args.gpus_per_worker}")
+    from rewardmine.distributed.ray_data import RayEngine
+
+    return RayEngine(factory, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
+
+
+def _remote_factory(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> Any:
+    """``EndogenousReward.from_server`` for --endogenous-base-url, refusing what it cannot give."""
+    from rewardmine.endogenous import EndogenousReward
+
+    if args.method != "endogenous" or not isinstance(model, str):
+        raise UsageError("--endogenous-base-url serves the endogenous method of one --model")
+    refused = {"dtype": None, "device": None, "alpha": 1.0, "terminal": "zero",
+               "aggregate": "sum"}
+    bad = sorted(k for k, fine in refused.items() if k in options and options[k] != fine)
+    if bad:
+        raise UsageError(f"--endogenous-base-url gives log-probabilities at alpha 1 only: it "
+                         f"cannot honour {', '.join('--' + k for k in bad)} (the server holds "
+                         "the model; mean, alpha and terminal 'value' need V(s_t), which stays "
+                         "local)")
+    remote = {k: v for k, v in options.items() if k not in refused}
+    return functools.partial(EndogenousReward.from_server, args.endogenous_base_url, model,
+                             api_key=os.environ.get("OPENAI_API_KEY"), **remote)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from rewardmine.bench.report import render_comparison
+    from rewardmine.bench.runner import RUN, compare_runs
+
+    names = []
+    for folder in (args.run_a, args.run_b):
+        path = Path(folder) / RUN
+        if not path.exists():
+            raise FileNotFoundError(f"{folder} is not a run folder (no {RUN})")
+        names.append(json.loads(path.read_text(encoding="utf-8"))["benchmark"])
+    if names[0] != names[1]:
+        raise ValueError(f"cannot compare a {names[0]} run with a {names[1]} run")
+    bench = make_benchmark(names[0])
+    result = compare_runs(bench, args.run_a, args.run_b, seed=args.seed,
+                          resamples=args.resamples)
+    print(json.dumps(result, indent=2) if args.json else render_comparison(result))
+    return 0

@@ -1,0 +1,144 @@
+"""Anthropic HH-RLHF test splits (Bai et al., arXiv:2204.05862): pairwise accuracy per split.
+
+Each record holds two whole dialogues, ``"\\n\\nHuman: ...\\n\\nAssistant: ..."``, that end with
+the preferred and the dispreferred final reply. We parse each into chat messages, score the last
+assistant turn given the turns before it (its own, in the rare pairs whose earlier turns differ),
+and count a pair right when the chosen reply scores strictly higher. Pairs whose two dialogues
+are identical cannot be right or wrong; they are scored but left out of the accuracy, and their
+number is reported. Pairs where a dialogue does not end with an Assistant turn (two in
+helpful-online: records 785 and 1055, whose rejected side ends with a Human turn) have no reply
+to score; they are left out too, and listed by id in the details.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id
+from rewardmine.bench.data import default_source, is_hub_id, load_hub, read_json_records, require
+
+SPLITS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
+_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def parse_dialogue(text: str, where: str) -> tuple[list[dict[str, str]], str]:
+    """(messages before the final assistant turn, the final assistant reply)."""
+    parts = _TURN.split(text)
+    if parts[0].strip() or len(parts) < 5 or parts[-2] != "Assistant":
+        raise ValueError(f"{where}: not a '\\n\\nHuman: ... \\n\\nAssistant: ...' dialogue "
+                         "ending with an Assistant turn")
+    messages = [{"role": "user" if speaker == "Human" else "assistant", "content": body.strip()}
+                for speaker, body in zip(parts[1::2], parts[2::2], strict=True)]
+    return messages[:-1], messages[-1]["content"]
+
+
+def _key(split: str) -> str:
+    return split.replace("-", "_")
+
+
+class HHRLHF:
+    """Loader and pairwise scoring of the HH-RLHF test splits."""
+
+    name = "hh-rlhf"
+    headline = ("overall", *(_key(s) for s in SPLITS))
+    references: tuple[Reference, ...] = ()
+
+    def __init__(self, *, splits: Sequence[str] = SPLITS) -> None:
+        unknown = [s for s in splits if s not in SPLITS]
+        if unknown:
+            raise ValueError(f"unknown HH-RLHF split(s) {unknown}; choose from {SPLITS}")
+        self.splits = tuple(splits)
+
+    def load(self, source: str | Path | None = None) -> list[Item]:
+        """Items from a folder holding ``<split>/test.jsonl.gz`` (the shared copy by default) or
+        the hub id ``Anthropic/hh-rlhf`` (one data folder per split)."""
+        hub = source is not None and is_hub_id(source)
+        root = Path(source) if source is not None else default_source("hh-rlhf")
+        items = []
+        for split in self.splits:
+            if hub:
+                records, where = load_hub(str(source), split="test", data_dir=split), split
+            else:
+                path = next((p for p in (root / split / "test.jsonl.gz",
+                                         root / split / "test.jsonl") if p.exists()), None)
+                if path is None:
+                    raise FileNotFoundError(f"{root / split}: no test.jsonl.gz; pass the folder "
+                                            "that holds the split folders")
+                records, where = read_json_records(path), str(path)
+            for number, record in enumerate(records):
+                place = f"{where} record {number}"
+                require(record, ("chosen", "rejected"), place)
+                extra: dict[str, Any] = {"identical": record["chosen"] == record["rejected"]}
+                try:
+                    extra["chosen"] = parse_dialogue(record["chosen"], place + " chosen")
+                    extra["rejected"] = parse_dialogue(record["rejected"], place + " rejected")
+                except ValueError as error:
+                    extra["malformed"] = str(error)
+                items.append(Item(f"{split}/{number}", record, stratum=split, extra=extra))
+        return items
+
+    def candidates(self, item: Item) -> list[Candidate]:
+        if "malformed" in item.extra:
+            return []
+        return [Candidate(*item.extra["chosen"]), Candidate(*item.extra["rejected"])]
+
+    def to_row(self, item: Item, scores: Sequence[float]) -> dict[str, Any]:
+        if "malformed" in item.extra:
+            return {"id": item.id, "split": item.stratum, "malformed": item.extra["malformed"]}
+        return {"id": item.id, "split": item.stratum, "score_chosen": scores[0],
+                "score_rejected": scores[1], "identical": item.extra["identical"]}
+
+    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+        ids, values, strata = [], [], []
+        for number, row in enumerate(rows, start=1):
+            item_id = row_id(row, number)
+            split = row.get("split") or item_id.split("/", 1)[0]
+            if split not in SPLITS:
+                raise ValueError(f"item {item_id}: unknown split {split!r}; give 'split'")
+            ids.append(item_id)
+            strata.append(split)
+            if row.get("malformed"):
+                values.append([0.0, 0.0, 0.0, 1.0])
+                continue
+            try:
+                chosen, rejected = float(row["score_chosen"]), float(row["score_rejected"])
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"item {item_id}: needs numbers 'score_chosen' and "
+                                 "'score_rejected'") from None
+            if np.isnan(chosen) or np.isnan(rejected):
+                raise ValueError(f"item {item_id}: a score is NaN; rescore the item")
+            identical = bool(row.get("identical", False))
+            values.append([float(chosen > rejected), float(chosen == rejected), float(identical),
+                           0.0])
+        if len(set(ids)) != len(ids):
+            raise ValueError("an item id appears twice; keep one row per item")
+        return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
+
+    def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        usable = (values[:, 2] == 0) & (values[:, 3] == 0)
+        out = {}
+        for split in SPLITS:
+            if (strata == split).any():  # a resample may hold no usable pair of a small split
+                mask = (strata == split) & usable
+                out[_key(split)] = float(values[mask, 0].mean()) if mask.any() else float("nan")
+        out["overall"] = float(values[usable, 0].mean()) if usable.any() else float("nan")
+        return out
+
+    def details(self, table: Table) -> dict[str, Any]:
+        per_split = {}
+        for split in SPLITS:
+            mask = table.strata == split
+            if mask.any():
+                v = table.values[mask]
+                per_split[split] = {"pairs": int(mask.sum()), "identical_pairs": int(v[:, 2].sum()),
+                                    "malformed_pairs": int(v[:, 3].sum()),
+                                    "wins": int(v[:, 0].sum()),
+                                    "ties": int(((v[:, 1] == 1) & (v[:, 2] == 0)).sum())}
+        malformed = [i for i, v in zip(table.ids, table.values, strict=True) if v[3]]
+        return {"splits": per_split, "malformed_ids": malformed,
+                "overall_is": "pairwise accuracy pooled over all usable pairs scored"}

@@ -1,0 +1,179 @@
+"""Principle-following lists: our listwise benchmark with ground truth by construction.
+
+A stand-in for RABench (whose data is unreleased). Each list is one prompt, several responses
+and a principle written here; the correct order follows from what is known about each response:
+
+* From an RM-Bench item: its 6 responses, chosen (correct) and rejected (with an error), each in
+  the styles concise, detailed plain text and detailed markdown. Four principles weigh
+  correctness and style differently (see :data:`RMBENCH_PRINCIPLES`).
+* From a DSP query: its 5 responses (four domains and the plain answer) under each domain's
+  principle; the response written for that domain is best and the other four tie below it.
+
+The reward model sees the principle as its system prompt. Per list we compute pairwise accuracy
+over the pairs whose true grades differ (a tie in score is wrong), Kendall tau-b between scores
+and grades, and NDCG with the grades as gains; the figures are means over lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id
+from rewardmine.bench.dsp import DOMAINS, DSP, RESPONSES, SYSTEM_PROMPTS
+from rewardmine.bench.metrics import kendall_tau_b, ndcg
+from rewardmine.bench.rmbench import RMBench
+
+# response order of an RM-Bench list: chosen concise, plain, markdown, then rejected likewise
+RMBENCH_ORDER = ("correct/concise", "correct/plain", "correct/markdown",
+                 "wrong/concise", "wrong/plain", "wrong/markdown")
+
+RMBENCH_PRINCIPLES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "correct-then-concise": (
+        "Correctness comes first: any answer with a factual, logical or safety error is worse than "
+        "every correct answer. Among correct answers, the shortest one that still answers fully is "
+        "best. Among flawed answers, style does not matter.",
+        (3, 2, 2, 1, 1, 1)),
+    "format-then-correct": (
+        "Formatting matters most: answers organised with markdown (headings, lists, bold text) are "
+        "better than plain ones. Within the same formatting, a correct answer beats a flawed one.",
+        (2, 2, 4, 1, 1, 3)),
+    "correct-only": (
+        "Only correctness and appropriateness matter. Ignore length, tone and formatting "
+        "entirely: all correct answers are equally good, and so are all flawed ones.",
+        (2, 2, 2, 1, 1, 1)),
+    "correct-then-plain-detail": (
+        "Correctness comes first. Among correct answers, prefer a detailed explanation written "
+        "as plain prose without markdown; other correct answers come next; flawed answers last.",
+        (2, 3, 2, 1, 1, 1)),
+}
+
+
+def dsp_grades(domain: str) -> tuple[int, ...]:
+    """Grades of the DSP responses (academy, business, entertainment, literature, normal)."""
+    return tuple(2 if response == domain else 1 for response in RESPONSES)
+
+
+def list_metrics(scores: Sequence[float], grades: Sequence[float]) -> list[float]:
+    """[pairwise accuracy over pairs with different grades, tau-b, NDCG, pairs, tied pairs]."""
+    s, g = np.asarray(scores, dtype=np.float64), np.asarray(grades, dtype=np.float64)
+    i, j = np.triu_indices(s.size, k=1)
+    differ = g[i] != g[j]
+    better, worse = np.where(g[i] > g[j], i, j)[differ], np.where(g[i] > g[j], j, i)[differ]
+    right = float((s[better] > s[worse]).mean())
+    return [right, kendall_tau_b(s, g), ndcg(s, g), float(differ.sum()),
+            float((s[better] == s[worse]).sum())]
+
+
+class PrincipleLists:
+    """Principle-following lists built from RM-Bench items or DSP queries.
+
+    Args:
+        source: which benchmark the lists are built from.
+        principles: principle texts by name, overriding the defaults (RM-Bench: names of
+            :data:`RMBENCH_PRINCIPLES`; DSP: the four domains).
+    """
+
+    headline = ("pairwise_accuracy", "kendall_tau_b", "ndcg")
+    references: tuple[Reference, ...] = ()
+
+    def __init__(self, *, source: Literal["rm-bench", "dsp"] = "rm-bench",
+                 principles: Mapping[str, str] | None = None) -> None:
+        self.source = source
+        self.name = f"principles-{source}"
+        if source == "rm-bench":
+            defaults = {name: text for name, (text, _) in RMBENCH_PRINCIPLES.items()}
+        elif source == "dsp":
+            defaults = dict(SYSTEM_PROMPTS)
+        else:
+            raise ValueError(f"source must be 'rm-bench' or 'dsp', got {source!r}")
+        unknown = set(principles or {}) - set(defaults)
+        if unknown:
+            raise ValueError(f"unknown principle(s) {sorted(unknown)}; known: {sorted(defaults)}")
+        self.principles = {**defaults, **(principles or {})}
+
+    def grades(self, principle: str) -> tuple[int, ...]:
+        if principle not in self.principles:
+            raise ValueError(f"unknown principle {principle!r}; known: {sorted(self.principles)}")
+        if self.source == "rm-bench":
+            return RMBENCH_PRINCIPLES[principle][1]
+        return dsp_grades(principle)
+
+    def load(self, source: str | Path | None = None) -> list[Item]:
+        base = RMBench().load(source) if self.source == "rm-bench" else DSP().load(source)
+        items = []
+        for item in base:
+            if self.source == "rm-bench":
+                prompt = item.record["prompt"]
+                responses = [*item.record["chosen"], *item.record["rejected"]]
+            else:
+                prompt = item.record["query"]
+                responses = [item.record["responses"][r] for r in RESPONSES]
+            for principle in self.principles:
+                items.append(Item(f"{item.id}|{principle}", item.record, stratum=principle,
+                                  extra={"prompt": prompt, "responses": responses}))
+        return items
+
+    def candidates(self, item: Item) -> list[Candidate]:
+        system = self.principles[item.stratum]
+        return [Candidate(item.extra["prompt"], r, system) for r in item.extra["responses"]]
+
+    def to_row(self, item: Item, scores: Sequence[float]) -> dict[str, Any]:
+        return {"id": item.id, "principle": item.stratum, "scores": list(scores)}
+
+    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+        ids, values, strata = [], [], []
+        for number, row in enumerate(rows, start=1):
+            item_id = row_id(row, number)
+            principle = row.get("principle") or item_id.rsplit("|", 1)[-1]
+            grades = self.grades(principle)
+            scores = numbers(row, "scores", len(grades), item_id)
+            ids.append(item_id)
+            values.append(list_metrics(scores, grades))
+            strata.append(principle)
+        return list_table(ids, values, strata)
+
+    def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        return list_figures(values, strata, "principle")
+
+    def details(self, table: Table) -> dict[str, Any]:
+        per = {}
+        for principle in np.unique(table.strata):
+            v = table.values[table.strata == principle]
+            per[str(principle)] = {
+                "lists": len(v), "grades": list(self.grades(str(principle))),
+                "pairwise_accuracy": float(v[:, 0].mean()),
+                "kendall_tau_b": float(np.nanmean(v[:, 1])) if (~np.isnan(v[:, 1])).any() else None,
+                "ndcg": float(v[:, 2].mean()), "tied_pairs": int(v[:, 4].sum()),
+                "undefined_tau_lists": int(np.isnan(v[:, 1]).sum())}
+        order = RMBENCH_ORDER if self.source == "rm-bench" else RESPONSES
+        return {"response_order": list(order), "principles": per,
+                "principle_texts": self.principles}
+
+
+__all__ = ["DOMAINS", "RMBENCH_ORDER", "RMBENCH_PRINCIPLES", "PrincipleLists", "dsp_grades",
+           "list_metrics"]
+
+
+def list_figures(values: np.ndarray, strata: np.ndarray, prefix: str) -> dict[str, float]:
+    """Headline figures of per-list metric rows (pairwise accuracy, tau-b, NDCG, ...): their means,
+    and the pairwise accuracy of each stratum as ``prefix/stratum``."""
+    tau = values[:, 1]
+    out = {"pairwise_accuracy": float(values[:, 0].mean()),
+           "kendall_tau_b": float(np.nanmean(tau)) if (~np.isnan(tau)).any() else float("nan"),
+           "ndcg": float(values[:, 2].mean())}
+    for stratum in np.unique(strata):
+        out[f"{prefix}/{stratum}"] = float(values[strata == stratum, 0].mean())
+    return out
+
+
+def list_table(ids: list[str], values: list[list[float]], strata: list[str]) -> Table:
+    """A table of per-list metric rows, refusing duplicate item ids and an empty run."""
+    if len(set(ids)) != len(ids):
+        raise ValueError("an item id appears twice; keep one row per item")
+    if not ids:
+        raise ValueError("no scored items")
+    return Table(ids, np.array(values), np.array(strata))

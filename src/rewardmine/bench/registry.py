@@ -1,0 +1,171 @@
+"""The benchmarks and the scoring methods of ``rewardmine bench``, created by name.
+
+A method is a factory ``factory(model, options)`` returning a :class:`~rewardmine.protocols.Scorer`
+(one score per response) or a :class:`~rewardmine.protocols.ListJudge` (all candidates of an item
+judged in one call); ``model`` is one string, or a list of them where a method takes several
+(the judge methods: a panel). Built in:
+
+- ``endogenous``: :class:`~rewardmine.EndogenousReward` (options: ``dtype``, ``device``,
+  ``alpha``, ``terminal``, ``aggregate``, ...).
+- ``verifier``: :class:`~rewardmine.judge.baselines.GenerativeVerifier`, log p("Yes").
+- ``judge``: the listwise :class:`~rewardmine.PrincipleJudge`; ``judge-pointwise`` rates each
+  response alone on 1-10 (GenRM-pointwise); ``judge-pairwise`` compares every pair (GenRM-pairwise).
+  ``model`` is a judge spec (``principle:PATH``, ``openai:MODEL@URL``, ``endogenous:PATH``,
+  ``MODULE:FUNCTION``; a bare path means ``principle:PATH``); several make a Kemeny panel.
+- ``MODULE:FUNCTION``: any importable factory with the signature above.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rewardmine.bench.base import Benchmark
+from rewardmine.bench.dsp import DSP
+from rewardmine.bench.hhrlhf import HHRLHF, SPLITS
+from rewardmine.bench.multifaceted import MultifacetedBench
+from rewardmine.bench.principle_file import PrincipleFile
+from rewardmine.bench.principles import PrincipleLists
+from rewardmine.bench.rewardbench import RewardBench
+from rewardmine.bench.rewardbench2 import RewardBench2
+from rewardmine.bench.rmbench import RMBench
+from rewardmine.judge.modes import GENRM_PAIRWISE, GENRM_POINTWISE
+from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
+
+Reward = Scorer | ListJudge
+MethodFactory = Callable[[Any, Mapping[str, Any]], Reward]
+BenchmarkFactory = Callable[[Mapping[str, Any]], Benchmark]
+_METHODS: dict[str, MethodFactory] = {}
+
+
+def register_method(name: str, factory: MethodFactory) -> None:
+    """Make ``--method name`` build its reward with ``factory(model, options)``."""
+    _METHODS[name] = factory
+
+
+def methods() -> list[str]:
+    return sorted(_METHODS)
+
+
+def make_method(method: str, model: str | Sequence[str],
+                options: Mapping[str, Any] | None = None) -> Reward:
+    """The scorer or list judge of ``method`` for ``model``; unknown methods name the known ones."""
+    if method in _METHODS:
+        factory = _METHODS[method]
+    elif ":" in method:
+        factory = _import_factory(method)
+    else:
+        raise ValueError(f"unknown method {method!r}; known: {methods()} or MODULE:FUNCTION "
+                         "(others register themselves with rewardmine.bench.register_method)")
+    if not isinstance(model, str):
+        model = list(model)
+        if len(model) == 1:
+            model = model[0]
+    reward = factory(model, dict(options or {}))
+    if not (is_scorer(reward) or is_list_judge(reward)):
+        raise TypeError(f"method {method!r} returned a {type(reward).__name__}, which has neither "
+                        "score_many (a scorer) nor judge_many (a list judge)")
+    return reward
+
+
+def _import_factory(target: str) -> MethodFactory:
+    module_name, _, name = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except ModuleNotFoundError:
+        raise ValueError(f"method {target!r}: no module {module_name!r} (is it on PYTHONPATH?); "
+                         f"known methods: {methods()}") from None
+    except AttributeError:
+        raise ValueError(f"method {target!r}: module {module_name!r} has no {name!r}") from None
+
+
+def _one_model(method: str, model: Any) -> str:
+    if not isinstance(model, str):
+        raise ValueError(f"method {method!r} takes one --model, got {len(model)}; several models "
+                         "make a panel with the judge methods only")
+    return model
+
+
+def _endogenous(model: Any, options: Mapping[str, Any]) -> Scorer:
+    from rewardmine.judge.specs import endogenous_scorer
+
+    return endogenous_scorer(_one_model("endogenous", model), **options)
+
+
+def _verifier(model: Any, options: Mapping[str, Any]) -> Scorer:
+    from rewardmine.judge.baselines import GenerativeVerifier
+
+    accepted = ({p for p in inspect.signature(GenerativeVerifier.__init__).parameters}
+                | {p for p in inspect.signature(GenerativeVerifier.from_pretrained).parameters}
+                ) - {"self", "cls", "model", "tokenizer", "path", "options"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method 'verifier'; accepted: "
+                         f"{sorted(accepted)}")
+    return GenerativeVerifier.from_pretrained(_one_model("verifier", model), **options)
+
+
+def _judge_method(preset: Mapping[str, Any]) -> MethodFactory:
+    """A factory of judges in one mode: a PrincipleJudge, or a panel of them for several specs."""
+
+    def factory(model: Any, options: Mapping[str, Any]) -> ListJudge:
+        from rewardmine.judge.baselines import DEFAULT_PRINCIPLE
+        from rewardmine.judge.specs import load_judge
+
+        specs = [_spec_of(m) for m in ([model] if isinstance(model, str) else model)]
+        # a benchmark item needs numbers: an invalid verdict comes back to the runner, which
+        # names the item; benchmarks without a steering text are judged by the default principle
+        defaults = {**preset, "on_invalid": "return", "progress": False,
+                    "principle": DEFAULT_PRINCIPLE}
+        return load_judge(specs, defaults=defaults, **options)
+
+    return factory
+
+
+def _spec_of(text: str) -> Any:
+    """A judge spec; a bare path (or hub id) is a local PrincipleJudge."""
+    from rewardmine.judge.specs import JudgeSpec, parse_spec
+
+    if Path(text).exists() or ":" not in text:
+        return JudgeSpec("principle", text)
+    return parse_spec(text)
+
+
+register_method("endogenous", _endogenous)
+register_method("verifier", _verifier)
+register_method("judge", _judge_method({"mode": "listwise"}))
+register_method("judge-pointwise", _judge_method(GENRM_POINTWISE))
+register_method("judge-pairwise", _judge_method(GENRM_PAIRWISE))
+
+
+def _texts(options: Mapping[str, Any], key: str) -> dict[str, str] | None:
+    path = options.get(key)
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path else None
+
+
+_BENCHMARKS: dict[str, BenchmarkFactory] = {
+    "rm-bench": lambda o: RMBench(),
+    "rewardbench": lambda o: RewardBench(),
+    "rewardbench2": lambda o: RewardBench2(),
+    "dsp": lambda o: DSP(systems=_texts(o, "system_prompts")),
+    "hh-rlhf": lambda o: HHRLHF(splits=o.get("splits") or SPLITS),
+    "multifaceted": lambda o: MultifacetedBench(),
+    "principles-rm-bench": lambda o: PrincipleLists(source="rm-bench",
+                                                    principles=_texts(o, "principles")),
+    "principles-dsp": lambda o: PrincipleLists(source="dsp", principles=_texts(o, "principles")),
+    "principles-build-bench": lambda o: PrincipleFile(),
+}
+BENCHMARKS = tuple(_BENCHMARKS)
+"""The benchmark names, in the order the command line lists them."""
+
+
+def make_benchmark(name: str, settings: Mapping[str, Any] | None = None) -> Benchmark:
+    """The benchmark called ``name``; ``settings`` are its own (``system_prompts``,
+    ``principles``: JSON files of texts; ``splits``: the HH-RLHF splits)."""
+    if name not in _BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {list(BENCHMARKS)}")
+    return _BENCHMARKS[name](dict(settings or {}))

@@ -1,0 +1,195 @@
+"""Reports of a benchmark run: Markdown beside the summary JSON, and PNG plots.
+
+Plots need matplotlib (``pip install 'rewardmine[plot]'``); without it the Markdown report is
+still written and says which plots are missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{100 * value:.1f}"
+
+
+def is_fraction(key: str) -> bool:
+    """Figures are fractions shown as percentages, except correlations (Kendall tau-b)."""
+    return "tau" not in key
+
+
+def show(key: str, value: float | None) -> str:
+    """A figure as text: a percentage, or a correlation with three decimals."""
+    if is_fraction(key) or value is None or math.isnan(value):
+        return _pct(value)
+    return f"{value:+.3f}"
+
+
+def plot_bars(summary: Mapping[str, Any], path: Path) -> None:
+    """Headline figures as bars with their bootstrap intervals."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in summary["intervals"] if is_fraction(k)]
+    values = [100 * summary[k] for k in keys]
+    low = [100 * (summary[k] - summary["intervals"][k][0]) for k in keys]
+    high = [100 * (summary["intervals"][k][1] - summary[k]) for k in keys]
+    fig, ax = plt.subplots(figsize=(1.1 * len(keys) + 2, 3.6))
+    ax.bar(keys, values, yerr=[low, high], capsize=4, color="#4C72B0", label="ours (95% CI)")
+    marked = False
+    for ref in summary.get("references", []):
+        for i, key in enumerate(keys):
+            if key in ref["figures"]:
+                ax.plot([i - 0.4, i + 0.4], [100 * ref["figures"][key]] * 2, color="#C44E52",
+                        linewidth=2, label=None if marked else "published (see report)")
+                marked = True
+    if marked:
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_ylabel("accuracy / score (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{summary['benchmark']}: {summary['run'].get('model') or 'scores file'}")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_heatmaps(matrices: Mapping[str, Any], labels: list[str], path: Path, *, title: str,
+                  xlabel: str, ylabel: str) -> None:
+    """One annotated heatmap per matrix (values are fractions, shown as percentages)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(matrices)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 0.6, 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        matrix = matrices[name]
+        image = ax.imshow([[100 * v for v in row] for row in matrix], vmin=0, vmax=100,
+                          cmap="viridis")
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center",
+                        color="white" if value < 0.6 else "black", fontsize=9)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        if ax is axes[0][0]:  # one shared y axis keeps labels from running into the next plot
+            ax.set_yticks(range(len(labels)), labels, fontsize=8)
+            ax.set_ylabel(ylabel, fontsize=8)
+        else:
+            ax.set_yticks([])
+        ax.set_title(name, fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="%")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def make_plots(summary: Mapping[str, Any], out: Path) -> list[str]:
+    """Write the run's plots; returns their file names."""
+    written = []
+    plot_bars(summary, out / "figures.png")
+    written.append("figures.png")
+    details = summary.get("details", {})
+    if summary["benchmark"] == "rm-bench" and details.get("matrices"):
+        plot_heatmaps(details["matrices"], ["concise", "plain", "markdown"],
+                      out / "rmbench_matrix.png", title="RM-Bench: chosen style vs rejected style",
+                      xlabel="rejected style", ylabel="chosen style")
+        written.append("rmbench_matrix.png")
+    if summary["benchmark"] == "dsp" and details.get("matrix"):
+        plot_heatmaps({"cross-domain accuracy": details["matrix"]}, details["domains"],
+                      out / "dsp_matrix.png", title="DSP: reward steered for (rows) vs pairs of "
+                      "(columns)", xlabel="pairs of domain", ylabel="reward steered for")
+        written.append("dsp_matrix.png")
+    return written
+
+
+def _matrix_table(matrix: list[list[float]], labels: list[str], corner: str) -> list[str]:
+    lines = [f"| {corner} | " + " | ".join(labels) + " |",
+             "|---" * (len(labels) + 1) + "|"]
+    for label, row in zip(labels, matrix, strict=True):
+        lines.append(f"| {label} | " + " | ".join(_pct(v) for v in row) + " |")
+    return lines
+
+
+def render_markdown(summary: Mapping[str, Any], plots: list[str],
+                    missing_plots: str | None = None) -> str:
+    run = summary.get("run", {})
+    lines = [f"# {summary['benchmark']} report", "",
+             "| setting | value |", "|---|---|"]
+    for key in ("model", "method", "options", "scores_file", "source", "seed", "resamples",
+                "limit"):
+        if run.get(key) not in (None, {}, ""):
+            lines.append(f"| {key} | `{run[key]}` |")
+    refs = summary.get("references", [])
+    lines += [f"| items scored | {summary['items']} |", "",
+              "## Headline figures (%, tau-b as a correlation; 95% bootstrap interval)", "",
+              "| figure | ours | 95% interval | published (see references) |",
+              "|---|---:|---|---|"]
+    for key, (low, high) in summary["intervals"].items():
+        quoted = "; ".join(f"{_pct(ref['figures'][key])} [{n}]" for n, ref in
+                           enumerate(refs, start=1) if key in ref["figures"])
+        lines.append(f"| {key} | {show(key, summary[key])} | [{show(key, low)}, "
+                     f"{show(key, high)}] | {quoted} |")
+    others = {k: v for k, v in summary["figures"].items() if k not in summary["intervals"]}
+    if others:
+        lines += ["", "Other figures:", "", "| figure | value | 95% interval |", "|---|---:|---|"]
+        for key, fig in others.items():
+            lines.append(f"| {key} | {show(key, fig['value'])} | [{show(key, fig['low'])}, "
+                         f"{show(key, fig['high'])}] |")
+    if summary.get("references"):
+        lines += ["", "## Published reference figures (not ours; quoted with their source)", "",
+                  "| # | model | figures (%) | source | note |", "|---|---|---|---|---|"]
+        for n, ref in enumerate(summary["references"], start=1):
+            figs = ", ".join(f"{k} {_pct(v)}" for k, v in ref["figures"].items())
+            lines.append(f"| {n} | {ref['model']} | {figs} | {ref['source']} | {ref['note']} |")
+    details = summary.get("details", {})
+    if summary["benchmark"] == "rm-bench" and details.get("matrices"):
+        lines += ["", "## Style matrices (rows: chosen style, columns: rejected style)"]
+        for domain, matrix in details["matrices"].items():
+            lines += ["", f"**{domain}** ({details['domains'][domain]['items']} items, "
+                      f"{details['domains'][domain]['tied_comparisons']} tied comparisons)", ""]
+            lines += _matrix_table(matrix, ["concise", "plain", "markdown"], "chosen \\ rejected")
+        lines += ["", f"Domains scored: {details['domains_scored']}; not scored: "
+                  f"{details['domains_missing']}. `overall` is the mean of the domain scores and "
+                  "equals `mean_easy_normal_hard` by construction; `item_pooled` averages items "
+                  "across domains instead."]
+    if summary["benchmark"] == "dsp" and details.get("matrix"):
+        lines += ["", "## Cross-domain matrix (rows: reward steered for; columns: pairs of)", ""]
+        lines += _matrix_table(details["matrix"], details["domains"], "steered \\ pairs")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
+    if missing_plots:
+        lines += ["", f"Plots not written: {missing_plots}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(summary: Mapping[str, Any], out: str | Path) -> Path:
+    """Write ``report.md`` and the plots into ``out``; returns the report's path."""
+    out = Path(out)
+    try:
+        plots, missing = make_plots(summary, out), None
+    except ImportError:
+        plots, missing = [], "matplotlib is not installed (pip install 'rewardmine[plot]')"
+    path = out / "report.md"
+    path.write_text(render_markdown(summary, plots, missing), encoding="utf-8")
+    return path
+
+
+def render_comparison(result: Mapping[str, Any]) -> str:
+    """A plain-text table of A, B and A - B with its interval, in percentage points."""
+    lines = [f"{result['benchmark']}: A = {result['run_a']}, B = {result['run_b']}, "
+             f"{result['items_shared']} shared items (only A: {result['only_in_a']}, only B: "
+             f"{result['only_in_b']}); paired bootstrap, {result['resamples']} resamples, "
+             f"seed {result['seed']}",
+             f"{'figure':<34}{'A %':>8}{'B %':>8}{'A-B pts':>9}  95% interval"]
+    for key, f in result["figures"].items():
+        lines.append(f"{key:<34}{show(key, f['a']):>8}{show(key, f['b']):>8}"
+                     f"{show(key, f['difference']):>9}  [{show(key, f['low'])}, "
+                     f"{show(key, f['high'])}]")
+    return "\n".join(lines)

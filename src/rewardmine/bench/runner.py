@@ -1,0 +1,298 @@
+"""Run a benchmark: score its items resumably, then compute its figures with intervals.
+
+A run lives in one folder: ``run.json`` (what was run: benchmark, model, method, options, seed),
+``items.jsonl`` (one row per item, appended as items finish, so a rerun skips finished items),
+``summary.json`` (headline figures at the top level as fractions, their 95% intervals under
+``intervals``), ``report.md`` and PNG plots (see :mod:`rewardmine.bench.report`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rewardmine.bench.base import Benchmark, Candidate, Item
+from rewardmine.bench.stats import bootstrap, paired_bootstrap
+from rewardmine.errors import JudgeOutputError
+from rewardmine.grouping import group_indices, prompt_key
+from rewardmine.io import JsonlAppender, chunks, completed_rows, read_jsonl, read_jsonl_lines
+from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
+
+ITEMS = "items.jsonl"
+RUN = "run.json"
+SUMMARY = "summary.json"
+
+
+def _check_run_file(out: Path, meta: Mapping[str, Any]) -> None:
+    """A folder holds one run: refuse to resume a run made with other settings."""
+    path = out / RUN
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        keys = ("benchmark", "model", "method", "options", "source", "scores_file")
+        changed = {k: (old.get(k), meta.get(k)) for k in keys if old.get(k) != meta.get(k)}
+        if changed:
+            raise ValueError(f"{out} holds a run with other settings {changed}; use a new --out "
+                             "folder or delete this one")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(meta), indent=2) + "\n", encoding="utf-8")
+
+
+class BlockEngine(Protocol):
+    """Scores blocks elsewhere (Ray actors, each holding its own reward): ``work(reward, block)``
+    for each block, the answers yielded in order. See :mod:`rewardmine.distributed.ray_data`."""
+
+    def map_blocks(self, work: Callable[[Any, Any], Any], blocks: Sequence[Any],
+                   labels: Sequence[str]) -> Iterator[Any]: ...
+
+
+def score_items(bench: Benchmark, items: Sequence[Item],
+                reward: Scorer | ListJudge | BlockEngine, path: str | Path, *,
+                items_per_call: int = 16, progress: bool | None = None) -> list[dict[str, Any]]:
+    """Score every item not already in ``path`` and append its row; return all rows.
+
+    A scorer gets the candidates of ``items_per_call`` items grouped by system prompt (one
+    ``score_many`` call per group), so a steered benchmark still batches across items. A list
+    judge gets, per item, one request for the candidates that share a prompt and a system
+    prompt (RM-Bench's six, RewardBench 2's four, DSP's five per steering domain), with the
+    system prompt as the principle; the requests of ``items_per_call`` items go in one
+    ``judge_many`` call. A :class:`BlockEngine` makes the same calls on the same blocks
+    elsewhere, so its rows are the local ones.
+    """
+    engine = callable(getattr(reward, "map_blocks", None))
+    if not (engine or is_scorer(reward) or is_list_judge(reward)):
+        raise TypeError(f"a {type(reward).__name__} is neither a scorer (score_many) nor a list "
+                        "judge (judge_many)")
+    done = completed_rows(path)
+    known = {item.id for item in items}
+    stray = [row.get("id") for row in done if row.get("id") not in known]
+    if stray:
+        raise ValueError(f"{path} holds rows for items not in this benchmark ({stray[:3]}...); "
+                         "use a new output folder")
+    finished = {row["id"] for row in done}
+    todo = [item for item in items if item.id not in finished]
+    blocks = list(chunks(todo, items_per_call))
+    work = [([item.id for item in block], [bench.candidates(item) for item in block])
+            for block in blocks]
+    if engine:
+        answers = reward.map_blocks(  # type: ignore[union-attr]
+            block_scores, work, [f"the block from item {ids[0]!r}" for ids, _ in work])
+    else:
+        answers = (block_scores(reward, block) for block in work)
+    bar = tqdm(total=len(todo), desc=bench.name, unit="item", disable=None if progress is None
+               else not progress)
+    with JsonlAppender(path) as out, bar:
+        for block, scores in zip(blocks, answers, strict=True):
+            for item, item_scores in zip(block, scores, strict=True):
+                row = bench.to_row(item, item_scores)
+                out.write(row)
+                done.append(row)
+            bar.update(len(block))
+    return done
+
+
+def block_scores(reward: Scorer | ListJudge,
+                 block: tuple[list[str], list[list[Candidate]]]) -> list[list[float]]:
+    """The scores of one block's candidates (item ids, candidates per item): one batched call
+    of a scorer per system prompt, or one ``judge_many`` call of a list judge."""
+    ids, per_item = block
+    if is_scorer(reward):
+        return _scored(per_item, reward)  # type: ignore[arg-type]
+    return _judged(ids, per_item, reward)  # type: ignore[arg-type]
+
+
+def _scored(per_item: list[list[Candidate]], scorer: Scorer) -> list[list[float]]:
+    groups: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+    for i, candidates in enumerate(per_item):
+        for j, candidate in enumerate(candidates):
+            groups[candidate.system].append((i, j))
+    scores = [[0.0] * len(c) for c in per_item]
+    for system, members in groups.items():
+        got = scorer.score_many([per_item[i][j].prompt for i, j in members],
+                                [per_item[i][j].response for i, j in members], system=system)
+        if len(got) != len(members):
+            raise ValueError(f"the scorer returned {len(got)} scores for {len(members)} "
+                             "responses")
+        for (i, j), value in zip(members, got, strict=True):
+            scores[i][j] = float(value)
+    return scores
+
+
+def _judged(ids: Sequence[str], per_item: list[list[Candidate]],
+            judge: ListJudge) -> list[list[float]]:
+    requests: list[dict[str, Any]] = []
+    owners: list[tuple[int, list[int]]] = []  # (item, candidate positions) of each request
+    for i, candidates in enumerate(per_item):
+        keys = [f"{c.system}\x00{prompt_key(c.prompt)}" for c in candidates]
+        for members in group_indices(keys):
+            first = candidates[members[0]]
+            request = {"prompt": first.prompt,
+                       "responses": {str(j): candidates[j].response for j in members}}
+            if first.system is not None:
+                request["principle"] = first.system
+            requests.append(request)
+            owners.append((i, members))
+    verdicts = judge.judge_many(requests)
+    if len(verdicts) != len(requests):
+        raise ValueError(f"the judge returned {len(verdicts)} verdicts for {len(requests)} "
+                         "requests")
+    scores = [[0.0] * len(c) for c in per_item]
+    for (i, members), verdict in zip(owners, verdicts, strict=True):
+        if not verdict.ok:
+            raise JudgeOutputError(
+                f"item {ids[i]}: the judge gave no valid verdict ({verdict.error}); rerun "
+                "to resume, with more max_retries, a larger max_new_tokens or constrained=true")
+        missing = [str(j) for j in members if str(j) not in verdict.scores]
+        if missing:
+            raise ValueError(f"item {ids[i]}: the judge's verdict has no score for "
+                             f"candidates {missing}")
+        for j in members:
+            scores[i][j] = float(verdict.scores[str(j)])
+    return scores
+
+
+def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
+              resamples: int = 1000, level: float = 0.95,
+              meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Figures, intervals and details of scored rows, as the summary JSON."""
+    table = bench.table(rows)
+    intervals = bootstrap(table.values, table.strata, bench.figures, resamples=resamples,
+                          seed=seed, level=level)
+    summary: dict[str, Any] = {"benchmark": bench.name}
+    headline = [key for key in bench.headline if key in intervals]
+    for key in headline:
+        summary[key] = intervals[key].estimate
+    summary["intervals"] = {key: intervals[key].to_list() for key in headline}
+    summary["figures"] = {key: {"value": iv.estimate, "low": iv.low, "high": iv.high}
+                          for key, iv in intervals.items()}
+    summary["items"] = len(table.ids)
+    summary["bootstrap"] = {"resamples": resamples, "level": level, "seed": seed,
+                            "strata": sorted({str(s) for s in table.strata})}
+    summary["details"] = bench.details(table)
+    summary["references"] = [asdict(ref) for ref in bench.references]
+    summary["run"] = dict(meta or {})
+    return summary
+
+
+def run_benchmark(bench: Benchmark, out: str | Path, *,
+                  reward: Scorer | ListJudge | BlockEngine | None = None,
+                  scores_file: str | Path | None = None, source: str | Path | None = None,
+                  seed: int = 0, resamples: int = 1000, limit: int | None = None,
+                  meta: Mapping[str, Any] | None = None, items_per_call: int = 16,
+                  progress: bool | None = None) -> dict[str, Any]:
+    """Score (or read scores), summarize, and write ``summary.json`` in ``out``.
+
+    Args:
+        bench: the benchmark.
+        out: the run folder.
+        reward: a scorer or a list judge that scores the items, or a :class:`BlockEngine` that
+            scores them on Ray; give this or ``scores_file``.
+        scores_file: JSONL rows in the benchmark's row format (the ``items.jsonl`` of a run).
+        source: where the data is (path or hub id); None uses the shared copy.
+        seed: seeds the bootstrap.
+        resamples: bootstrap draws.
+        limit: score only the first ``limit`` items (a smoke test; recorded in run.json).
+        meta: model, method and options, recorded in run.json and the summary.
+    """
+    if (reward is None) == (scores_file is None):
+        raise ValueError("give exactly one of a reward (scorer or list judge) or a scores file")
+    out = Path(out)
+    record = {"benchmark": bench.name, **dict(meta or {}), "seed": seed, "resamples": resamples,
+              "source": None if source is None else str(source),
+              "scores_file": None if scores_file is None else str(scores_file), "limit": limit}
+    _check_run_file(out, record)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if scores_file is not None:
+        rows = _score_rows(bench, scores_file, source)
+        record["ids_checked"] = rows is not None
+        if rows is None:
+            rows = read_jsonl(scores_file)
+        (out / ITEMS).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n"
+                                         for row in rows), encoding="utf-8")
+    else:
+        items = bench.load(source)
+        if limit is not None:
+            _check_limit(items, limit, out / ITEMS)
+            items = items[:limit]
+        started = time.perf_counter()
+        rows = score_items(bench, items, reward, out / ITEMS, items_per_call=items_per_call,
+                           progress=progress)
+        record["scoring_seconds_this_session"] = round(time.perf_counter() - started, 3)
+    summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record)
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _check_limit(items: Sequence[Item], limit: int, path: Path) -> None:
+    """A rerun with a smaller limit than the rows already scored is refused for what it is."""
+    chosen = {item.id for item in items[:limit]}
+    known = {item.id for item in items}
+    beyond = [row.get("id") for row in completed_rows(path)
+              if row.get("id") in known and row.get("id") not in chosen]
+    if beyond:
+        raise ValueError(
+            f"{path} already holds {len(beyond)} items beyond the first {limit} (such as "
+            f"{beyond[0]!r}); rerun with the earlier --limit or none, or use a new --out folder")
+
+
+def _score_rows(bench: Benchmark, scores_file: str | Path,
+                source: str | Path | None) -> list[dict[str, Any]] | None:
+    """The rows of a scores file, each checked against the benchmark: an id it has, given once,
+    with valid scores. None when the benchmark's data is not here to check the ids against."""
+    try:
+        items = bench.load(source)
+    except (FileNotFoundError, ValueError):  # no default data here (or none exists)
+        if source is not None:
+            raise
+        return None
+    known = {item.id for item in items}
+    seen: dict[str, int] = {}
+    rows = []
+    for number, row in read_jsonl_lines(scores_file):
+        where = f"{scores_file}:{number}"
+        if "id" not in row:
+            raise ValueError(f"{where}: the row has no 'id'; every row names the item it scores")
+        item_id = str(row["id"])
+        if item_id not in known:
+            raise ValueError(f"{where}: {item_id!r} is not an item of {bench.name}; is this a "
+                             f"scores file of another benchmark or data version?")
+        if item_id in seen:
+            raise ValueError(f"{where}: item {item_id!r} was already scored on line "
+                             f"{seen[item_id]}; give each item once")
+        seen[item_id] = number
+        try:
+            bench.table([row])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        rows.append(row)
+    return rows
+
+
+def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed: int = 0,
+                 resamples: int = 1000) -> dict[str, Any]:
+    """Paired difference A - B of every figure, over the items both runs scored."""
+    rows_a, rows_b = read_jsonl(Path(run_a) / ITEMS), read_jsonl(Path(run_b) / ITEMS)
+    table_a, table_b = bench.table(rows_a), bench.table(rows_b)
+    shared = [item_id for item_id in table_a.ids if item_id in set(table_b.ids)]
+    if not shared:
+        raise ValueError(f"{run_a} and {run_b} share no items; compare runs of one benchmark")
+    a, b = table_a.select(shared), table_b.select(shared)
+    if not np.array_equal(a.strata, b.strata):
+        raise ValueError("the runs put the same items in different strata; they are not runs "
+                         "of the same benchmark data")
+    diffs = paired_bootstrap(a.values, b.values, a.strata, bench.figures, resamples=resamples,
+                             seed=seed)
+    return {"benchmark": bench.name, "run_a": str(run_a), "run_b": str(run_b),
+            "items_shared": len(shared), "only_in_a": len(table_a.ids) - len(shared),
+            "only_in_b": len(table_b.ids) - len(shared), "seed": seed, "resamples": resamples,
+            "figures": {key: {"a": d.a, "b": d.b, "difference": d.difference.estimate,
+                              "low": d.difference.low, "high": d.difference.high}
+                        for key, d in diffs.items()}}

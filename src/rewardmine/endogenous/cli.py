@@ -1,0 +1,174 @@
+"""``rewardmine score``: endogenous rewards for a JSONL file, resumable.
+
+Every row is checked (its fields, its text, its length in tokens against the model's context)
+before the first one is scored, and errors name the input file's physical line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rewardmine.endogenous.rows import ADDED, row_responses, score_rows
+from rewardmine.errors import UsageError
+from rewardmine.io import (
+    JsonlAppender,
+    chunks,
+    finish_parquet,
+    is_parquet,
+    partial_path,
+    read_rows,
+    reopen_parquet,
+    resumed_rows,
+)
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "score", help="score responses in a JSONL file with a model's endogenous reward",
+        description="Rows hold 'prompt' (a string or chat messages) and 'response' or "
+        "'responses'. Output rows repeat the input and add 'score' or 'scores'. Rerunning with "
+        "the same output skips the rows already there. Files are JSONL, or parquet when the "
+        "name ends in .parquet (a parquet output collects its rows in NAME.partial.jsonl until "
+        "the last one is in).",
+    )
+    parser.add_argument("--model", required=True, help="Hugging Face id or local path")
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--system", default=None, help="system prompt that steers the reward")
+    parser.add_argument("--token-rewards", action="store_true",
+                        help="also write per-token rewards (one response per row only)")
+    parser.add_argument("--dtype", default="auto",
+                        choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--terminal", default="zero", choices=["zero", "value"])
+    parser.add_argument("--aggregate", default="sum", choices=["sum", "mean"])
+    parser.add_argument("--rows-per-write", type=int, default=64,
+                        help="rows scored together (one score_many call, one Ray task)")
+    parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
+                        help="score through a vLLM/SGLang server serving --model at URL (its "
+                        "prompt log-probabilities: the reward minus V(s_1), see docs/endogenous.md)")
+    parser.add_argument("--engine", default="local", choices=["local", "ray"],
+                        help="ray: score on Ray Data, one model per actor (joins RAY_ADDRESS)")
+    parser.add_argument("--workers", type=int, default=1, help="Ray actors, one model each")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0)
+    parser.set_defaults(run=run)
+
+
+def _check_rows(lines: list[tuple[int, dict[str, Any]]], args: argparse.Namespace) -> None:
+    """The checks that need no model: fields and their types."""
+    for number, row in lines:
+        where = f"{args.input}:{number}"
+        taken = [key for key in ADDED if key in row]
+        if taken:
+            raise UsageError(f"{where}: the row already has {taken[0]!r}, which the output adds; "
+                             "rename or remove that field (is this an output file?)")
+        _, many = row_responses(row, where)
+        if args.token_rewards and many:
+            raise UsageError(f"{where}: --token-rewards needs one 'response' per row")
+
+
+def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
+                    args: argparse.Namespace) -> None:
+    """Render and tokenize every row, so a bad prompt or an item over the context stops the run
+    before anything is scored, naming its line."""
+    limit = model.max_length
+    for number, row in lines:
+        where = f"{args.input}:{number}"
+        texts, many = row_responses(row, where)
+        try:
+            rendered = model.encoder.render_prompt(row["prompt"], system=args.system)
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"{where}: 'prompt': {error}") from None
+        for i, text in enumerate(texts):
+            pair = model.encoder.encode(rendered, text)
+            if limit is not None and len(pair) > limit:
+                field = f"response {i}" if many else "the response"
+                raise UsageError(
+                    f"{where}: {field} is {len(pair)} tokens with its prompt "
+                    f"({len(pair.prompt_ids)} + {len(pair.action_ids)}) but the model's context "
+                    f"is {limit}; shorten it (rewardmine never truncates)")
+
+
+def _factory(args: argparse.Namespace) -> Any:
+    """A picklable callable that builds the reward (run here, or in each Ray actor)."""
+    from rewardmine.endogenous import EndogenousReward
+
+    if args.endogenous_base_url:
+        if args.token_rewards or args.aggregate != "sum" or args.alpha != 1.0 \
+                or args.terminal != "zero":
+            raise UsageError("--endogenous-base-url gives log-probabilities only: it cannot "
+                             "honour --token-rewards, --aggregate mean, --alpha or --terminal "
+                             "value (see docs/endogenous.md)")
+        return functools.partial(EndogenousReward.from_server, args.endogenous_base_url,
+                                 args.model, api_key=os.environ.get("OPENAI_API_KEY"))
+    return functools.partial(EndogenousReward.from_pretrained, args.model, dtype=args.dtype,
+                             device=args.device, alpha=args.alpha, terminal=args.terminal,
+                             progress=False)
+
+
+class _Checker:
+    """What the row checks need, without the model: its chat encoder and context length."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        from rewardmine.chat import ChatEncoder
+
+        self.encoder = ChatEncoder(AutoTokenizer.from_pretrained(args.model))
+        self.max_length = None
+        if not args.endogenous_base_url:
+            config = AutoConfig.from_pretrained(args.model)
+            config = config.get_text_config() if hasattr(config, "get_text_config") else config
+            self.max_length = getattr(config, "max_position_embeddings", None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.rows_per_write < 1:
+        raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
+    lines = read_rows(args.input)
+    _check_rows(lines, args)
+    rows = [row for _, row in lines]
+    done = resumed_rows(lines, args.input, args.output)
+    todo = lines[done:]
+    parquet = is_parquet(args.output)
+    if not todo:
+        if parquet and partial_path(args.output).exists():
+            finish_parquet(args.output)  # a run that stopped after its last row
+        print(f"{args.output}: all {len(rows)} rows already scored")
+        return 0
+    factory = _factory(args)
+    if parquet and os.path.exists(args.output):
+        reopen_parquet(args.output)
+    if args.engine == "ray":
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
+        from rewardmine.distributed.ray_data import score_rows_on_ray
+
+        _check_encoding(_Checker(args), todo, args)
+        blocks = score_rows_on_ray(
+            [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
+            token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
+            workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+            first_number=done + 1)
+    else:
+        model = factory()
+        _check_encoding(model, todo, args)
+        blocks = (score_rows(model, [row for _, row in block], system=args.system,
+                             aggregate=args.aggregate, token_rewards=args.token_rewards)
+                  for block in chunks(todo, args.rows_per_write))
+    bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
+    with JsonlAppender(partial_path(args.output) if parquet else args.output) as out, bar:
+        for block in blocks:
+            for result in block:
+                out.write(result)
+                bar.update(1)
+    if parquet:
+        finish_parquet(args.output)
+    print(f"{args.output}: scored {len(todo)} rows ({done} were already there)")
+    return 0

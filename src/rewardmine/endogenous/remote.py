@@ -1,0 +1,226 @@
+"""The endogenous reward from a vLLM or SGLang server's prompt log-probabilities.
+
+A server that returns the log-probability of every prompt token (OpenAI ``/v1/completions`` with
+``echo`` and ``logprobs``, or vLLM's ``prompt_logprobs`` extension) gives log pi(a_t|s_t) for
+each action of a response, but not the soft values V(s_t). With alpha = 1 and terminal "zero"
+the response reward telescopes to
+
+    sum_t r_t = log pi(y|x) + V(s_1)
+
+and V(s_1) is a function of the prompt alone. So :class:`RemoteEndogenousReward` returns
+``log pi(y|x)``: for the responses of one prompt it differs from the local reward by the same
+constant, which leaves their ranking, their pairwise differences and GRPO's group-normalised
+advantages exactly as the local reward makes them. What needs V at every position (token
+rewards, terminal "value", the mean aggregate, alpha != 1) is refused.
+
+The prompt goes as token ids, rendered and tokenized here with the model's own tokenizer, so the
+server scores exactly the tokens the local reward would. Requests run concurrently (bounded),
+one sequence each; the server batches them. Transport failures, 429 and 5xx are retried with
+backoff; anything else is raised naming the item.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from rewardmine.chat import ChatEncoder, EncodedPair, Prompt
+from rewardmine.errors import ContextLengthError, RewardmineError
+
+Protocol = Literal["echo", "prompt_logprobs"]
+
+
+class RemoteScoringError(RewardmineError):
+    """The log-probability server refused a request or answered something unusable."""
+
+
+class RemoteEndogenousReward:
+    """The endogenous reward up to a per-prompt constant, from a log-probability server.
+
+    Args:
+        base_url: the server's OpenAI-compatible root, e.g. ``http://127.0.0.1:8000/v1``.
+        model: the served model's name (as in ``/v1/models``).
+        tokenizer: the served model's tokenizer (its chat template defines the states).
+        api_key: sent as a bearer token when given.
+        protocol: "echo" (``echo`` + ``logprobs``, served by vLLM and SGLang) or
+            "prompt_logprobs" (vLLM's extension).
+        include_end_of_turn: score the end-of-turn token as the response's last action.
+        context_limit: tokens an item may have; longer ones raise ContextLengthError before
+            any request is sent. None leaves the check to the server.
+        concurrency: requests in flight at once.
+        retries: extra attempts after a transport failure, 429 or 5xx.
+        timeout_s: seconds one request may take.
+    """
+
+    def __init__(self, base_url: str, model: str, tokenizer: Any, *, api_key: str | None = None,
+                 protocol: Protocol = "echo", include_end_of_turn: bool = True,
+                 context_limit: int | None = None, concurrency: int = 16, retries: int = 3,
+                 timeout_s: float = 300.0) -> None:
+        if protocol not in ("echo", "prompt_logprobs"):
+            raise ValueError(f"protocol must be 'echo' or 'prompt_logprobs', not {protocol!r}")
+        if concurrency < 1 or retries < 0:
+            raise ValueError("concurrency must be at least 1 and retries at least 0")
+        self.url = base_url.rstrip("/") + "/completions"
+        self.model, self.tokenizer, self.api_key = model, tokenizer, api_key
+        self.protocol: Protocol = protocol
+        self.encoder = ChatEncoder(tokenizer, include_end_of_turn=include_end_of_turn)
+        self.context_limit, self.concurrency = context_limit, concurrency
+        self.retries, self.timeout_s = retries, timeout_s
+        self.retried = 0  # how many retries transport failures have cost so far
+
+    @property
+    def max_length(self) -> int | None:
+        """The context limit checked before sending (None leaves it to the server)."""
+        return self.context_limit
+
+    # ----------------------------------------------------------------------------- public API
+
+    def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,
+              aggregate: str = "sum") -> list[float]:
+        """log pi(response | prompt) for each response; the local reward minus V(s_1)."""
+        if isinstance(responses, str) or not isinstance(responses, Sequence):
+            raise TypeError("responses must be a list of strings; wrap a single response: [text]")
+        return self.score_many([prompt] * len(responses), list(responses), system=system,
+                               aggregate=aggregate)
+
+    def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
+                   system: str | None = None, aggregate: str = "sum") -> list[float]:
+        """Parallel lists of prompts and responses, scored in input order."""
+        _refuse_mean(aggregate)
+        if len(prompts) != len(responses):
+            raise ValueError(f"prompts and responses must be parallel lists; got {len(prompts)} "
+                             f"prompts and {len(responses)} responses")
+        return self._run(self.encoder.encode_many(prompts, responses, system=system))
+
+    def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
+                  *, aggregate: str = "sum") -> list[float]:
+        """log pi of already tokenized actions given their states (no template applied)."""
+        _refuse_mean(aggregate)
+        if len(prompt_ids) != len(action_ids):
+            raise ValueError("prompt_ids and action_ids must be parallel lists")
+        pairs = []
+        for i, (state, actions) in enumerate(zip(prompt_ids, action_ids, strict=True)):
+            ids = [*state, *actions]
+            if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ids):
+                raise TypeError(f"item {i}: token ids must be non-negative integers")
+            if not state:
+                raise ValueError(f"item {i}: prompt_ids is empty; the first action needs a state")
+            pairs.append(EncodedPair(tuple(state), tuple(actions), "in_context"))
+        return self._run(pairs)
+
+    def token_rewards(self, *args: Any, **kwargs: Any) -> Any:
+        raise RemoteScoringError(
+            "token rewards need V(s_t) at every position, which a log-probability server does "
+            "not return; use a local EndogenousReward for dense rewards")
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _run(self, pairs: list[EncodedPair]) -> list[float]:
+        for i, pair in enumerate(pairs):
+            if not pair.action_ids:
+                raise ValueError(
+                    f"item {i} has no actions (an empty response without an end-of-turn "
+                    "token); its local reward would be 0, not log pi + V(s_1), so it cannot be "
+                    "ranked against the others from log-probabilities")
+            if self.context_limit is not None and len(pair) > self.context_limit:
+                raise ContextLengthError(
+                    f"item {i} is {len(pair)} tokens but the server's context is "
+                    f"{self.context_limit}; shorten it (rewardmine never truncates)",
+                    index=i, length=len(pair), limit=self.context_limit)
+        if not pairs:
+            return []
+        with ThreadPoolExecutor(min(self.concurrency, len(pairs))) as pool:
+            return list(pool.map(self._score_one, range(len(pairs)), pairs))
+
+    def _score_one(self, index: int, pair: EncodedPair) -> float:
+        ids = [*pair.prompt_ids, *pair.action_ids]
+        body: dict[str, Any] = {"model": self.model, "prompt": ids, "max_tokens": 1,
+                                "temperature": 0.0}
+        if self.protocol == "echo":
+            body.update(echo=True, logprobs=1)
+        else:
+            body.update(prompt_logprobs=0)
+        choice = self._post(index, body)
+        logprobs = _prompt_logprobs(choice, ids, self.protocol, index)
+        n = len(pair.prompt_ids)
+        total = 0.0
+        for t in range(n, len(ids)):  # entry t is log p(ids[t] | ids[:t]); entry 0 is null
+            value = logprobs[t]
+            if not isinstance(value, int | float) or isinstance(value, bool) \
+                    or not math.isfinite(value) or value > 1e-6:
+                raise RemoteScoringError(
+                    f"item {index}: the server gave {value!r} as the log-probability of "
+                    f"position {t}; expected a finite number <= 0")
+            total += float(value)
+        return total
+
+    def _post(self, index: int, body: dict[str, Any]) -> dict[str, Any]:
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    payload = json.loads(response.read())
+                break
+            except urllib.error.HTTPError as error:
+                detail = error.read().decode(errors="replace")[:500]
+                if error.code == 429 or error.code >= 500:
+                    failure = f"HTTP {error.code}: {detail}"
+                else:
+                    kind = ContextLengthError if "context" in detail.lower() else RemoteScoringError
+                    raise kind(f"item {index}: the server refused it (HTTP {error.code}): "
+                               f"{detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+                failure = f"{type(error).__name__}: {error}"
+            if attempt == self.retries:
+                raise RemoteScoringError(
+                    f"item {index}: {self.url} failed {self.retries + 1} times; last: {failure}")
+            self.retried += 1
+            time.sleep(min(0.25 * 2 ** attempt, 8.0))
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if not choices or not isinstance(choices[0], dict):
+            raise RemoteScoringError(f"item {index}: the server's answer has no choices")
+        return choices[0]
+
+
+def _prompt_logprobs(choice: dict[str, Any], ids: list[int], protocol: Protocol,
+                     index: int) -> list[Any]:
+    """The per-position log-probabilities of ``ids`` in a completion choice (entry 0 is null)."""
+    if protocol == "echo":
+        logprobs = (choice.get("logprobs") or {}).get("token_logprobs")
+        if not isinstance(logprobs, list) or len(logprobs) < len(ids):
+            raise RemoteScoringError(
+                f"item {index}: the server returned {len(logprobs or [])} log-probabilities "
+                f"for a {len(ids)}-token prompt; it must support echo with logprobs "
+                "(vLLM and SGLang do) or use protocol='prompt_logprobs'")
+        if logprobs[0] is not None:
+            raise RemoteScoringError(
+                f"item {index}: the server gave a log-probability for the first prompt token, "
+                "which has no state before it; its list is misaligned with the prompt")
+        return logprobs[: len(ids)]
+    entries = choice.get("prompt_logprobs")
+    if not isinstance(entries, list) or len(entries) != len(ids):
+        raise RemoteScoringError(
+            f"item {index}: the server returned no prompt_logprobs of the prompt's length; it "
+            "must be vLLM (or use protocol='echo')")
+    out: list[Any] = [None]
+    for t in range(1, len(ids)):
+        entry = entries[t] or {}
+        out.append((entry.get(str(ids[t])) or {}).get("logprob"))
+    return out
+
+
+def _refuse_mean(aggregate: str) -> None:
+    if aggregate != "sum":
+        raise ValueError(
+            f"aggregate={aggregate!r} needs V(s_1), which a log-probability server does not "
+            "return (the mean of r_t divides it by the length); use 'sum' or a local reward")

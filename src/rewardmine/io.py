@@ -1,0 +1,233 @@
+"""JSONL in, JSONL out: reading with line-numbered errors, and resumable appending."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rewardmine.errors import UsageError
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: a key given twice in one object is an error,
+    since every JSON reader keeps only one of the two values (a response would vanish)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice in one object; JSON object keys "
+                             "must be unique (give each response its own id)")
+        out[key] = value
+    return out
+
+
+def check_text(value: Any, where: str = "the value") -> None:
+    """Raise ``ValueError`` if a string anywhere in ``value`` (a JSON value) is not text.
+
+    JSON's ``\\ud800``..``\\udfff`` escapes decode to lone surrogates, which no tokenizer accepts;
+    the message names where the first one is (``responses.b``, ``prompt[1].content``).
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(
+                    f"{path} holds a lone surrogate ({item[error.start]!r} at character "
+                    f"{error.start}), which is not text; send valid UTF-8 (a \\ud800-\\udfff "
+                    "escape must be one half of a pair)") from None
+        elif isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+
+
+def read_jsonl_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """Every row of a JSONL file with its physical line number (blank lines are skipped but
+    counted); a bad line raises ``ValueError`` naming the file and line. A UTF-8 byte-order
+    mark is accepted."""
+    rows = []
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line, object_pairs_hook=unique_keys)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: {error}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: each line must be a JSON object")
+            try:
+                check_text(row, "")
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: {error}") from None
+            rows.append((number, row))
+    return rows
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a JSONL file (see :func:`read_jsonl_lines` for the line numbers)."""
+    return [row for _, row in read_jsonl_lines(path)]
+
+
+def completed_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The complete rows already in an output file, for resuming.
+
+    Only a regular file is resumed: a pipe, terminal or device (``/dev/stdout``, ``/dev/full``)
+    has no rows to read back and is written from the start. A last line cut off mid-write (a
+    crash) is removed from the file so that appending goes on cleanly, and a last complete row
+    without its newline gets one, so the next row starts on a line of its own; a bad line
+    anywhere else is an error, since rows after it would be lost.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISREG(mode):
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) and not line.endswith("\n"):
+                path.write_text("".join(lines[:-1]), encoding="utf-8")
+                return rows
+            raise ValueError(f"{path}:{number}: not valid JSON; fix or remove the file") from None
+    if lines and not lines[-1].endswith("\n"):
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n")
+    return rows
+
+
+def resumed_rows(lines: list[tuple[int, dict[str, Any]]], source: str | Path,
+                 output: str | Path) -> int:
+    """How many of the input ``lines`` (from :func:`read_rows`) ``output`` holds already
+    (a JSONL file, or a parquet output and its partial rows).
+
+    A command that adds fields to its input rows resumes after them; an output row that does
+    not repeat its input row (another input's output), or more rows than the input has, is an
+    error naming the output row and the input's physical line.
+    """
+    done = completed_output(output)
+    if len(done) > len(lines):
+        raise UsageError(f"{output} has more rows than {source}; use a new --output")
+    for position, ((number, new), old) in enumerate(zip(lines, done, strict=False), start=1):
+        if {k: old.get(k) for k in new} != new:
+            raise UsageError(f"{output} row {position} does not match {source}:{number}; it is "
+                             "the output of another input. Use a new --output")
+    return len(done)
+
+
+class JsonlAppender:
+    """Appends rows to a JSONL file, flushing each so that an interrupted run can resume."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, row: dict[str, Any]) -> None:
+        try:
+            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as error:  # a full disk or device: say which file
+            raise OSError(error.errno, f"cannot write to {self.path}: {error.strerror}") \
+                from None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # each row was flushed; a failed one was reported
+            self._handle.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# ------------------------------------------------------------------------------------ parquet
+
+def is_parquet(path: str | Path) -> bool:
+    return str(path).lower().endswith(".parquet")
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise ImportError("parquet files need pyarrow: pip install 'rewardmine[ray]' (Ray Data "
+                          "brings it) or pip install pyarrow") from None
+    return pyarrow
+
+
+def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """The rows of a JSONL or ``.parquet`` file, each with its number (a JSONL file's physical
+    line, a parquet file's row from 1), for errors that name ``path:number``."""
+    if not is_parquet(path):
+        return read_jsonl_lines(path)
+    pa = _pyarrow()
+    rows = pa.parquet.read_table(path).to_pylist()
+    return list(enumerate(rows, start=1))
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where the rows of a parquet output go while a run is under way (parquet files cannot be
+    appended to): ``x.parquet.partial.jsonl``, turned into ``x.parquet`` when every row is in."""
+    return Path(f"{path}.partial.jsonl")
+
+
+def completed_output(path: str | Path) -> list[dict[str, Any]]:
+    """The rows already in an output file (JSONL, or a parquet file and its partial rows)."""
+    if not is_parquet(path):
+        return completed_rows(path)
+    if Path(path).exists():
+        return [row for _, row in read_rows(path)]
+    return completed_rows(partial_path(path))
+
+
+def finish_parquet(path: str | Path) -> None:
+    """Write ``path`` from its partial rows, then remove them."""
+    pa = _pyarrow()
+    partial = partial_path(path)
+    rows = completed_rows(partial)
+    try:
+        table = pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{path}: these rows do not fit one parquet schema ({error}); a column "
+                         "mixes types (string prompts and chat messages?). Write JSONL instead; "
+                         f"the scored rows are in {partial}") from None
+    temporary = Path(f"{path}.writing")
+    pa.parquet.write_table(table, temporary)
+    temporary.replace(path)
+    partial.unlink()
+
+
+def reopen_parquet(path: str | Path) -> None:
+    """Turn a finished parquet output back into partial rows, so that more rows can be added
+    (an input that grew since)."""
+    rows = [row for _, row in read_rows(path)]
+    with JsonlAppender(partial_path(path)) as out:
+        for row in rows:
+            out.write(row)
+    Path(path).unlink()

@@ -1,0 +1,163 @@
+"""``rewardmine judge``: score and rank the responses of a JSONL file under a principle, resumable.
+
+:func:`add_judge_arguments` and :func:`judge_from_args` are the judge flags of every command that
+takes a judge (``rewardmine judge``, ``rewardmine serve``, ``rewardmine build-bench``): ``--judge
+SPEC`` (repeatable: a Kemeny panel), the generation options as flags, and any other setting of
+the judge or its backend as ``KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rewardmine.errors import ContextLengthError, UsageError
+from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumed_rows
+from rewardmine.judge.lengths import first_overflow
+from rewardmine.judge.options import GenerationOptions, key_value
+
+SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
+             "server; key from $OPENAI_API_KEY or api_key=), openai-completions:MODEL@BASE_URL "
+             "(vLLM/SGLang /v1/completions with the prompt rendered here, tokenizer= default "
+             "MODEL: use it for untrusted responses), endogenous:PATH or MODULE:FUNCTION; "
+             "repeat for a panel (Kemeny consensus)")
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
+                        spec_flag: str = "--judge", required: bool = True) -> None:
+    """The judge flags: ``spec_flag`` SPEC (repeatable), ``--{prefix}option KEY=VALUE`` and one
+    flag per generation option (``--{prefix}max-new-tokens``, ``--{prefix}thinking on|off``,
+    ...). Left out, a generation option keeps the :class:`GenerationOptions` default."""
+    defaults = GenerationOptions()
+    parser.add_argument(spec_flag, action="append", required=required, metavar="SPEC",
+                        help=SPEC_HELP)
+    parser.add_argument(f"--{prefix}option", action="append", type=key_value, default=[],
+                        metavar="KEY=VALUE",
+                        help="a setting of the judge or its backend, VALUE read as JSON when it "
+                        "parses: mode=pairwise, permutations=2, constrained=true, dtype=bfloat16, "
+                        "device=cuda, concurrency=16, batch_size=4, context_limit=32768, ... "
+                        "(repeatable; an unknown key is refused with the accepted ones)")
+    parser.add_argument(f"--{prefix}max-new-tokens", type=int, default=None,
+                        help=f"reply budget, thinking included (default {defaults.max_new_tokens})")
+    parser.add_argument(f"--{prefix}temperature", type=float, default=None,
+                        help=f"0 decodes greedily (default {defaults.temperature})")
+    parser.add_argument(f"--{prefix}top-p", type=float, default=None,
+                        help=f"nucleus mass when sampling (default {defaults.top_p})")
+    parser.add_argument(f"--{prefix}thinking", choices=["on", "off"], default=None,
+                        help="let a thinking model think before its verdict (default on)")
+    parser.add_argument(f"--{prefix}seed", type=int, default=None,
+                        help=f"seeds the orders shown and the sampling (default {defaults.seed})")
+
+
+def judge_settings(args: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:
+    """The settings the judge flags hold: ``--option`` pairs, then the generation flags given."""
+    dest = prefix.replace("-", "_")
+    settings = dict(getattr(args, f"{dest}option"))
+    for name in ("max_new_tokens", "temperature", "top_p", "seed"):
+        value = getattr(args, f"{dest}{name}")
+        if value is not None:
+            settings[name] = value
+    thinking = getattr(args, f"{dest}thinking")
+    if thinking is not None:
+        settings["thinking"] = thinking == "on"
+    return settings
+
+
+def judge_from_args(args: argparse.Namespace, *, prefix: str = "", spec_dest: str = "judge",
+                    defaults: Mapping[str, Any] | None = None) -> Any:
+    """The list judge (or panel) the judge flags describe."""
+    from rewardmine.judge.specs import load_judge
+
+    return load_judge(getattr(args, spec_dest), defaults=defaults,
+                      **judge_settings(args, prefix=prefix))
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "judge", help="judge responses in a JSONL file against a principle",
+        description="Rows hold 'prompt' (a string or chat messages), 'responses' (a list or a "
+        "dict of ids to texts) and optionally 'principle' (else --principle). Output rows "
+        "repeat the input and add 'judgement' (scores, ranking, reasoning, raw, status, error, "
+        "repairs). Rerunning with the same output skips the rows already there.",
+    )
+    parser.add_argument("--principle", default=None, help="used by rows without a 'principle'")
+    add_judge_arguments(parser)
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--rows-per-write", type=int, default=32)
+    parser.set_defaults(run=run)
+
+
+def _request(row: dict[str, Any], where: str, principle: str | None) -> dict[str, Any]:
+    """The judge request of one input row, checked as the judge would check it."""
+    from rewardmine.chat import normalize_messages
+    from rewardmine.judge.prompt import normalize_responses
+
+    for key in ("prompt", "responses"):
+        if key not in row:
+            raise UsageError(f"{where}: missing {key!r}")
+    if "judgement" in row:
+        raise UsageError(f"{where}: the row already has 'judgement', which the output adds; "
+                         "rename or remove that field (is this an output file?)")
+    chosen = row.get("principle", principle)
+    if chosen is None:
+        raise UsageError(f"{where}: no 'principle' in the row and no --principle")
+    if not isinstance(chosen, str) or not chosen.strip():
+        raise UsageError(f"{where}: 'principle' must be a non-empty string, got {chosen!r}")
+    try:
+        normalize_messages(row["prompt"])
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{where}: 'prompt': {error}") from None
+    try:
+        responses = normalize_responses(row["responses"])  # a list gets the ids "0", "1", ...
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{where}: 'responses': {error}") from None
+    return {"principle": chosen, "prompt": row["prompt"], "responses": responses}
+
+
+def build_judge(args: argparse.Namespace) -> Any:
+    # 'return' writes status 'invalid' rows and goes on (--option on_invalid=raise stops)
+    return judge_from_args(args, defaults={"on_invalid": "return", "progress": False})
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.rows_per_write < 1:
+        raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
+    lines = read_jsonl_lines(args.input)
+    rows = [row for _, row in lines]
+    requests = [_request(row, f"{args.input}:{n}", args.principle) for n, row in lines]
+    done = resumed_rows(lines, args.input, args.output)
+    todo = list(range(done, len(rows)))
+    if not todo:
+        print(f"{args.output}: all {len(rows)} rows already judged")
+        return 0
+    judge = build_judge(args)
+    found = first_overflow(judge, [requests[i] for i in todo])
+    if found is not None:  # before any row is judged, so a bad file writes nothing
+        raise UsageError(f"{args.input}:{lines[todo[found[0]]][0]}: the row {found[1]}")
+    invalid = 0
+    bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
+    with JsonlAppender(args.output) as out, bar:
+        for block in chunks(todo, args.rows_per_write):
+            try:
+                verdicts = judge.judge_many([requests[i] for i in block])
+            except ContextLengthError as error:  # a judge whose context the check cannot read
+                prefix = f"request {error.index}"
+                if error.index is None or not 0 <= error.index < len(block) \
+                        or not str(error).startswith(prefix):
+                    raise
+                line = lines[block[error.index]][0]
+                text = "the row " + str(error)[len(prefix):].lstrip(": ")
+                raise UsageError(f"{args.input}:{line}: {text}") from None
+            for index, verdict in zip(block, verdicts, strict=True):
+                invalid += not verdict.ok
+                out.write({**rows[index], "judgement": verdict.to_dict()})
+                bar.update(1)
+    usage = getattr(judge, "usage", None)
+    calls = f"; {usage.calls} model calls" if usage is not None else ""
+    print(f"{args.output}: judged {len(todo)} rows ({done} were already there; "
+          f"{invalid} invalid{calls})")
+    return 0

@@ -1,0 +1,227 @@
+"""The one loader: a hub id, a local folder or a GGUF file -> (causal LM, tokenizer).
+
+Every part of rewardmine that loads a model goes through :func:`load_causal_lm`, so they share one
+device policy (:func:`resolve_device`: cuda, then mps, then cpu) and one dtype policy
+(:func:`resolve_dtype`: the checkpoint's dtype on an accelerator; on a CPU bf16 where the CPU has
+bf16 matrix instructions, AMX or AVX512-BF16, and fp32 where it has not, since bf16 there is emulated
+and several times slower). The output head of the endogenous reward runs in fp32 on a CPU whatever
+the body's dtype (see ``head_dtype`` in :class:`~rewardmine.endogenous.EndogenousReward`).
+
+:func:`cache_keyword` names the keyword a model's forward takes its KV cache by: ``cache`` from
+transformers 5.2x on, ``past_key_values`` before (the old name warns and is removed in 5.40).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+DType = Literal["auto", "float32", "bfloat16", "float16"] | torch.dtype
+Device = str | torch.device
+
+# CPU flags (as /proc/cpuinfo names them) of instructions that run bf16 matmuls natively
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: Device = "auto") -> torch.device:
+    """``"auto"`` is the first of cuda, mps and cpu that is available; anything else as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cpu_flags(path: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no such file)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+SHOWN_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", *BF16_CPU_FLAGS, "amx_tile",
+                   "amx_int8")
+
+
+def cpu_name(path: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name as Linux lists it, else the machine's architecture."""
+    import platform
+
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_description() -> str:
+    """The CPU, the flags that decide torch's kernels and torch's CPU capability, in one line
+    (for benchmark results)."""
+    flags = cpu_flags()
+    shown = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in SHOWN_CPU_FLAGS)
+    return (f"{cpu_name()}; CPU flags: {shown}; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}")
+
+
+def cpu_bf16_reason(flags: Iterable[str] | None = None, capability: str | None = None) -> str | None:
+    """Why bf16 is fast on this CPU (the flag that says so), or None where it is not.
+
+    Args:
+        flags: CPU flags; by default read from /proc/cpuinfo.
+        capability: ``torch.backends.cpu.get_cpu_capability()``; by default asked of torch. A torch
+            limited to scalar kernels ("DEFAULT", "NO AVX") runs bf16 slowly whatever the flags say.
+    """
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    if capability is None:
+        capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("DEFAULT", "NO AVX"):
+        return None
+    return next((f for f in BF16_CPU_FLAGS if f in flags), None)
+
+
+@functools.cache
+def _this_cpu_has_fast_bf16() -> bool:
+    return cpu_bf16_reason() is not None
+
+
+def resolve_dtype(dtype: DType, device: Device) -> torch.dtype | Literal["auto"]:
+    """The dtype to load a model body in on ``device``.
+
+    ``"auto"`` is the checkpoint's own dtype (returned as ``"auto"``, which transformers reads) on
+    an accelerator; on a CPU it is bf16 where the CPU has AMX or AVX512-BF16 and fp32 elsewhere.
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if resolve_device(device).type != "cpu":
+            return "auto"
+        return torch.bfloat16 if _this_cpu_has_fast_bf16() else torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {['auto', *_DTYPES]}")
+    return _DTYPES[dtype]
+
+
+def _split_gguf(name_or_path: str | Path, gguf_file: str | None) -> tuple[str, str | None]:
+    """A path to a .gguf file is its folder plus ``gguf_file``; a folder must hold the file."""
+    path = Path(name_or_path)
+    if gguf_file is None and path.suffix == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file {path} does not exist")
+        return str(path.parent), path.name
+    if gguf_file is not None and path.is_dir() and not (path / gguf_file).is_file():
+        raise FileNotFoundError(f"{path} has no GGUF file {gguf_file!r}; "
+                                f"it holds {sorted(p.name for p in path.glob('*.gguf'))}")
+    return str(name_or_path), gguf_file
+
+
+def _require_gguf(gguf_file: str) -> None:
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise ImportError(f"loading the GGUF file {gguf_file!r} needs the gguf package; "
+                          "install it with: pip install 'rewardmine[gguf]'") from None
+
+
+def _dense_gguf() -> Any:
+    """transformers' option to dequantize every GGUF weight at load time, where it has one.
+
+    Newer transformers can keep quantized weights packed (``GgufLinear``); rewardmine wants a dense
+    model, whose dtype the policy sets and whose output head it can read. Older ones always
+    dequantize and have no such option (None).
+    """
+    import transformers
+
+    config = getattr(transformers, "GgufConfig", None)
+    if config is None or "dequantize" not in inspect.signature(config.__init__).parameters:
+        return None
+    return config(dequantize=True)
+
+
+def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
+                   revision: str | None = None, dtype: DType = "auto", device: Device = "auto",
+                   trust_remote_code: bool = False, **model_kwargs: Any) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer, in eval mode on ``device``.
+
+    Args:
+        name_or_path: a Hugging Face hub id, a local folder, or the path of a ``.gguf`` file.
+        gguf_file: a GGUF file inside that folder or repository; model and tokenizer are both read
+            from it, and every weight is dequantized to a dense model (pass a transformers
+            ``quantization_config`` in ``model_kwargs`` to choose otherwise). Needs the ``gguf``
+            package: ``pip install 'rewardmine[gguf]'``.
+        revision: a branch, tag or commit of a hub repository.
+        dtype: "auto" (see :func:`resolve_dtype`), "float32", "bfloat16", "float16" or a torch dtype.
+        device: "auto" (see :func:`resolve_device`) or a torch device; ignored when ``model_kwargs``
+            holds a ``device_map``, which places the model itself.
+        trust_remote_code: run a repository's own model code.
+        model_kwargs: more options for ``AutoModelForCausalLM.from_pretrained``
+            (``attn_implementation``, ``device_map``, ``low_cpu_mem_usage``, ...).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if "torch_dtype" in model_kwargs:
+        raise TypeError("load_causal_lm takes dtype=, not torch_dtype=")
+    source, gguf_file = _split_gguf(name_or_path, gguf_file)
+    if gguf_file is not None:
+        _require_gguf(gguf_file)
+        if "quantization_config" not in model_kwargs and (dense := _dense_gguf()) is not None:
+            model_kwargs = {**model_kwargs, "quantization_config": dense}
+    target = resolve_device(device)
+    common: dict[str, Any] = dict(revision=revision, trust_remote_code=trust_remote_code)
+    if gguf_file is not None:
+        common["gguf_file"] = gguf_file
+    tokenizer = AutoTokenizer.from_pretrained(source, **common)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, target),
+                                                 **common, **model_kwargs)
+    if model_kwargs.get("device_map") is None:
+        model = model.to(target)
+    return model.eval(), tokenizer
+
+
+@functools.cache
+def _forward_keyword(forward: Any) -> str:
+    parameters = inspect.signature(forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def cache_keyword(module: torch.nn.Module) -> str:
+    """The name under which ``module.forward`` takes, and its output returns, the KV cache."""
+    return _forward_keyword(type(module).forward)
+
+
+def check_options(cls: type, options: dict[str, Any], *, where: str,
+                  loading: Any = load_causal_lm) -> None:
+    """Raise a TypeError naming every key of ``options`` that ``cls``'s constructor does not take.
+
+    For ``from_pretrained``-style loaders that pass their loading arguments to
+    :func:`load_causal_lm` and the rest to the constructor; the message lists both kinds.
+    """
+    taken = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(taken))
+    if unknown:
+        loaders = [name for name, p in inspect.signature(loading).parameters.items()
+                   if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise TypeError(
+            f"{where}() got unknown option(s) {unknown}; it accepts the options {taken} and "
+            f"the loading arguments {loaders}; pass options of transformers' "
+            "AutoModelForCausalLM.from_pretrained as model_kwargs={...}"
+        )

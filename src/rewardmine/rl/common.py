@@ -1,0 +1,76 @@
+"""What every RL adapter shares: completion texts, text-mode scoring, model caching.
+
+Judging groups of completions lives in :mod:`rewardmine.grouping`.
+:func:`score_text_pairs` scores prompts that are already rendered text (OpenRLHF's decoded
+queries, base-model prompts) token by token, without applying a template.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rewardmine.rollouts import split_rendered
+
+
+def completion_text(completion: Any, index: int) -> str:
+    """The text of a TRL completion: a string, or a conversational list of one assistant message."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and len(completion) == 1 \
+            and isinstance(completion[0], Mapping):
+        message = completion[0]
+        if message.get("role", "assistant") != "assistant" or not isinstance(
+                message.get("content"), str):
+            raise ValueError(f"completion {index} must be one assistant message with text "
+                             f"content; got {message!r}")
+        return message["content"]
+    raise ValueError(
+        f"completion {index} is neither a string nor a list of one assistant message "
+        f"(tool calls and multi-message completions are not supported); got {completion!r}"
+    )
+
+
+def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: Sequence[str],
+                     **options: Any) -> list[float]:
+    """Endogenous rewards of responses to prompts given as rendered text (no template applied)."""
+    states, actions = [], []
+    for i, (p, r) in enumerate(zip(prompt_texts, response_texts, strict=True)):
+        state, action = split_rendered(reward.tokenizer, p, r)
+        if not state:
+            raise ValueError(f"item {i}: the prompt text encodes to zero tokens")
+        states.append(state)
+        actions.append(action)
+    return reward.score_ids(states, actions, **options)
+
+
+_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def cached_endogenous(path: str, **options: Any) -> Any:
+    """An EndogenousReward loaded once per process and path (trainers call reward files often)."""
+    from rewardmine.endogenous import EndogenousReward
+
+    key = (path, json.dumps(options, sort_keys=True, default=str))
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = EndogenousReward.from_pretrained(path, **options)
+        return _MODELS[key]
+
+
+def cached_remote(base_url: str, model: str, *, api_key: str | None = None) -> Any:
+    """The client of a vLLM/SGLang log-probability server, made once per process (the
+    tokenizer of ``model`` loads once); the key defaults to ``OPENAI_API_KEY``."""
+    import os
+
+    from rewardmine.endogenous import EndogenousReward
+
+    api_key = api_key or os.environ.get("OPENAI_API_KEY")
+    key = ("remote", base_url, model, api_key or "")
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = EndogenousReward.from_server(base_url, model, api_key=api_key)
+        return _MODELS[key]

@@ -1,0 +1,298 @@
+"""Reward functions for TRL's ``GRPOTrainer``: picklable callable objects.
+
+TRL calls each reward function with keyword arguments ``prompts``, ``completions``,
+``completion_ids`` (the ids the policy generated, EOS included when it stopped, no padding), every
+other dataset column and trainer extras (``trainer_state``, ``log_metric``, ...), and expects one
+float (or None: "not applicable") per completion. It names each function's metrics after its
+``__name__``, gathers ``async`` reward functions concurrently, and may pickle the functions into
+worker processes: these objects reload their model there from its path (or URL) instead of
+carrying it.
+
+Example:
+    >>> from rewardmine.rl.trl import endogenous_reward_func
+    >>> reward = endogenous_reward_func("Qwen/Qwen2.5-Math-7B")   # doctest: +SKIP
+    >>> GRPOTrainer(model=..., reward_funcs=[reward], ...)        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE
+from rewardmine.protocols import JudgeReward, ListJudge
+from rewardmine.rl.actions import ActionSource, ids_match_texts, score_actions
+from rewardmine.rl.client import RemoteEndogenous
+from rewardmine.rl.common import (
+    cached_endogenous,
+    cached_remote,
+    completion_text,
+    score_text_pairs,
+)
+from rewardmine.rl.groups import consecutive_groups, judge_in_groups
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:6]
+
+
+def _model_label(source: Any) -> str:
+    if isinstance(source, str):
+        return source.rstrip("/").rsplit("/", 1)[-1]
+    config = getattr(getattr(source, "model", None), "config", None)
+    path = str(getattr(config, "_name_or_path", "") or "")
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class EndogenousRewardFunc:
+    """A GRPO reward function: the endogenous reward of a frozen causal LM.
+
+    Args:
+        reward: an :class:`~rewardmine.EndogenousReward`, a model id/path to load one from
+            (``load_options`` go to ``EndogenousReward.from_pretrained``; loaded once per
+            process), or the URL of a ``rewardmine serve`` shared by every training process
+            (one model in memory).
+        system: a system prompt prepended for the reward model only (it steers the reward).
+        aggregate: "sum" (the paper's response reward) or "mean" over the response tokens.
+        prompt_format: "chat" renders each prompt with the reward model's chat template (a
+            standard-format string is one user turn); "text" takes string prompts as already
+            rendered text, for base models and datasets whose prompts carry their own template.
+        actions: what is scored. "ids" scores ``completion_ids``, the tokens the policy generated
+            (the reward model must share the policy's tokenizer, as a frozen copy does): a
+            completion cut at ``max_completion_length`` has no end-of-turn and gets none.
+            "text" scores the completion text under the reward model's template (which closes
+            every turn with its end-of-turn token). "auto" uses the ids when the reward
+            tokenizer decodes every ``completion_ids`` to TRL's completion text, else the text;
+            it logs ``<name>/scored_ids`` (1 or 0) on each call.
+        name: the metric name; by default derived from the model and the options, so two
+            differently configured functions never log as one.
+        endogenous_base_url: score ``reward`` (then the served model's name) through the
+            vLLM/SGLang server there (its prompt log-probabilities: the reward minus V(s_1),
+            so rankings and GRPO's group advantages are the local ones; key from
+            ``OPENAI_API_KEY``). A :class:`~rewardmine.endogenous.remote.RemoteEndogenousReward`
+            may also be given as ``reward``. Sum only.
+    """
+
+    def __init__(self, reward: Any, *, system: str | None = None,
+                 aggregate: Literal["sum", "mean"] = "sum",
+                 prompt_format: Literal["chat", "text"] = "chat",
+                 actions: ActionSource = "auto", name: str | None = None,
+                 endogenous_base_url: str | None = None, **load_options: Any) -> None:
+        if prompt_format not in ("chat", "text"):
+            raise ValueError(f"prompt_format must be 'chat' or 'text', not {prompt_format!r}")
+        if prompt_format == "text" and system is not None:
+            raise ValueError("system= needs prompt_format='chat' (text prompts are used as given)")
+        if aggregate not in ("sum", "mean"):
+            raise ValueError(f"aggregate must be 'sum' or 'mean', not {aggregate!r}")
+        if actions not in ("auto", "ids", "text"):
+            raise ValueError(f"actions must be 'auto', 'ids' or 'text', not {actions!r}")
+        remote = isinstance(reward, str) and reward.startswith(("http://", "https://"))
+        if load_options and not isinstance(reward, str):
+            raise TypeError(f"loading options {sorted(load_options)} only apply when reward is a path")
+        if remote and (aggregate != "sum" or prompt_format != "chat"):
+            raise ValueError("a reward server sums token rewards of chat prompts; use "
+                             "aggregate='sum' and prompt_format='chat' with a URL")
+        from rewardmine.endogenous.remote import RemoteEndogenousReward
+
+        logprobs = endogenous_base_url is not None or isinstance(reward, RemoteEndogenousReward)
+        if endogenous_base_url is not None and (remote or not isinstance(reward, str)
+                                                or load_options):
+            raise ValueError("endogenous_base_url takes the served model's name as reward and "
+                             "no loading options (the server holds the model)")
+        if logprobs and aggregate != "sum":
+            raise ValueError("a log-probability server gives sums of log pi; aggregate='mean' "
+                             "needs V(s_1), which stays local: use aggregate='sum'")
+        self.endogenous_base_url = endogenous_base_url
+        self.source, self.load_options, self.remote = reward, dict(load_options), remote
+        self.system, self.aggregate = system, aggregate
+        self.prompt_format, self.actions = prompt_format, actions
+        self._model: Any = None if isinstance(reward, str) else reward
+        self.__name__ = name or self._default_name()
+
+    def _default_name(self) -> str:
+        parts = [_model_label(self.source)] if _model_label(self.source) else []
+        if self.aggregate != "sum":
+            parts.append(self.aggregate)
+        if self.endogenous_base_url is not None:
+            parts.append("logprobs")
+        if self.prompt_format != "chat":
+            parts.append("text")
+        if self.actions != "auto":
+            parts.append(self.actions)
+        if self.system is not None:
+            parts.append(f"system={_digest(self.system)}")
+        return ":".join(["endogenous_reward", *parts])
+
+    @property
+    def model(self) -> Any:
+        """The EndogenousReward (or the server's client), loaded on first use in each process."""
+        if self._model is None:
+            if self.endogenous_base_url is not None:
+                self._model = cached_remote(self.endogenous_base_url, self.source)
+            else:
+                self._model = (RemoteEndogenous(self.source) if self.remote
+                               else cached_endogenous(self.source, **self.load_options))
+        return self._model
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if isinstance(self.source, str):
+            state["_model"] = None  # reload from the path or URL in the receiving process
+        return state
+
+    def __repr__(self) -> str:
+        return f"EndogenousRewardFunc({self.__name__!r})"
+
+    def _use_ids(self, completion_ids: Any, texts: list[str], log_metric: Any) -> bool:
+        if self.actions == "text":
+            return False
+        if completion_ids is None or len(completion_ids) != len(texts):
+            if self.actions == "ids":
+                raise ValueError("actions='ids' needs completion_ids, one list per completion "
+                                 "(TRL passes them; other callers must too)")
+            return False
+        if self.actions == "ids":
+            return True
+        tokenizer = getattr(self.model, "tokenizer", None)
+        use = tokenizer is not None and ids_match_texts(tokenizer, completion_ids, texts)
+        if callable(log_metric):
+            log_metric(f"{self.__name__}/scored_ids", float(use))
+        return use
+
+    def __call__(self, prompts: list[Any], completions: list[Any],
+                 completion_ids: list[list[int]] | None = None, **kwargs: Any) -> list[float]:
+        texts = [completion_text(c, i) for i, c in enumerate(completions)]
+        if self.prompt_format == "text":
+            bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+            if bad:
+                raise ValueError(f"prompt {bad[0]} is a list of messages but prompt_format='text' "
+                                 "needs string prompts; use prompt_format='chat'")
+        ids = self._use_ids(completion_ids, texts, kwargs.get("log_metric"))
+        model = self.model
+        if self.remote:
+            if ids:
+                return model.score_actions(prompts, completion_ids, system=self.system)
+            return model.score_many(prompts, texts, system=self.system)
+        if ids and self.prompt_format == "text":
+            states = [model.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            return model.score_ids(states, completion_ids, aggregate=self.aggregate)
+        if ids:
+            return score_actions(model, prompts, completion_ids, system=self.system,
+                                 aggregate=self.aggregate)
+        if self.prompt_format == "text":
+            return score_text_pairs(model, prompts, texts, aggregate=self.aggregate)
+        return model.score_many(prompts, texts, system=self.system, aggregate=self.aggregate)
+
+
+class JudgeRewardFunc:
+    """A GRPO reward function: a principle-following judge ranks each GRPO group together.
+
+    TRL lays a batch out as groups of ``num_generations`` consecutive completions of one prompt;
+    each group is one judge request (two groups that drew the same prompt stay two requests),
+    and all groups of a step go in one ``judge_many`` call.
+
+    Args:
+        judge: a :class:`~rewardmine.PrincipleJudge` or any object with ``judge_many``, or a
+            mapping of :func:`rewardmine.rl.verl.load_judge` options (``judge_base_url`` +
+            ``judge_model_name``, ``judge_model``, ``judge_factory``), loaded once per process
+            (so the function pickles without the judge's network client).
+        principle: the natural-language principle the responses are judged by.
+        num_generations: the trainer's ``GRPOConfig.num_generations``.
+        reward: "score" (the judge's score) or "rank" (best 1 .. worst 0, linear in the rank).
+        reference_column: a dataset column holding a reference answer, shown to the judge.
+        reference_template: how the reference is written into the principle.
+        on_invalid: for a group whose verdict is invalid, "none" returns None for its completions
+            (TRL's "not scored by this function"; the count is logged as ``<name>/invalid``)
+            and "raise" stops training with the judge's error.
+        name: the metric name; by default derived from the options.
+    """
+
+    def __init__(self, judge: ListJudge | Mapping[str, Any], principle: str, *,
+                 num_generations: int, reward: JudgeReward = "score",
+                 reference_column: str | None = None,
+                 reference_template: str = DEFAULT_REFERENCE_TEMPLATE,
+                 on_invalid: Literal["none", "raise"] = "none", name: str | None = None) -> None:
+        if on_invalid not in ("none", "raise"):
+            raise ValueError(f"on_invalid must be 'none' or 'raise', not {on_invalid!r}")
+        if reward not in ("score", "rank"):
+            raise ValueError(f"reward must be 'score' or 'rank', not {reward!r}")
+        if not isinstance(num_generations, int) or num_generations < 1:
+            raise ValueError(f"num_generations must be a positive int (GRPOConfig."
+                             f"num_generations), not {num_generations!r}")
+        self.judge_options = dict(judge) if isinstance(judge, Mapping) else None
+        self._judge = None if isinstance(judge, Mapping) else judge
+        self.principle, self.num_generations, self.reward = principle, num_generations, reward
+        self.reference_column, self.reference_template = reference_column, reference_template
+        self.on_invalid = on_invalid
+        self.__name__ = name or self._default_name()
+
+    def _default_name(self) -> str:
+        parts = ["judge_reward", self.reward, f"principle={_digest(self.principle)}"]
+        if self.reference_column:
+            parts.append(f"reference={self.reference_column}")
+        return ":".join(parts)
+
+    @property
+    def judge(self) -> ListJudge:
+        if self._judge is None:
+            from rewardmine.rl.verl import load_judge
+
+            self._judge = load_judge(**(self.judge_options or {}))
+        return self._judge
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.judge_options is not None:
+            state["_judge"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__name__!r})"
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any
+                 ) -> list[float | None]:
+        texts = [completion_text(c, i) for i, c in enumerate(completions)]
+        references: Sequence[Any] | None = None
+        if self.reference_column is not None:
+            if self.reference_column not in kwargs:
+                columns = sorted(k for k in kwargs if k not in ("trainer_state", "log_metric",
+                                                                "log_extra", "completion_ids"))
+                raise KeyError(f"reference_column {self.reference_column!r} is not a dataset "
+                               f"column; the columns are {columns}")
+            references = kwargs[self.reference_column]
+        groups = consecutive_groups(len(texts), self.num_generations)
+        rewards, verdicts = judge_in_groups(
+            self.judge, self.principle, prompts, texts, groups, references=references,
+            reward=self.reward, reference_template=self.reference_template)
+        invalid = [v for v in verdicts if not v.ok]
+        if invalid and self.on_invalid == "raise":
+            raise RuntimeError(f"{len(invalid)} of {len(verdicts)} judge verdicts are invalid; "
+                               f"the first: {invalid[0].error}")
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric):
+            log_metric(f"{self.__name__}/invalid", float(len(invalid)))
+        return rewards
+
+
+class AsyncJudgeRewardFunc(JudgeRewardFunc):
+    """:class:`JudgeRewardFunc` as an ``async`` reward function: TRL awaits its async reward
+    functions together, so a judge on an OpenAI-compatible server runs while the others do."""
+
+    async def __call__(self, prompts: list[Any], completions: list[Any],  # type: ignore[override]
+                       **kwargs: Any) -> list[float | None]:
+        call = super().__call__
+        return await asyncio.to_thread(call, prompts, completions, **kwargs)
+
+
+def endogenous_reward_func(reward: Any, **options: Any) -> EndogenousRewardFunc:
+    """An :class:`EndogenousRewardFunc` (see it for the options)."""
+    return EndogenousRewardFunc(reward, **options)
+
+
+def judge_reward_func(judge: ListJudge | Mapping[str, Any], principle: str, *,
+                      asynchronous: bool = False, **options: Any) -> JudgeRewardFunc:
+    """A :class:`JudgeRewardFunc`, or with ``asynchronous=True`` an :class:`AsyncJudgeRewardFunc`."""
+    cls = AsyncJudgeRewardFunc if asynchronous else JudgeRewardFunc
+    return cls(judge, principle, **options)

@@ -1,0 +1,1 @@
+"""The HTTP reward server (``rewardmine serve``; needs the ``server`` extra)."""

@@ -1,0 +1,278 @@
+"""``rewardmine serve``: the reward server on HTTP (FastAPI + uvicorn, the ``server`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from rewardmine.judge.cli import add_judge_arguments, judge_settings
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "serve", help="serve endogenous rewards and/or a judge over HTTP",
+        description="Routes: /v1/score, /v1/score_many (endogenous reward), /v1/judge, "
+        "/v1/judge_batch, /api/rewardanything, /api/rewardanything_batch (judge), /openrlhf "
+        "and /get_reward (OpenRLHF's remote reward protocol), /health. Requests arriving "
+        "together share one model call. API keys also come from REWARDMINE_API_KEYS "
+        "(comma-separated).",
+    )
+    parser.add_argument("--endogenous-model", help="causal LM whose endogenous reward to serve")
+    parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
+                        help="score --endogenous-model through a vLLM/SGLang server at URL "
+                        "(its prompt log-probabilities: the reward minus V(s_1), same rankings "
+                        "and group advantages; key from OPENAI_API_KEY; see docs/scale.md)")
+    add_judge_arguments(parser, prefix="judge-", required=False)
+    parser.add_argument("--principle", help="default principle (needed by the OpenRLHF judge route)")
+    parser.add_argument("--openrlhf-reward", choices=["endogenous", "judge"], default=None,
+                        help="what /openrlhf serves (default: endogenous when loaded)")
+    parser.add_argument("--prompt-cache", choices=["auto", "always", "never"], default="auto",
+                        help="reuse a shared prompt's forward in merged calls (auto: when it "
+                        "saves at least EndogenousReward.min_cache_saving prompt tokens)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the models in the server's process instead of a worker "
+                        "process each (slower under load: they compete for the GIL)")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="serve on Ray Serve: N replicas of this same server behind one "
+                        "URL, each with its own model in its own process (joins RAY_ADDRESS)")
+    parser.add_argument("--gpus-per-replica", type=float, default=0.0)
+    parser.add_argument("--cpus-per-replica", type=float, default=1.0)
+    parser.add_argument("--max-ongoing-requests", type=int, default=None,
+                        help="requests in flight per replica (default: 4 x --max-batch-size, "
+                        "so merged calls can fill; Serve's own default of 5 would cap them)")
+    parser.add_argument("--worker-threads", type=int, default=None,
+                        help="torch threads in each model worker process (default: 1 on a "
+                        "host with at most 2 CPUs, else torch's choice, one per core)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--api-key", action="append", default=[],
+                        help="accepted bearer token (repeatable)")
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-queue", type=int, default=4096)
+    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--max-items-per-request", type=int, default=1024)
+    parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds")
+    parser.add_argument("--encode-timeout", type=float, default=60.0,
+                        help="seconds a request's tokenizing may take (504 beyond; /health "
+                        "answers 503 while an encoding job runs longer)")
+    parser.add_argument("--body-timeout", type=float, default=30.0,
+                        help="seconds to receive a request body (408 beyond)")
+    parser.add_argument("--graceful-timeout", type=float, default=60.0,
+                        help="seconds to finish accepted requests on shutdown")
+    parser.add_argument("--dtype", default="auto",
+                        choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=run)
+
+
+def api_keys(flags: Sequence[str], env: str | None) -> list[str]:
+    """The keys from ``--api-key`` and ``REWARDMINE_API_KEYS`` (comma-separated); an empty or
+    blank one is refused, since it would open the server while auth looks on."""
+    from rewardmine.server.limits import check_api_keys
+
+    keys = [*flags, *([] if env is None else env.split(","))]
+    try:
+        check_api_keys(keys)
+    except ValueError as e:
+        where = "REWARDMINE_API_KEYS" if all(k.strip() for k in flags) else "--api-key"
+        raise SystemExit(f"rewardmine serve: {where}: {e}") from None
+    return keys
+
+
+def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
+    """The app the arguments describe (loads the models, each in a worker process unless
+    ``--in-process``)."""
+    from rewardmine.server.app import ServerConfig, create_app
+
+    has_judge = bool(args.judge)
+    if not (args.endogenous_model or has_judge):
+        raise SystemExit("rewardmine serve: give --endogenous-model and/or a judge (--judge SPEC)")
+    if not has_judge and judge_settings(args, prefix="judge-"):
+        raise SystemExit("rewardmine serve: judge options need a judge (--judge SPEC)")
+    keys = api_keys(args.api_key,
+                    os.environ.get("REWARDMINE_API_KEYS") if keys_from_env else None)
+    openrlhf = args.openrlhf_reward or ("endogenous" if args.endogenous_model else "judge")
+    config = ServerConfig(
+        api_keys=tuple(keys), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+        max_items_per_request=args.max_items_per_request,
+        request_timeout_s=args.request_timeout, encode_timeout_s=args.encode_timeout,
+        body_timeout_s=args.body_timeout, principle=args.principle,
+        openrlhf_reward=openrlhf, prompt_cache=args.prompt_cache,
+    )
+    if has_judge:  # refuse a bad spec or option now, not in the worker
+        from rewardmine.judge.specs import check_settings, parse_spec
+
+        check_settings([parse_spec(s) for s in args.judge], None,
+                       judge_settings(args, prefix="judge-"))
+    judge_options = dict(specs=args.judge, settings=judge_settings(args, prefix="judge-"))
+    if args.endogenous_base_url:
+        remote = remote_endogenous(args)
+        judge = _load_judge(**judge_options) if has_judge and args.in_process else None
+        run_judge = None
+        if has_judge and not args.in_process:
+            from rewardmine.server.worker import ModelWorker
+
+            run_judge = ModelWorker(functools.partial(_judge_runner, **judge_options),
+                                    name="judge")
+        return create_app(endogenous=remote, judge=judge, config=config,
+                          run_endogenous=_remote_runner(remote), run_judge=run_judge)
+    if args.in_process:
+        endogenous = None
+        if args.endogenous_model:
+            from rewardmine.endogenous import EndogenousReward
+
+            endogenous = EndogenousReward.from_pretrained(
+                args.endogenous_model, dtype=args.dtype, device=args.device)
+        judge = _load_judge(**judge_options) if has_judge else None
+        return create_app(endogenous=endogenous, judge=judge, config=config)
+
+    from rewardmine.server.scoring import RequestEncoder, load_endogenous_runner
+    from rewardmine.server.worker import ModelWorker
+
+    workers: dict[str, ModelWorker] = {}
+    try:
+        if args.endogenous_model:
+            workers["endogenous"] = ModelWorker(functools.partial(
+                load_endogenous_runner, args.endogenous_model, prompt_cache=args.prompt_cache,
+                dtype=args.dtype, device=args.device), name="endogenous",
+                torch_threads=args.worker_threads or "auto")
+        if has_judge:
+            workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
+                                           name="judge", torch_threads=args.worker_threads or "auto")
+        encoder = (RequestEncoder.from_pretrained(args.endogenous_model)
+                   if args.endogenous_model else None)
+    except BaseException:
+        for worker in workers.values():
+            worker.close()
+        raise
+    return create_app(endogenous=encoder, config=config, run_endogenous=workers.get("endogenous"),
+                      run_judge=workers.get("judge"))
+
+
+def remote_endogenous(args: argparse.Namespace) -> Any:
+    """The client of the log-probability server at --endogenous-base-url, refusing the options
+    it cannot honour; the context limit comes from the model's config when it can be read."""
+    from rewardmine.endogenous import EndogenousReward
+    from rewardmine.server.scoring import RequestEncoder
+
+    if not args.endogenous_model:
+        raise SystemExit("rewardmine serve: --endogenous-base-url needs --endogenous-model (the "
+                         "served model's name, whose tokenizer renders the prompts)")
+    fixed = {"--prompt-cache": (args.prompt_cache, "auto"), "--dtype": (args.dtype, "auto"),
+             "--device": (args.device, "auto")}
+    bad = [flag for flag, (value, default) in fixed.items() if value != default]
+    if bad:
+        raise SystemExit(f"rewardmine serve: {', '.join(bad)} do not apply with "
+                         "--endogenous-base-url: the log-probability server holds the model")
+    try:
+        encoder = RequestEncoder.from_pretrained(args.endogenous_model)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"rewardmine serve: cannot load the tokenizer of "
+                         f"{args.endogenous_model!r} ({error}); it must be the served model's "
+                         "id or a local copy") from None
+    key = getattr(args, "openai_api_key", None) or os.environ.get("OPENAI_API_KEY")
+    return EndogenousReward.from_server(
+        args.endogenous_base_url, args.endogenous_model, api_key=key,
+        tokenizer=encoder.tokenizer, context_limit=encoder.max_length)
+
+
+def _remote_runner(remote: Any) -> Any:
+    """Merged calls of the served items through the remote client: a server that keeps failing
+    after the client's retries makes the route answer 503 with Retry-After, not 500."""
+    from rewardmine.endogenous.remote import RemoteScoringError
+    from rewardmine.server.batcher import Unavailable
+    from rewardmine.server.scoring import endogenous_runner
+
+    run = endogenous_runner(remote)
+
+    def guarded(items: list[Any]) -> list[float]:
+        try:
+            return run(items)
+        except RemoteScoringError as error:
+            if "the server refused it" in str(error):  # a 4xx: the request is at fault
+                raise ValueError(str(error)) from None
+            raise Unavailable(f"the log-probability server failed: {error}") from None
+
+    return guarded
+
+
+def _load_judge(specs: list[str], settings: dict[str, Any]) -> Any:
+    """The served judge: invalid verdicts come back as such (each route decides what they mean)."""
+    from rewardmine.judge.specs import load_judge
+
+    return load_judge(specs, defaults={"on_invalid": "return", "progress": False}, **settings)
+
+
+def _judge_runner(**options: Any) -> Any:
+    """A judge worker's factory: load the judge in the worker process, return its judge_many."""
+    return _load_judge(**options).judge_many
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from rewardmine.server.run import uvicorn_server
+
+    logger = logging.getLogger("rewardmine")
+    if not logger.handlers:  # worker deaths and restarts, in uvicorn's format
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    if args.replicas is not None:
+        return _run_replicas(args)
+    app = build(args)
+    uvicorn_server(app, host=args.host, port=args.port,
+                   graceful_timeout_s=args.graceful_timeout).run()
+    return 0
+
+
+def build_replica(args: argparse.Namespace) -> Any:
+    """The app of one Ray Serve replica: ``build(args)`` with the models in the replica's own
+    process (the replica is the model's process; Serve restarts it when it dies). The API keys
+    are those in ``args`` (resolved where ``rewardmine serve`` ran), not the replica's
+    environment."""
+    return build(argparse.Namespace(**{**vars(args), "in_process": True}),
+                 keys_from_env=False)
+
+
+def _run_replicas(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from rewardmine.distributed.ray_serve import serve_replicas, shutdown
+
+    if args.replicas < 1:
+        raise SystemExit(f"rewardmine serve: --replicas must be at least 1, got {args.replicas}")
+    if args.in_process:
+        raise SystemExit("rewardmine serve: --in-process does not apply with --replicas (each "
+                         "replica is its model's process)")
+    if not (args.endogenous_model or args.judge):
+        raise SystemExit("rewardmine serve: give --endogenous-model and/or a judge (--judge SPEC)")
+    if args.judge:  # refuse a bad spec or option here, not in every replica
+        from rewardmine.judge.specs import check_settings, parse_spec
+
+        check_settings([parse_spec(s) for s in args.judge], None,
+                       judge_settings(args, prefix="judge-"))
+    # the replicas may run on other nodes, without this shell's environment: the keys go along
+    keys = api_keys(args.api_key, os.environ.get("REWARDMINE_API_KEYS"))
+    replica_args = argparse.Namespace(**{**vars(args), "api_key": keys,
+                                         "openai_api_key": os.environ.get("OPENAI_API_KEY")})
+    ongoing = args.max_ongoing_requests or 4 * args.max_batch_size
+    url = serve_replicas(functools.partial(build_replica, replica_args), replicas=args.replicas,
+                         gpus_per_replica=args.gpus_per_replica,
+                         cpus_per_replica=args.cpus_per_replica, max_ongoing_requests=ongoing,
+                         host=args.host, port=args.port,
+                         graceful_timeout_s=args.graceful_timeout)
+    print(f"rewardmine serve: {args.replicas} replicas on Ray Serve at {url}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    shutdown()
+    return 0
