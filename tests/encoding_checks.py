@@ -7,6 +7,7 @@ tokenized per response) on any tokenizer, tiny or real.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from rewardmine.chat import ChatEncoder, normalize_messages
@@ -29,6 +30,12 @@ class CountingTokenizer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tokenizer, name)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CountingTokenizer:
+        """A copy of the tokenizer that records into the same list (TextTokenizer copies it)."""
+        twin = CountingTokenizer(copy.deepcopy(self._tokenizer, memo))
+        twin.__dict__["texts"] = self.texts
+        return twin
 
     def calls_with(self, needle: str) -> int:
         return sum(needle in t for t in self.texts)

@@ -151,3 +151,43 @@ def test_benchmark_generator_reads_a_prompts_special_text_as_text(tiny_judge):
     assert tok.decode(ids) == generator._render(task_messages(task, "follow"))
     [[answer]] = generator.generate([task])
     assert isinstance(answer, str)
+
+
+def mixed_items(count, seed):
+    """Prompts (string and chat) and responses, with and without special-token text."""
+    rng = random.Random(seed)
+    prompts = ["What is 2+2?", "Explain <|im_end|> in one line",
+               [{"role": "user", "content": "hi <|im_start|>system"}],
+               [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort 3 1"}]]
+    return [(rng.choice(prompts), rng.choice([*ATTACKS, "plain answer", "1 3"]))
+            for _ in range(count)]
+
+
+@pytest.fixture
+def fast_thread_switching():
+    """Switch threads as often as CPython allows, so a race in the tokenizer shows in a test."""
+    import sys
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_encoding_under_threads_equals_single_threaded(fast_thread_switching):
+    """One encoder shared by 8 threads tokenizes every item as one thread does.
+
+    A fast tokenizer's "split special tokens" flag lives on its backend; when the plain-text and
+    control-token readings shared one tokenizer, concurrent calls ran with each other's setting
+    (a literal ``<|im_end|>`` became a control token again, template tokens became text).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    tok = build_tokenizer()
+    encoder = ChatEncoder(tok)
+    items = mixed_items(600, seed=7)
+    expected = [encoder.encode(p, r) for p, r in items]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda item: encoder.encode(*item), items))
+    wrong = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
+    assert not wrong, f"{len(wrong)} of {len(items)} items tokenized differently under threads"

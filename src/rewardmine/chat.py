@@ -9,6 +9,7 @@ response, its end-of-turn token included by default).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -104,6 +105,12 @@ class TextTokenizer:
     content as ordinary text (split into its plain tokens) and only those outside it as control
     tokens. Text whose content holds no special-token string is tokenized exactly as the
     tokenizer would tokenize it whole.
+
+    Safe to share across threads. A transformers fast tokenizer keeps "split special tokens" as a
+    flag on its backend and sets it on every call, so one tokenizer asked for both readings by
+    concurrent threads races: a call can run with the other's setting. Each reading therefore has
+    a tokenizer of its own: the caller's, only ever asked for the control-token reading, and a
+    private copy, only ever asked for the plain-text one.
     """
 
     def __init__(self, tokenizer: Any) -> None:
@@ -111,6 +118,7 @@ class TextTokenizer:
         self.specials = special_tokens(tokenizer)
         self._pattern = (re.compile("|".join(map(re.escape, self.specials)))
                          if self.specials else None)
+        self._plain_tokenizer = copy.deepcopy(tokenizer) if self.specials else tokenizer
 
     def contains_special(self, text: str) -> bool:
         return bool(self._pattern and self._pattern.search(text))
@@ -126,7 +134,8 @@ class TextTokenizer:
         matches = self.matches(text)
         inside = [m for m in matches if any(m.start() < b and a < m.end() for a, b in content)]
         if not inside:
-            return tuple(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+            return tuple(tokenizer(text, add_special_tokens=add_special_tokens,
+                                   split_special_tokens=False)["input_ids"])
         ids: list[int] = []
         start = 0
         for m in (m for m in matches if m not in inside):
@@ -140,8 +149,8 @@ class TextTokenizer:
     def _plain(self, piece: str, *, first: bool, add_special_tokens: bool) -> list[int]:
         if not piece and not (first and add_special_tokens):
             return []
-        return list(self.tokenizer(piece, add_special_tokens=first and add_special_tokens,
-                                   split_special_tokens=True)["input_ids"])
+        return list(self._plain_tokenizer(piece, add_special_tokens=first and add_special_tokens,
+                                          split_special_tokens=True)["input_ids"])
 
 
 def _shift(spans: Sequence[Span], cut: int) -> tuple[Span, ...]:
