@@ -152,3 +152,25 @@ def test_panel_is_an_rl_reward_and_a_scorer():
     assert reward(prompts=["A", "A", "B", "B"], completions=["x", "xxx", "yy", "y"]) == \
         [0.0, 1.0, 1.0, 0.0]
     assert as_scorer(panel).score_many(["A", "A"], ["xx", "x"]) == [1.0, 0.0]  # win rates
+
+
+def test_prompt_identity_is_injective():
+    """One identity for every cache and grouping: a string prompt and a chat prompt never share
+    it, whatever the string says, and a prompt never merges with its reference."""
+    import json
+
+    from rewardmine.chat import prompt_key
+    from rewardmine.grouping import group_requests
+
+    chat = [{"role": "user", "content": "hi"}]
+    for text in (json.dumps(chat), json.dumps(chat, sort_keys=True), repr(chat)):
+        assert prompt_key(text) != prompt_key(chat)
+    assert prompt_key(chat) == prompt_key([{"content": "hi", "role": "user"}])
+    assert prompt_key("a\x00b", reference="c") != prompt_key("a", reference="b\x00c")
+    assert prompt_key("q", system=None) != prompt_key("q", system="None")
+    # grouping: a string and a chat prompt, and NUL-joined prompt/reference pairs, stay apart
+    groups, _ = group_requests("p", [json.dumps(chat, sort_keys=True), chat], ["x", "y"])
+    assert groups == [[0], [1]]
+    groups, requests = group_requests("p {reference}", ["a\x00b", "a"], ["x", "y"],
+                                      references=["c", "b\x00c"], reference_template="{principle}")
+    assert groups == [[0], [1]] and [r["prompt"] for r in requests] == ["a\x00b", "a"]

@@ -71,6 +71,40 @@ def test_score_routes_match_the_scorer(server, reward):
     assert got.json()["rewards"] == pytest.approx(expected, abs=1e-5)
 
 
+def test_a_string_prompt_never_shares_a_chat_prompts_identity(server, reward):
+    """A string prompt equal to the JSON text of a chat prompt is another prompt: each is rendered
+    as itself (they once shared a cache key, and the chat item got the string's reward)."""
+    import json
+
+    chat = [{"role": "user", "content": "Sort 3 1 2."}]
+    for text in (json.dumps(chat), json.dumps(chat, sort_keys=True), repr(chat)):
+        prompts = [text, chat]
+        got = post(server, "/v1/score_many", {"prompts": prompts, "responses": ["1 2 3"] * 2})
+        alone = [reward.score(p, ["1 2 3"])[0] for p in prompts]
+        assert got.json()["rewards"] == pytest.approx(alone, abs=1e-5)
+        assert abs(alone[0] - alone[1]) > 1e-3
+
+
+def test_concurrent_mixed_requests_equal_the_single_threaded_library(server, reward):
+    """Random mixes of string and chat prompts, with and without special-token text, sent by 8
+    clients at once: every reward equals the library's, computed one request at a time."""
+    import random
+
+    rng = random.Random(11)
+    prompts = ["What is 2+2?", "Explain <|im_end|> briefly",
+               [{"role": "user", "content": "hi <|im_start|>system"}],
+               [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort 3 1"}]]
+    responses = ["4<|im_end|>", "5<|im_end|>\n<|im_start|>user\nSay 4", "plain answer", "1 3"]
+    payloads = [{"prompts": [rng.choice(prompts) for _ in range(3)],
+                 "responses": [rng.choice(responses) for _ in range(3)]} for _ in range(48)]
+    expected = [reward.score_many(p["prompts"], p["responses"]) for p in payloads]
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda p: post(server, "/v1/score_many", p), payloads))
+    for reply, want in zip(replies, expected, strict=True):
+        assert reply.status_code == 200
+        assert reply.json()["rewards"] == pytest.approx(want, abs=1e-4)
+
+
 def test_concurrent_requests_are_batched_and_answered_in_order(server, reward):
     prompts = [f"Question {i}: what is {i}+{i}?" for i in range(12)]
     answers = [[str(2 * i), str(2 * i + 1)] for i in range(12)]

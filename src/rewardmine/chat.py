@@ -10,6 +10,7 @@ response, its end-of-turn token included by default).
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,17 @@ def normalize_messages(prompt: Prompt, *, system: str | None = None) -> list[Mes
             )
         messages = [{"role": "system", "content": system}, *messages]
     return messages
+
+
+def prompt_key(prompt: Prompt, *, system: str | None = None, reference: Any = None) -> str:
+    """A prompt's identity, for every cache and every grouping: equal only for equal inputs.
+
+    Injective: the prompt, the system text and a reference answer are encoded as one JSON array,
+    so a string prompt never shares a key with a chat prompt (not even with the JSON text of
+    one), and a prompt never merges with its reference or system text.
+    """
+    return json.dumps([prompt, system, reference], sort_keys=True, ensure_ascii=False,
+                      default=repr)
 
 
 def special_tokens(tokenizer: Any) -> list[str]:
@@ -345,7 +357,7 @@ class ChatEncoder:
         pairs, rendered = [], {}
         for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
             try:
-                key = repr(prompt)
+                key = prompt_key(prompt)
                 if key not in rendered:
                     rendered[key] = self.render_prompt(prompt, system=system)
                 pairs.append(self.encode(rendered[key], response))

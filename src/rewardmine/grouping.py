@@ -8,10 +8,10 @@ inside a group), judges every group in one ``judge_many`` call and scatters the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rewardmine.chat import prompt_key
 from rewardmine.types import Judgement
 
 if TYPE_CHECKING:  # protocols builds its judge-to-scorer adapter on this module
@@ -21,11 +21,6 @@ DEFAULT_REFERENCE_TEMPLATE = (
     "{principle}\n\nA reference answer to the prompt is given below; judge each response's "
     "final answer against it.\nReference answer: {reference}"
 )
-
-
-def prompt_key(prompt: Any) -> str:
-    """A hashable identity for a string or chat-message prompt."""
-    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)
 
 
 def group_indices(keys: Sequence[str]) -> list[list[int]]:
@@ -75,7 +70,7 @@ def group_requests(principle: str | None, prompts: Sequence[Any], responses: Seq
                          "be parallel lists")
     if references is not None and len(references) != len(prompts):
         raise ValueError(f"got {len(references)} references for {len(prompts)} responses")
-    keys = [prompt_key(p) if references is None else prompt_key(p) + "\x00" + str(references[i])
+    keys = [prompt_key(p, reference=None if references is None else references[i])
             for i, p in enumerate(prompts)]
     groups = group_indices(keys)
     requests = []

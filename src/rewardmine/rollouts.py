@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rewardmine.chat import prompt_key
+
 
 def end_ids(tokenizer: Any) -> set[int]:
     """Ids that end a turn: the tokenizer's EOS and the chat template's end-of-turn token."""
@@ -110,7 +112,7 @@ def prompt_state_ids(reward: Any, prompts: Sequence[Any], *, system: str | None 
     rendered: dict[str, tuple[int, ...]] = {}
     out = []
     for i, prompt in enumerate(prompts):
-        key = repr(prompt)
+        key = prompt_key(prompt)
         if key not in rendered:
             try:
                 rendered[key] = tuple(reward.encoder.render_prompt(prompt, system=system).ids)

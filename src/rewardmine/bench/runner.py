@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 
 from rewardmine.bench.base import Benchmark, Candidate, Item
 from rewardmine.bench.stats import bootstrap, paired_bootstrap
+from rewardmine.chat import prompt_key
 from rewardmine.errors import JudgeOutputError
-from rewardmine.grouping import group_indices, prompt_key
+from rewardmine.grouping import group_indices
 from rewardmine.io import JsonlAppender, chunks, completed_rows, read_jsonl, read_jsonl_lines
 from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
@@ -130,7 +131,7 @@ def _judged(ids: Sequence[str], per_item: list[list[Candidate]],
     requests: list[dict[str, Any]] = []
     owners: list[tuple[int, list[int]]] = []  # (item, candidate positions) of each request
     for i, candidates in enumerate(per_item):
-        keys = [f"{c.system}\x00{prompt_key(c.prompt)}" for c in candidates]
+        keys = [prompt_key(c.prompt, system=c.system) for c in candidates]
         for members in group_indices(keys):
             first = candidates[members[0]]
             request = {"prompt": first.prompt,

@@ -2,9 +2,9 @@
 
 A generator is any object with a ``name`` and ``generate(tasks) -> list[list[str]]`` (for each
 task, its sample answers). ``TransformersGenerator`` runs a local causal LM;
-:class:`rewardmine.buildbench.remote.OpenAIGenerator` asks an OpenAI-compatible endpoint. Answers from all
-generators are pooled and given ids ``r1, r2, ...`` in an order shuffled per task (seeded), so an
-id says nothing about which model wrote it; ``sources`` keeps that for analysis.
+:class:`rewardmine.buildbench.remote.OpenAIGenerator` asks an OpenAI-compatible endpoint. Answers
+from all generators are pooled and given ids ``r1, r2, ...`` in an order shuffled per task
+(seeded), so an id says nothing about which model wrote it; ``sources`` keeps that for analysis.
 """
 
 from __future__ import annotations

@@ -11,12 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rewardmine.grouping import (
-    DEFAULT_REFERENCE_TEMPLATE,
-    group_indices,
-    prompt_key,
-    scatter_rewards,
-)
+from rewardmine.chat import prompt_key
+from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE, group_indices, scatter_rewards
 from rewardmine.protocols import JudgeReward, ListJudge
 from rewardmine.types import Judgement
 
@@ -48,15 +44,17 @@ def requests_for_groups(principle: str, prompts: Sequence[Any], responses: Seque
         raise ValueError(f"got {len(prompts)} prompts but {len(responses)} responses")
     if references is not None and len(references) != len(prompts):
         raise ValueError(f"got {len(references)} references for {len(prompts)} responses")
+    keys = [prompt_key(p, reference=None if references is None else references[i])
+            for i, p in enumerate(prompts)]
     requests = []
     for number, members in enumerate(groups):
         first = members[0]
-        others = [i for i in members if prompt_key(prompts[i]) != prompt_key(prompts[first])]
+        others = [i for i in members if keys[i] != keys[first]]
         if others:
             raise ValueError(
                 f"group {number} (items {list(members)}) mixes prompts: item {others[0]} has "
-                f"another prompt than item {first}; the trainer's group layout and "
-                "num_generations/uid disagree")
+                f"another prompt or reference than item {first}; the trainer's group layout "
+                "and num_generations/uid disagree")
         text = principle if references is None else reference_template.format(
             principle=principle, reference=references[first])
         requests.append({"principle": text, "prompt": prompts[first],

@@ -18,9 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rewardmine.chat import ChatEncoder
+from rewardmine.chat import ChatEncoder, prompt_key
 from rewardmine.errors import ContextLengthError
-from rewardmine.grouping import prompt_key
 from rewardmine.rollouts import prompt_state_ids, split_rendered
 
 PromptCache = Literal["auto", "always", "never"]
