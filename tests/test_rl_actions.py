@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rewardmine.chat import TextTokenizer, end_ids
 from rewardmine.rl.actions import finished, ids_match_texts, unpadded
-from rewardmine.rollouts import end_ids, end_tokens_of, pad_tokens_of, split_queries
+from rewardmine.rollouts import pad_tokens_of, split_queries
 from rewardmine.testing import build_tokenizer
 
 EOS = 2  # SmolLM2: pad == EOS == 2
@@ -39,7 +40,7 @@ def test_finished_and_matching_ids():
 def test_openrlhf_queries_keep_a_generated_end_of_turn_when_pad_is_eos():
     tokenizer = build_tokenizer()
     tokenizer.pad_token = tokenizer.eos_token  # as SmolLM2's
-    pads, ends = pad_tokens_of(tokenizer), end_tokens_of(tokenizer)
+    pads, ends = pad_tokens_of(tokenizer), TextTokenizer(tokenizer).end_tokens
     assert pads == ["<|im_end|>"] and "<|im_end|>" in ends
     prompt = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
     queries = [prompt + "Four.<|im_end|>",                 # OpenRLHF 0.11: finished

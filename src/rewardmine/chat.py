@@ -95,6 +95,21 @@ def prompt_key(prompt: Prompt, *, system: str | None = None, reference: Any = No
                       default=repr)
 
 
+def end_ids(tokenizer: Any) -> set[int]:
+    """Ids that end a turn: the tokenizer's EOS and the chat template's end-of-turn token."""
+    out = set()
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if isinstance(eos, int):
+        out.add(eos)
+    elif isinstance(eos, Sequence):
+        out.update(int(e) for e in eos)
+    for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
+        tid = tokenizer.convert_tokens_to_ids(name) if name in tokenizer.get_vocab() else None
+        if isinstance(tid, int) and tid != getattr(tokenizer, "unk_token_id", None):
+            out.add(tid)
+    return out
+
+
 def special_tokens(tokenizer: Any) -> list[str]:
     """The tokenizer's special-token strings (control tokens), longest first."""
     specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
@@ -131,6 +146,10 @@ class TextTokenizer:
         self._pattern = (re.compile("|".join(map(re.escape, self.specials)))
                          if self.specials else None)
         self._plain_tokenizer = copy.deepcopy(tokenizer) if self.specials else tokenizer
+        # facts a request needs, read once per tokenizer (``get_vocab`` builds a dict each call)
+        self.end_ids = frozenset(end_ids(tokenizer))
+        self.end_tokens = tuple(sorted({tokenizer.convert_ids_to_tokens(i) for i in self.end_ids},
+                                       key=len, reverse=True))
 
     def contains_special(self, text: str) -> bool:
         return bool(self._pattern and self._pattern.search(text))

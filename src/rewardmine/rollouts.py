@@ -6,7 +6,8 @@ protocols over HTTP) both need these, so they live below both and neither import
 OpenRLHF sends ``query`` = prompt + response decoded with special tokens (:func:`split_queries`);
 a text-mode trainer sends a rendered prompt and the response text (:func:`split_rendered`); a
 policy that shares the reward model's tokenizer sends its generated ids, scored after the
-prompt's state ids (:func:`prompt_state_ids`). :func:`end_ids` names the tokens that end a turn.
+prompt's state ids (:func:`prompt_state_ids`). The tokens that end a turn are a tokenizer's fact,
+read once per tokenizer (:class:`rewardmine.chat.TextTokenizer`).
 """
 
 from __future__ import annotations
@@ -14,35 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rewardmine.chat import prompt_key
-
-
-def end_ids(tokenizer: Any) -> set[int]:
-    """Ids that end a turn: the tokenizer's EOS and the chat template's end-of-turn token."""
-    out = set()
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if isinstance(eos, int):
-        out.add(eos)
-    elif isinstance(eos, Sequence):
-        out.update(int(e) for e in eos)
-    for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
-        tid = tokenizer.convert_tokens_to_ids(name) if name in tokenizer.get_vocab() else None
-        if isinstance(tid, int) and tid != getattr(tokenizer, "unk_token_id", None):
-            out.add(tid)
-    return out
+from rewardmine.chat import TextTokenizer, prompt_key
 
 
 def pad_tokens_of(tokenizer: Any) -> list[str]:
     """The padding token text(s) of a tokenizer (the pad token, or EOS when it pads with EOS)."""
     pad = getattr(tokenizer, "pad_token", None)
     return [pad] if pad else []
-
-
-def end_tokens_of(tokenizer: Any) -> list[str]:
-    """The texts of the tokens that end a response: EOS and the template's end-of-turn tokens."""
-    if tokenizer is None:
-        return []
-    return sorted({tokenizer.convert_ids_to_tokens(i) for i in end_ids(tokenizer)})
 
 
 def split_queries(queries: Sequence[str], prompts: Sequence[str], *,
@@ -90,19 +69,25 @@ def split_queries(queries: Sequence[str], prompts: Sequence[str], *,
     return responses
 
 
-def split_rendered(tokenizer: Any, prompt_text: str, response_text: str
+def split_rendered(texts: TextTokenizer, prompt_text: str, response_text: str
                    ) -> tuple[list[int], list[int]]:
     """Token ids of an already rendered prompt and of the response text that follows it.
 
-    Special tokens written in the text (``<|im_end|>``) are parsed as such, no BOS/EOS is added.
-    The response's ids come from tokenizing the whole text when the prompt's ids are a prefix of
-    it (what the model saw), else from tokenizing the response alone (what it generated).
+    Special tokens written in the prompt (the template's ``<|im_start|>``) are parsed as such. In
+    the response only a trailing end-of-turn token (:attr:`TextTokenizer.end_tokens`), the one
+    the policy generated to stop, is a control token; special-token text before it is text, as on
+    every other route (a policy that writes ``<|im_end|>`` mid-response wrote characters). No
+    BOS/EOS is added. The response's ids come from tokenizing the whole text when the prompt's
+    ids are a prefix of it (what the model saw), else from tokenizing the response alone.
     """
-    state = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    whole = tokenizer(prompt_text + response_text, add_special_tokens=False)["input_ids"]
+    body = next((response_text[:-len(end)] for end in texts.end_tokens
+                 if response_text.endswith(end)), response_text)
+    at = len(prompt_text)
+    state = texts(prompt_text)
+    whole = texts(prompt_text + response_text, ((at, at + len(body)),))
     if whole[: len(state)] == state:
         return list(state), list(whole[len(state):])
-    return list(state), list(tokenizer(response_text, add_special_tokens=False)["input_ids"])
+    return list(state), list(texts(response_text, ((0, len(body)),)))
 
 
 def prompt_state_ids(reward: Any, prompts: Sequence[Any], *, system: str | None = None

@@ -38,7 +38,7 @@ def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: S
     """Endogenous rewards of responses to prompts given as rendered text (no template applied)."""
     states, actions = [], []
     for i, (p, r) in enumerate(zip(prompt_texts, response_texts, strict=True)):
-        state, action = split_rendered(reward.tokenizer, p, r)
+        state, action = split_rendered(reward.encoder.texts, p, r)
         if not state:
             raise ValueError(f"item {i}: the prompt text encodes to zero tokens")
         states.append(state)

@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rewardmine.rl.common import score_text_pairs
-from rewardmine.rollouts import end_tokens_of, pad_tokens_of, split_queries
+from rewardmine.rollouts import pad_tokens_of, split_queries
 
 
 def endogenous_openrlhf_rewards(reward: Any, queries: Sequence[str], prompts: Sequence[str],
                                 **options: Any) -> dict[str, Any]:
     """Endogenous rewards in OpenRLHF's response format (lists of floats)."""
     responses = split_queries(queries, prompts, pad_tokens=pad_tokens_of(reward.tokenizer),
-                              end_tokens=end_tokens_of(reward.tokenizer))
+                              end_tokens=reward.encoder.texts.end_tokens)
     rewards = score_text_pairs(reward, prompts, responses, **options)
     return {"rewards": rewards, "scores": rewards,
             "extra_logs": {"endogenous_reward": rewards}}

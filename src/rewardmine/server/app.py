@@ -26,7 +26,7 @@ from rewardmine.errors import JudgeOutputError
 from rewardmine.grouping import group_requests, scatter_rewards
 from rewardmine.judge.prompt import normalize_responses
 from rewardmine.protocols import ListJudge
-from rewardmine.rollouts import end_tokens_of, pad_tokens_of, split_queries
+from rewardmine.rollouts import pad_tokens_of, split_queries
 from rewardmine.server.batcher import DynamicBatcher, TooLarge, Unavailable
 from rewardmine.server.drain import Drain
 from rewardmine.server.limits import Limits, check_api_keys
@@ -370,9 +370,9 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
         if config.openrlhf_reward == "endogenous":
             tokenizer = endogenous.tokenizer if endogenous is not None else None
             try:
-                responses = split_queries(request.query, request.prompts,
-                                          pad_tokens=pad_tokens_of(tokenizer),
-                                          end_tokens=end_tokens_of(tokenizer))
+                responses = split_queries(
+                    request.query, request.prompts, pad_tokens=pad_tokens_of(tokenizer),
+                    end_tokens=endogenous.encoder.texts.end_tokens if endogenous else ())
             except (TypeError, ValueError) as error:
                 raise HTTPException(400, str(error)) from None
             items = await encoded(encode_text, request.prompts, responses)

@@ -140,7 +140,7 @@ def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str],
     for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
         if budget is not None:
             budget.check(i, len(responses))
-        state, actions = split_rendered(reward.tokenizer, prompt, response)
+        state, actions = split_rendered(reward.encoder.texts, prompt, response)
         if not state:
             raise ValueError(f"item {i}: the prompt text encodes to zero tokens, so the first "
                              "action has no state; send the rendered prompt")

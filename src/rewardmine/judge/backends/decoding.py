@@ -40,14 +40,14 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicLayer
 
+from rewardmine.chat import end_ids
 from rewardmine.models import cache_keyword
-from rewardmine.rollouts import end_ids
 
 Constrain = Callable[[list[int], list[int | None], torch.Tensor], torch.Tensor]
 
 
 def stop_ids(model: Any, tokenizer: Any) -> list[int]:
-    """The ids that end a generation: the turn's end tokens (:func:`rewardmine.rollouts.end_ids`)
+    """The ids that end a generation: the turn's end tokens (:func:`rewardmine.chat.end_ids`)
     and the model's configured EOS ids."""
     ids = end_ids(tokenizer)
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
