@@ -80,5 +80,38 @@ def test_output_of_another_input_is_refused(saved_model, tmp_path, cli_error):
         ["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)])
 
 
+@pytest.mark.parametrize("command", ["score", "judge"])
+def test_output_that_is_the_input_is_refused(saved_model, tmp_path, cli_error, command):
+    """--output naming the input (directly or by a symlink) would read the input back as its
+    own results ("all rows already scored") and write nothing; it is refused, and the input is
+    left as it was."""
+    source = tmp_path / "in.jsonl"
+    rows = [{"prompt": "Q?", "responses": ["a", "b"], "principle": "Be brief."}]
+    write_rows(source, rows)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    model = ["--model", str(saved_model)] if command == "score" else [
+        "--judge", f"endogenous:{saved_model}"]
+    for output in (source, link):
+        message = cli_error([command, *model, "--input", str(source), "--output", str(output)])
+        assert "is the input file" in message
+    assert read_rows(source) == rows
+
+
+@pytest.mark.parametrize("output", ["out.jsonl", "out.parquet"])
+def test_a_second_run_on_the_same_output_is_refused(saved_model, tmp_path, cli_error, output):
+    """Two runs on one output would each append every row; the second stops while the first
+    holds the output."""
+    from rewardmine.io import exclusive_output
+
+    source, out = tmp_path / "in.jsonl", tmp_path / output
+    write_rows(source, [ROWS[0], ROWS[2]])  # string prompts: one parquet schema
+    argv = ["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)]
+    with exclusive_output(out):  # the first run, still writing
+        assert "is being written by another run" in cli_error(argv)
+    assert main(argv) == 0  # once it is done, the output is free
+    assert not Path(f"{out}.lock").exists()
+
+
 def test_console_script_is_installed():
     assert shutil.which("rewardmine"), "pip install -e . provides the rewardmine command"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,54 @@ def resumed_rows(lines: list[tuple[int, dict[str, Any]]], source: str | Path,
             raise UsageError(f"{output} row {position} does not match {source}:{number}; it is "
                              "the output of another input. Use a new --output")
     return len(done)
+
+
+@contextlib.contextmanager
+def exclusive_output(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output ``path`` for the length of a run.
+
+    A second run on the same output would read the same completed rows, then append every
+    remaining row a second time; it stops at once instead, naming the file. The lock is an
+    ``flock`` on a file beside the output (``out.jsonl.lock``, removed when the run ends; the
+    output itself is not created before a row is written, and a parquet output is replaced at
+    the end), released by the kernel if the run dies. A pipe or device is not locked.
+    """
+    path = Path(path)
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        yield
+        return
+    import fcntl
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"{path} is being written by another run (it holds the file's "
+                             "lock); wait for that run to end or use another --output") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def resumable_output(lines: list[tuple[int, dict[str, Any]]], source: str | Path,
+                     output: str | Path) -> Iterator[int]:
+    """Open a run's ``output`` for resuming: yields how many input rows it holds already.
+
+    Refuses an output that is the input file itself (by any path: a symlink, a hard link), which
+    would read the input's rows back as results, and holds the output's lock while the run
+    writes (:func:`exclusive_output`).
+    """
+    for candidate in (Path(output), partial_path(output)):
+        with contextlib.suppress(OSError):
+            if os.path.samefile(source, candidate):
+                raise UsageError(f"--output {output} is the input file {source}; write the "
+                                 "results to another file")
+    with exclusive_output(output):
+        yield resumed_rows(lines, source, output)
 
 
 class JsonlAppender:

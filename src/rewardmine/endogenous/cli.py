@@ -23,7 +23,7 @@ from rewardmine.io import (
     partial_path,
     read_rows,
     reopen_parquet,
-    resumed_rows,
+    resumable_output,
 )
 
 
@@ -134,41 +134,41 @@ def run(args: argparse.Namespace) -> int:
     lines = read_rows(args.input)
     _check_rows(lines, args)
     rows = [row for _, row in lines]
-    done = resumed_rows(lines, args.input, args.output)
-    todo = lines[done:]
-    parquet = is_parquet(args.output)
-    if not todo:
-        if parquet and partial_path(args.output).exists():
-            finish_parquet(args.output)  # a run that stopped after its last row
-        print(f"{args.output}: all {len(rows)} rows already scored")
-        return 0
-    factory = _factory(args)
-    if parquet and os.path.exists(args.output):
-        reopen_parquet(args.output)
-    if args.engine == "ray":
-        if args.workers < 1:
-            raise UsageError(f"--workers must be at least 1, got {args.workers}")
-        from rewardmine.distributed.ray_data import score_rows_on_ray
+    with resumable_output(lines, args.input, args.output) as done:
+        todo = lines[done:]
+        parquet = is_parquet(args.output)
+        if not todo:
+            if parquet and partial_path(args.output).exists():
+                finish_parquet(args.output)  # a run that stopped after its last row
+            print(f"{args.output}: all {len(rows)} rows already scored")
+            return 0
+        factory = _factory(args)
+        if parquet and os.path.exists(args.output):
+            reopen_parquet(args.output)
+        if args.engine == "ray":
+            if args.workers < 1:
+                raise UsageError(f"--workers must be at least 1, got {args.workers}")
+            from rewardmine.distributed.ray_data import score_rows_on_ray
 
-        _check_encoding(_Checker(args), todo, args)
-        blocks = score_rows_on_ray(
-            [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
-            token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
-            workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-            first_number=done + 1)
-    else:
-        model = factory()
-        _check_encoding(model, todo, args)
-        blocks = (score_rows(model, [row for _, row in block], system=args.system,
-                             aggregate=args.aggregate, token_rewards=args.token_rewards)
-                  for block in chunks(todo, args.rows_per_write))
-    bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
-    with JsonlAppender(partial_path(args.output) if parquet else args.output) as out, bar:
-        for block in blocks:
-            for result in block:
-                out.write(result)
-                bar.update(1)
-    if parquet:
-        finish_parquet(args.output)
-    print(f"{args.output}: scored {len(todo)} rows ({done} were already there)")
-    return 0
+            _check_encoding(_Checker(args), todo, args)
+            blocks = score_rows_on_ray(
+                [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
+                token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
+                workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                first_number=done + 1)
+        else:
+            model = factory()
+            _check_encoding(model, todo, args)
+            blocks = (score_rows(model, [row for _, row in block], system=args.system,
+                                 aggregate=args.aggregate, token_rewards=args.token_rewards)
+                      for block in chunks(todo, args.rows_per_write))
+        bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
+        with JsonlAppender(partial_path(args.output) if parquet else args.output) as out, bar:
+            for block in blocks:
+                for result in block:
+                    out.write(result)
+                    bar.update(1)
+        if parquet:
+            finish_parquet(args.output)
+        print(f"{args.output}: scored {len(todo)} rows ({done} were already there)")
+        return 0

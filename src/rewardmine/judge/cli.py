@@ -15,7 +15,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rewardmine.errors import ContextLengthError, UsageError
-from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumed_rows
+from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumable_output
 from rewardmine.judge.lengths import first_overflow
 from rewardmine.judge.options import GenerationOptions, key_value
 
@@ -129,35 +129,35 @@ def run(args: argparse.Namespace) -> int:
     lines = read_jsonl_lines(args.input)
     rows = [row for _, row in lines]
     requests = [_request(row, f"{args.input}:{n}", args.principle) for n, row in lines]
-    done = resumed_rows(lines, args.input, args.output)
-    todo = list(range(done, len(rows)))
-    if not todo:
-        print(f"{args.output}: all {len(rows)} rows already judged")
+    with resumable_output(lines, args.input, args.output) as done:
+        todo = list(range(done, len(rows)))
+        if not todo:
+            print(f"{args.output}: all {len(rows)} rows already judged")
+            return 0
+        judge = build_judge(args)
+        found = first_overflow(judge, [requests[i] for i in todo])
+        if found is not None:  # before any row is judged, so a bad file writes nothing
+            raise UsageError(f"{args.input}:{lines[todo[found[0]]][0]}: the row {found[1]}")
+        invalid = 0
+        bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
+        with JsonlAppender(args.output) as out, bar:
+            for block in chunks(todo, args.rows_per_write):
+                try:
+                    verdicts = judge.judge_many([requests[i] for i in block])
+                except ContextLengthError as error:  # a judge whose context the check cannot read
+                    prefix = f"request {error.index}"
+                    if error.index is None or not 0 <= error.index < len(block) \
+                            or not str(error).startswith(prefix):
+                        raise
+                    line = lines[block[error.index]][0]
+                    text = "the row " + str(error)[len(prefix):].lstrip(": ")
+                    raise UsageError(f"{args.input}:{line}: {text}") from None
+                for index, verdict in zip(block, verdicts, strict=True):
+                    invalid += not verdict.ok
+                    out.write({**rows[index], "judgement": verdict.to_dict()})
+                    bar.update(1)
+        usage = getattr(judge, "usage", None)
+        calls = f"; {usage.calls} model calls" if usage is not None else ""
+        print(f"{args.output}: judged {len(todo)} rows ({done} were already there; "
+              f"{invalid} invalid{calls})")
         return 0
-    judge = build_judge(args)
-    found = first_overflow(judge, [requests[i] for i in todo])
-    if found is not None:  # before any row is judged, so a bad file writes nothing
-        raise UsageError(f"{args.input}:{lines[todo[found[0]]][0]}: the row {found[1]}")
-    invalid = 0
-    bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
-    with JsonlAppender(args.output) as out, bar:
-        for block in chunks(todo, args.rows_per_write):
-            try:
-                verdicts = judge.judge_many([requests[i] for i in block])
-            except ContextLengthError as error:  # a judge whose context the check cannot read
-                prefix = f"request {error.index}"
-                if error.index is None or not 0 <= error.index < len(block) \
-                        or not str(error).startswith(prefix):
-                    raise
-                line = lines[block[error.index]][0]
-                text = "the row " + str(error)[len(prefix):].lstrip(": ")
-                raise UsageError(f"{args.input}:{line}: {text}") from None
-            for index, verdict in zip(block, verdicts, strict=True):
-                invalid += not verdict.ok
-                out.write({**rows[index], "judgement": verdict.to_dict()})
-                bar.update(1)
-    usage = getattr(judge, "usage", None)
-    calls = f"; {usage.calls} model calls" if usage is not None else ""
-    print(f"{args.output}: judged {len(todo)} rows ({done} were already there; "
-          f"{invalid} invalid{calls})")
-    return 0
