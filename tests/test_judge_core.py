@@ -41,20 +41,55 @@ def test_scores_are_keyed_by_caller_ids_and_order_is_kept():
     assert "model-" in results[0].reasoning and "= y" in results[0].reasoning  # legend of ids
 
 
-def test_each_call_draws_a_new_permutation_and_the_seed_reproduces_them():
-    def orders(seed):
-        seen = []
+def orders_shown(requests, seed=0, calls=1):
+    """The order each request's responses were shown in, judging ``requests`` in ``calls``
+    consecutive calls of one judge."""
+    seen = []
 
-        def record(messages):
-            seen.append(tuple(shown(messages).values()))
-            return digit_judge(messages)
+    def record(messages):
+        seen.append(tuple(shown(messages).values()))
+        return digit_judge(messages)
 
-        PrincipleJudge.from_function(record, seed=seed).judge_many(
-            [("p", "q", ["1", "2", "3", "4", "5"])] * 6)
-        return seen
+    judge = PrincipleJudge.from_function(record, seed=seed)
+    size = -(-len(requests) // calls)
+    for start in range(0, len(requests), size):
+        judge.judge_many(requests[start:start + size])
+    return seen
 
-    assert len(set(orders(0))) > 1
-    assert orders(0) == orders(0) and orders(0) != orders(1)
+
+REQUESTS = [("p", f"question {k}", ["1", "2", "3", "4", "5"]) for k in range(6)]
+
+
+def test_the_order_shown_comes_from_the_seed_and_the_request_alone():
+    """A request's order is drawn from the seed and its own content, so requests differ, the
+    seed reproduces them, and a verdict never depends on what the judge was asked before."""
+    orders = orders_shown(REQUESTS)
+    assert len(set(orders)) > 1
+    assert orders == orders_shown(REQUESTS) and orders != orders_shown(REQUESTS, seed=1)
+    assert orders_shown(REQUESTS, calls=3) == orders  # in three calls of one judge
+    assert orders_shown(REQUESTS[::-1]) == orders[::-1]  # in another order
+    assert orders_shown([REQUESTS[0]] * 3) == [orders[0]] * 3  # the same request, the same order
+
+
+def test_verdicts_do_not_depend_on_the_process_that_judged_them(tmp_path):
+    """The same groups judged in this process and split across two fresh interpreters (other
+    hash seeds, no shared history) are shown in the same orders."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(__file__)
+    code = (f"import json, sys; sys.path.insert(0, {here!r}); "
+            "from test_judge_core import REQUESTS, orders_shown; "
+            "part = REQUESTS[int(sys.argv[1])::2]; print(json.dumps(orders_shown(part)))")
+    parts = []
+    for half in ("0", "1"):
+        done = subprocess.run([sys.executable, "-c", code, half], capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "PYTHONHASHSEED": half})
+        assert done.returncode == 0, done.stderr[-2000:]
+        parts.append([tuple(o) for o in json.loads(done.stdout)])
+    orders = orders_shown(REQUESTS)
+    assert parts == [orders[0::2], orders[1::2]]
 
 
 def test_permutations_average_out_position_bias():
@@ -186,7 +221,7 @@ def test_permutations_and_retries_use_orders_not_shown_before():
     assert len(seen) == 6 and len(set(seen)) == 6  # all 3! orders, none twice
     seen.clear()
     PrincipleJudge.from_function(record, permutations=3, seed=0).judge("p", "q", ["1", "2"])
-    assert sorted(seen) == [("1", "2"), ("1", "2"), ("2", "1")]  # 2! orders, then again
+    assert sorted(seen[:2]) == [("1", "2"), ("2", "1")] and seen[2] == seen[0]  # 2!, again
 
     tries = []
 

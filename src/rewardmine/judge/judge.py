@@ -9,6 +9,7 @@ back in request order.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from rewardmine.chat import Message, Prompt
+from rewardmine.chat import Message, Prompt, prompt_key
 from rewardmine.errors import ContextLengthError, JudgeOutputError
 from rewardmine.judge.backends.base import Backend, FunctionBackend, GenerationRequest
 from rewardmine.judge.modes import MODES, Mode, aggregate, subsets
@@ -109,9 +110,6 @@ class PrincipleJudge:
         self.principle = principle
         self.progress = progress
         self.usage = Usage()
-        # Two streams, so that the orders shown do not depend on how requests are batched.
-        self._orders = random.Random(self.options.seed)
-        self._seeds = random.Random(f"{self.options.seed}/sampling")
 
     # -- constructors ---------------------------------------------------------------------------
 
@@ -246,11 +244,17 @@ class PrincipleJudge:
         that the request fits the context."""
         if len(seen) >= math.factorial(len(group)):
             seen.clear()  # every order has been shown; start over
+        # the order comes from the seed and the request itself (and how many orders it has been
+        # shown), never from the judge's history: a verdict does not depend on batching, on
+        # process layout or on what was judged before
+        shown = {i: item.responses[i] for i in group}
+        orders = random.Random(json.dumps(
+            [self.options.seed, prompt_key(item.prompt, system=item.principle),
+             list(shown.items()), len(seen)], ensure_ascii=False))
         try:
             while True:
-                masked = build_request(item.principle, item.prompt,
-                                       {i: item.responses[i] for i in group},
-                                       rng=self._orders, system=self.system_prompt)
+                masked = build_request(item.principle, item.prompt, shown, rng=orders,
+                                       system=self.system_prompt)
                 order = tuple(masked.to_caller.values())
                 if order not in seen:
                     seen.add(order)
@@ -273,9 +277,11 @@ class PrincipleJudge:
             GenerationRequest(u.masked.messages, verdict_schema(u.masked.ids, self.scale))
             for u in batch
         ]
+        # a batch's sampling seed, like the orders, comes from the seed and its own requests
+        seed = random.Random(json.dumps([self.options.seed, "sampling",
+                                         [u.masked.messages for u in batch]])).getrandbits(63)
         try:
-            generations = self.backend.generate(requests, options=self.options,
-                                                seed=self._seeds.getrandbits(63))
+            generations = self.backend.generate(requests, options=self.options, seed=seed)
         except ContextLengthError as error:  # the backend names a batch position; name the request
             if error.index is None or not 0 <= error.index < len(batch):
                 raise

@@ -23,8 +23,9 @@ class GenerationOptions:
         temperature: 0 decodes greedily; above 0 samples.
         top_p: nucleus sampling mass when sampling.
         thinking: let a thinking model think first (the chat template's ``enable_thinking``).
-        seed: seeds the judge's own generators (the orders responses are shown in, and the
-            sampling seed of every batch), so a run is reproducible.
+        seed: with each request's own content, decides the order its responses are shown in
+            and, with a batch's requests, the batch's sampling seed: a verdict depends on the
+            seed and the request, not on what the judge was asked before.
     """
 
     max_new_tokens: int = 4096
