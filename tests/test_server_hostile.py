@@ -21,6 +21,7 @@ from hostile import GOOD_JUDGE, GOOD_SCORE, KEY, corpus  # noqa: E402
 from rewardmine import EndogenousReward  # noqa: E402
 from rewardmine.server import cli as serve_cli  # noqa: E402
 from rewardmine.server.app import ServerConfig, create_app  # noqa: E402
+from rewardmine.server.connections import ConnectionLimits  # noqa: E402
 from rewardmine.server.run import BackgroundServer  # noqa: E402
 from test_server_app import LengthJudge  # noqa: E402
 from test_server_worker import serve_args, wait_until  # noqa: E402
@@ -166,6 +167,84 @@ def test_stalled_bodies_are_cut_off(reward):
         assert time.monotonic() - started < 5
         good = requests.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30)
         assert good.status_code == 200
+
+
+def _recv_all(sock):
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_idle_and_stalled_heads_are_closed_before_authentication(reward):
+    """Without a key: connections that say nothing, stall inside the request head, or go
+    quiet after a response are closed after the header timeout, and a good request still gets
+    through beside them."""
+    limits = ConnectionLimits(header_timeout_s=0.5)
+    config = ServerConfig(api_keys=("secret",))
+    with BackgroundServer(create_app(endogenous=reward, config=config),
+                          limits=limits) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(10)]
+        stalled = []
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            stalled.append(sock)
+        kept_alive = socket.create_connection(("127.0.0.1", port), timeout=10)
+        kept_alive.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nG")  # then one byte more
+        started = time.monotonic()
+        for sock in idle + stalled:
+            reply = _recv_all(sock)
+            assert reply == b"" or reply.startswith(b"HTTP/1.1 408"), reply[:100]
+            sock.close()
+        reply = _recv_all(kept_alive)
+        assert reply.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 408" in reply, reply[-200:]
+        assert time.monotonic() - started < 5
+        good = requests.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30,
+                             headers={"Authorization": "Bearer secret"})
+        assert good.status_code == 200
+
+
+def test_a_huge_request_head_is_refused_with_431_before_it_is_read(reward):
+    limits = ConnectionLimits(max_header_bytes=16 * 1024)
+    with BackgroundServer(create_app(endogenous=reward, config=ServerConfig(api_keys=("k",))),
+                          limits=limits) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sent = 0
+        try:
+            while sent < 32 * 1024 * 1024:  # the server closes long before 32 MiB
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except OSError:
+            pass
+        reply = _recv_all(sock)
+        assert reply.startswith(b"HTTP/1.1 431"), reply[:100]
+        assert sent < 32 * 1024 * 1024
+        # a large but allowed head (12 KiB of headers) still passes
+        ok = requests.get(running.url + "/health", headers={"X-Pad": "a" * 12_000}, timeout=30)
+        assert ok.status_code == 200
+
+
+def test_connections_beyond_the_limit_get_503_and_the_rest_are_served(reward):
+    limits = ConnectionLimits(max_connections=8, header_timeout_s=5.0)
+    with BackgroundServer(create_app(endogenous=reward), limits=limits) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
+        extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert _recv_all(extra).startswith(b"HTTP/1.1 503")
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 10
+        while True:  # the server sees the closes shortly after
+            reply = requests.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30)
+            if reply.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert reply.status_code == 200
 
 
 def test_shutdown_honours_the_graceful_timeout_with_503():

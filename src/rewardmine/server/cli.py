@@ -61,6 +61,13 @@ def register(commands: Any) -> None:
                         "answers 503 while an encoding job runs longer)")
     parser.add_argument("--body-timeout", type=float, default=30.0,
                         help="seconds to receive a request body (408 beyond)")
+    parser.add_argument("--max-connections", type=int, default=1024,
+                        help="open connections; more are answered 503 and closed")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a connection has to send a request head (when it opens "
+                        "and after each response); then it is closed")
+    parser.add_argument("--max-header-bytes", type=int, default=64 * 1024,
+                        help="a longer request head is answered 431")
     parser.add_argument("--graceful-timeout", type=float, default=60.0,
                         help="seconds to finish accepted requests on shutdown")
     parser.add_argument("--dtype", default="auto",
@@ -226,9 +233,14 @@ def run(args: argparse.Namespace) -> int:
         logger.setLevel(logging.INFO)
     if args.replicas is not None:
         return _run_replicas(args)
+    from rewardmine.server.connections import ConnectionLimits
+
+    limits = ConnectionLimits(max_connections=args.max_connections,
+                              header_timeout_s=args.header_timeout,
+                              max_header_bytes=args.max_header_bytes)  # checked before loading
     app = build(args)
-    uvicorn_server(app, host=args.host, port=args.port,
-                   graceful_timeout_s=args.graceful_timeout).run()
+    uvicorn_server(app, host=args.host, port=args.port, graceful_timeout_s=args.graceful_timeout,
+                   limits=limits).run()
     return 0
 
 

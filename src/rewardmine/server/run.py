@@ -7,12 +7,16 @@ import threading
 import time
 from typing import Any
 
+from rewardmine.server.connections import ConnectionLimits, guarded_protocol
+
 
 def uvicorn_server(app: Any, *, host: str = "127.0.0.1", port: int = 8000,
-                   graceful_timeout_s: float | None = 60.0, log_level: str = "info") -> Any:
+                   graceful_timeout_s: float | None = 60.0, log_level: str = "info",
+                   limits: ConnectionLimits | None = None) -> Any:
     """A ``uvicorn.Server`` that, on SIGINT/SIGTERM or ``should_exit``, stops accepting
     connections and finishes the requests it has accepted, up to ``graceful_timeout_s``: then
-    the requests still waiting answer 503 (the app's ``drain``) and the process exits."""
+    the requests still waiting answer 503 (the app's ``drain``) and the process exits. Every
+    connection is held to ``limits`` (:mod:`rewardmine.server.connections`)."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -23,7 +27,8 @@ def uvicorn_server(app: Any, *, host: str = "127.0.0.1", port: int = 8000,
             await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            timeout_graceful_shutdown=graceful_timeout_s, access_log=False)
+                            timeout_graceful_shutdown=graceful_timeout_s, access_log=False,
+                            http=guarded_protocol(limits or ConnectionLimits()))
     return Server(config)
 
 
@@ -41,12 +46,14 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None,
-                 graceful_timeout_s: float | None = 60.0, log_level: str = "warning") -> None:
+                 graceful_timeout_s: float | None = 60.0, log_level: str = "warning",
+                 limits: ConnectionLimits | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
         self.server = uvicorn_server(app, host=host, port=self.port,
-                                     graceful_timeout_s=graceful_timeout_s, log_level=log_level)
+                                     graceful_timeout_s=graceful_timeout_s, log_level=log_level,
+                                     limits=limits)
         self.thread = threading.Thread(target=self.server.run, name="rewardmine-server",
                                        daemon=True)
 
