@@ -63,10 +63,31 @@ def test_resolve_dtype_policy():
     assert resolve_dtype(torch.float16, "cpu") is torch.float16
     assert resolve_dtype("auto", "cuda") == "auto"  # the checkpoint's own dtype
     assert resolve_dtype("auto", torch.device("mps")) == "auto"
+    # on a CPU: the checkpoint's dtype only for bf16 on a CPU with bf16 instructions, else fp32
     this_cpu = torch.bfloat16 if cpu_bf16_reason() else torch.float32
-    assert resolve_dtype("auto", "cpu") is this_cpu
+    assert resolve_dtype("auto", "cpu", torch.bfloat16) is this_cpu
+    for checkpoint in (None, torch.float32, torch.float16):
+        assert resolve_dtype("auto", "cpu", checkpoint) is torch.float32
     with pytest.raises(ValueError, match="unknown dtype 'fp32'"):
         resolve_dtype("fp32", "cpu")
+
+
+def test_auto_dtype_follows_the_checkpoint(saved_model, tmp_path):
+    """An fp32 checkpoint loads in fp32 on every CPU (the same rewards everywhere); a bf16 one
+    in bf16 where the CPU has bf16 instructions, else in fp32."""
+    from rewardmine import EndogenousReward
+    from rewardmine.models import checkpoint_dtype
+
+    assert checkpoint_dtype(saved_model) is torch.float32
+    model, tokenizer = load_causal_lm(saved_model, device="cpu")
+    assert model.dtype is torch.float32
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    tokenizer.save_pretrained(tmp_path / "bf16")
+    assert checkpoint_dtype(tmp_path / "bf16") is torch.bfloat16
+    want = torch.bfloat16 if cpu_bf16_reason() else torch.float32
+    assert load_causal_lm(tmp_path / "bf16", device="cpu")[0].dtype is want
+    reward = EndogenousReward.from_pretrained(tmp_path / "bf16", device="cpu")
+    assert next(reward.model.parameters()).dtype is want
 
 
 def test_resolve_device_policy():

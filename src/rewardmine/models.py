@@ -2,10 +2,11 @@
 
 Every part of rewardmine that loads a model goes through :func:`load_causal_lm`, so they share one
 device policy (:func:`resolve_device`: cuda, then mps, then cpu) and one dtype policy
-(:func:`resolve_dtype`: the checkpoint's dtype on an accelerator; on a CPU bf16 where the CPU has
-bf16 matrix instructions, AMX or AVX512-BF16, and fp32 where it has not, since bf16 there is emulated
-and several times slower). The output head of the endogenous reward runs in fp32 on a CPU whatever
-the body's dtype (see ``head_dtype`` in :class:`~rewardmine.endogenous.EndogenousReward`).
+(:func:`resolve_dtype`: the checkpoint's own dtype; on a CPU a bf16 checkpoint stays bf16 only where
+the CPU has bf16 matrix instructions, AMX or AVX512-BF16, and everything else runs in fp32, since
+bf16 without them is emulated and several times slower and fp16 matmuls are slow on CPUs). The
+output head of the endogenous reward runs in fp32 on a CPU whatever the body's dtype (see
+``head_dtype`` in :class:`~rewardmine.endogenous.EndogenousReward`).
 
 :func:`cache_keyword` names the keyword a model's forward takes its KV cache by: ``cache`` from
 transformers 5.2x on, ``past_key_values`` before (the old name warns and is removed in 5.40).
@@ -103,21 +104,58 @@ def _this_cpu_has_fast_bf16() -> bool:
     return cpu_bf16_reason() is not None
 
 
-def resolve_dtype(dtype: DType, device: Device) -> torch.dtype | Literal["auto"]:
+def resolve_dtype(dtype: DType, device: Device, checkpoint: torch.dtype | None = None
+                  ) -> torch.dtype | Literal["auto"]:
     """The dtype to load a model body in on ``device``.
 
-    ``"auto"`` is the checkpoint's own dtype (returned as ``"auto"``, which transformers reads) on
-    an accelerator; on a CPU it is bf16 where the CPU has AMX or AVX512-BF16 and fp32 elsewhere.
+    ``"auto"`` is the checkpoint's own dtype (``checkpoint``; on an accelerator returned as
+    ``"auto"``, which transformers reads). On a CPU that means: a bf16 checkpoint in bf16 where
+    the CPU has AMX or AVX512-BF16, and fp32 for every other case (an fp32 checkpoint, a fp16 one,
+    one whose dtype is unknown such as a GGUF file, or a CPU without bf16 instructions). So the
+    same fp32 checkpoint gives the same rewards on every CPU; pass ``dtype="bfloat16"`` to trade
+    exactness for speed on one.
     """
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
         if resolve_device(device).type != "cpu":
             return "auto"
-        return torch.bfloat16 if _this_cpu_has_fast_bf16() else torch.float32
+        fast = checkpoint is torch.bfloat16 and _this_cpu_has_fast_bf16()
+        return torch.bfloat16 if fast else torch.float32
     if dtype not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {['auto', *_DTYPES]}")
     return _DTYPES[dtype]
+
+
+def checkpoint_dtype(name_or_path: str | Path, *, gguf_file: str | None = None,
+                     revision: str | None = None, trust_remote_code: bool = False
+                     ) -> torch.dtype | None:
+    """The dtype a checkpoint's config says its weights are in (None for a GGUF file, whose
+    weights are quantized, or a config that does not say)."""
+    source, gguf_file = _split_gguf(name_or_path, gguf_file)
+    if gguf_file is not None:
+        return None
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, revision=revision,
+                                        trust_remote_code=trust_remote_code)
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(value, str):
+        value = _DTYPES.get(value)
+    return value if isinstance(value, torch.dtype) else None
+
+
+def load_dtype(name_or_path: str | Path, dtype: DType, device: Device, *,
+               gguf_file: str | None = None, revision: str | None = None,
+               trust_remote_code: bool = False) -> torch.dtype | Literal["auto"]:
+    """:func:`resolve_dtype` for a checkpoint, reading its own dtype only where it decides."""
+    checkpoint = None
+    if dtype == "auto" and resolve_device(device).type == "cpu":
+        checkpoint = checkpoint_dtype(name_or_path, gguf_file=gguf_file, revision=revision,
+                                      trust_remote_code=trust_remote_code)
+    return resolve_dtype(dtype, device, checkpoint)
 
 
 def _split_gguf(name_or_path: str | Path, gguf_file: str | None) -> tuple[str, str | None]:
@@ -168,7 +206,8 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
             ``quantization_config`` in ``model_kwargs`` to choose otherwise). Needs the ``gguf``
             package: ``pip install 'rewardmine[gguf]'``.
         revision: a branch, tag or commit of a hub repository.
-        dtype: "auto" (see :func:`resolve_dtype`), "float32", "bfloat16", "float16" or a torch dtype.
+        dtype: "auto" (the checkpoint's own; see :func:`resolve_dtype`), "float32", "bfloat16",
+            "float16" or a torch dtype.
         device: "auto" (see :func:`resolve_device`) or a torch device; ignored when ``model_kwargs``
             holds a ``device_map``, which places the model itself.
         trust_remote_code: run a repository's own model code.
@@ -189,8 +228,9 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
     if gguf_file is not None:
         common["gguf_file"] = gguf_file
     tokenizer = AutoTokenizer.from_pretrained(source, **common)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, target),
-                                                 **common, **model_kwargs)
+    body = load_dtype(source, dtype, target, gguf_file=gguf_file, revision=revision,
+                      trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=body, **common, **model_kwargs)
     if model_kwargs.get("device_map") is None:
         model = model.to(target)
     return model.eval(), tokenizer

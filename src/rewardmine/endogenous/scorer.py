@@ -31,8 +31,8 @@ from rewardmine.models import (
     cache_keyword,
     check_options,
     load_causal_lm,
+    load_dtype,
     resolve_device,
-    resolve_dtype,
 )
 from rewardmine.types import TokenRewards
 
@@ -134,7 +134,8 @@ class EndogenousReward:
         """Load a causal LM and its tokenizer (hub id, local folder or GGUF file) as a reward.
 
         The loading arguments go to :func:`rewardmine.models.load_causal_lm` (``dtype="auto"``: the
-        checkpoint's dtype on a GPU; on a CPU bf16 where it has AMX or AVX512-BF16, else fp32),
+        checkpoint's own; on a CPU a bf16 checkpoint stays bf16 where it has AMX or AVX512-BF16,
+        anything else runs in fp32),
         ``model_kwargs`` on to ``AutoModelForCausalLM.from_pretrained`` (``device_map``,
         ``attn_implementation``, ...). ``options`` are the constructor's (``alpha``, ``terminal``,
         ``reuse_prompt_cache``, ``min_cache_saving``, ``progress``, ``head_dtype``, ...).
@@ -146,7 +147,8 @@ class EndogenousReward:
         check_options(cls, options, where="EndogenousReward.from_pretrained",
                       loading=cls.from_pretrained)
         target = resolve_device(device)
-        body = resolve_dtype(dtype, target)
+        body = load_dtype(name_or_path, dtype, target, gguf_file=gguf_file, revision=revision,
+                          trust_remote_code=trust_remote_code)
         # A low-precision body on a CPU keeps an fp32 head with the checkpoint's own weights:
         # load in fp32, read the head off, then cast the body.
         split = (target.type == "cpu" and body != torch.float32
