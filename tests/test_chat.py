@@ -103,3 +103,41 @@ def test_normalize_messages():
         normalize_messages([{"role": "user", "content": "a"}, "b"])
     with pytest.raises(TypeError, match="system must be a string"):
         normalize_messages("hi", system=1)
+
+
+HARD_TEXTS = ["", "a", "4<|im_end|>", "e\u0301" * 50, "\u1100\u1161\u11a8" * 30, " " * 300,
+              "\n\n\t" * 40, "word " * 200, "\U0001F600" * 40, "\u6570\u5b57" * 100,
+              "\ufb01\ufb02" * 50, "\uff46\uff55\uff4c\uff4c \uff21\uff22\uff23" * 20]
+
+
+@pytest.mark.parametrize("which", ["tiny", "smollm2"])
+def test_fewest_tokens_is_a_lower_bound(which):
+    """The byte-length bound used to refuse over-long items before tokenizing them never exceeds
+    the real count (else a request that fits would be refused)."""
+    from rewardmine.chat import TextTokenizer
+
+    if which == "smollm2":
+        from smollm2 import smollm2_tokenizer
+
+        tok = smollm2_tokenizer()
+    else:
+        tok = build_tokenizer()
+    texts = TextTokenizer(tok)
+    assert texts.max_token_bytes and texts.max_token_bytes >= 2
+    for text in HARD_TEXTS:
+        assert texts.fewest_tokens(text) <= len(texts(text, ((0, len(text)),)))
+    long = "word " * 10_000
+    assert texts.fewest_tokens(long) > 0  # it bounds something
+
+
+def test_a_normalizer_that_may_delete_text_claims_no_bound():
+    from tokenizers import normalizers
+
+    from rewardmine.chat import TextTokenizer
+
+    tok = build_tokenizer()
+    tok.backend_tokenizer.normalizer = normalizers.Sequence([normalizers.NFC(),
+                                                              normalizers.StripAccents()])
+    assert TextTokenizer(tok).fewest_tokens("x" * 100_000) == 0
+    tok.backend_tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC()])
+    assert TextTokenizer(tok).fewest_tokens("x" * 100_000) > 0

@@ -302,3 +302,49 @@ def test_empty_bearer_token_is_never_accepted(reward):
         ok = requests.post(running.url + "/v1/score", json=body,
                            headers={"Authorization": "Bearer k"}, timeout=60)
         assert ok.status_code == 200
+
+
+def test_an_item_far_over_the_context_is_refused_before_it_is_tokenized(tokenizer):
+    """A multi-megabyte response is refused from its length in bytes, without tokenizing it
+    (an 8 MiB response once took a minute and gigabytes to be refused)."""
+    from encoding_checks import CountingTokenizer
+    from rewardmine.chat import ChatEncoder
+    from rewardmine.errors import ContextLengthError
+    from rewardmine.server.scoring import RequestEncoder, encode_chat, encode_text
+
+    counting = CountingTokenizer(tokenizer)
+    encoder = RequestEncoder(counting, ChatEncoder(counting), max_length=512)
+    huge = "ab " * 1_000_000
+    with pytest.raises(ContextLengthError, match="item 1: its response alone is at least"):
+        encode_chat(encoder, ["q", "q"], ["fine", huge], None)
+    with pytest.raises(ContextLengthError, match="item 0: its prompt alone is at least"):
+        encode_text(encoder, [huge], ["x"])
+    assert max(len(t) for t in counting.texts) < 10_000
+    # an item near the context is still tokenized and measured exactly
+    with pytest.raises(ContextLengthError, match="item 0 is"):
+        encode_chat(encoder, ["q"], ["ab " * 600], None)
+
+
+def test_a_judge_request_is_refused_by_what_it_costs(reward):
+    """A pairwise judge turns a list of N responses into C(N,2) model calls: a request is
+    refused by its cost before it is queued, not by its count of responses alone."""
+    from rewardmine.judge import PrincipleJudge
+
+    def tie(messages):
+        import json
+
+        ids = list(json.loads(messages[-1]["content"])["responses"])
+        return json.dumps({"scores": dict.fromkeys(ids, 3), "best-to-worst": ids})
+
+    judge = PrincipleJudge.from_function(tie, mode="pairwise", thinking=False)
+    config = ServerConfig(max_judge_calls_per_request=45)
+    with BackgroundServer(create_app(judge=judge, config=config)) as running:
+        ten = {"prompt": "q", "responses": [str(i) for i in range(10)], "principle": "p"}
+        eleven = {**ten, "responses": [str(i) for i in range(11)]}
+        refused = requests.post(running.url + "/v1/judge", json=eleven, timeout=30)
+        assert refused.status_code == 413 and "55 model calls" in refused.json()["detail"]
+        batch = requests.post(running.url + "/v1/judge_batch", json=[ten, ten], timeout=30)
+        assert batch.status_code == 413 and "90 model calls" in batch.json()["detail"]
+        assert judge.usage.calls == 0  # nothing reached the model
+        assert requests.post(running.url + "/v1/judge", json=ten, timeout=30).status_code == 200
+        assert judge.usage.calls == 45

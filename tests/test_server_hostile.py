@@ -264,16 +264,40 @@ def test_shutdown_honours_the_graceful_timeout_with_503():
     assert int(replies[0].headers["Retry-After"]) >= 1
 
 
+class SlowTokenizer:
+    """A real tokenizer that takes ``delay_s`` longer on texts holding ``marker`` (a slow
+    encoder, without depending on how fast this machine tokenizes)."""
+
+    def __init__(self, tokenizer, marker: str, delay_s: float) -> None:
+        self.__dict__.update(_tokenizer=tokenizer, marker=marker, delay_s=delay_s)
+
+    def __call__(self, text, *args, **kwargs):
+        if self.marker in text:
+            time.sleep(self.delay_s)
+        return self._tokenizer(text, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        return SlowTokenizer(copy.deepcopy(self._tokenizer, memo), self.marker, self.delay_s)
+
+
 def test_encoding_is_bounded_in_time_and_health_sees_a_stuck_encoder(reward):
+    slow = EndogenousReward(reward.model, SlowTokenizer(reward.tokenizer, "SLOW", 0.05))
+    stuck = EndogenousReward(reward.model, SlowTokenizer(reward.tokenizer, "STUCK", 3.0))
     config = ServerConfig(encode_timeout_s=0.2, max_body_bytes=64_000_000)
-    with BackgroundServer(create_app(endogenous=reward, config=config)) as running:
+    with BackgroundServer(create_app(endogenous=slow, config=config)) as running:
         many = requests.post(running.url + "/v1/score", timeout=60, json={
-            "prompt": "q", "responses": ["a b c d " * 30] * 1000})
+            "prompt": "q", "responses": ["a b SLOW"] * 1000})
         assert many.status_code == 504 and "longer than 0.2 s" in many.json()["detail"]
+    with BackgroundServer(create_app(endogenous=stuck, config=config)) as running:
         replies = []
         huge = threading.Thread(target=lambda: replies.append(requests.post(
             running.url + "/v1/score", timeout=120,
-            json={"prompt": "q", "responses": ["word " * 100_000]})))
+            json={"prompt": "q", "responses": ["word " * 600 + "STUCK"]})))
         huge.start()
         wait_until(lambda: requests.get(running.url + "/health").status_code == 503, 30)
         assert "encoder is stuck" in requests.get(running.url + "/health").json()["detail"]

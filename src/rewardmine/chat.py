@@ -121,6 +121,44 @@ def special_tokens(tokenizer: Any) -> list[str]:
 
 Span = tuple[int, int]
 
+# Normalizers that never shorten text by more than UTF-8's 4 bytes per character allow (Unicode
+# normal forms; prepending; replacing a pattern by content at least as long); with any other,
+# or one rewardmine cannot read, no lower bound on a text's tokens is claimed.
+_BOUNDED_NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Prepend"}
+
+
+def _normalizer_keeps_length(spec: Any) -> bool:
+    if spec is None:
+        return True
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "Sequence":
+        return all(_normalizer_keeps_length(s) for s in spec.get("normalizers", []))
+    if kind == "Replace":
+        pattern = spec.get("pattern", {})
+        return "String" in pattern and len(spec.get("content", "")) >= len(pattern["String"])
+    return kind in _BOUNDED_NORMALIZERS
+
+
+def max_token_bytes(tokenizer: Any) -> int | None:
+    """The most UTF-8 bytes of text one token can stand for, or None where rewardmine cannot
+    bound it (a slow tokenizer, or a normalizer that may delete text).
+
+    Read from the vocabulary: a byte-level token's characters are one byte each, and a
+    SentencePiece piece's UTF-8 length is at least the bytes it stands for (``▁`` is 3 bytes
+    for one space, ``<0x41>`` 6 for one byte), so the longest entry bounds every token.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    try:
+        normalizer = json.loads(backend.to_str()).get("normalizer")
+        vocab = tokenizer.get_vocab()
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not _normalizer_keeps_length(normalizer) or not vocab:
+        return None
+    return max(len(token.encode("utf-8", "surrogatepass")) for token in vocab)
+
 
 class TextTokenizer:
     """Tokenizes rendered text in which only the template's special tokens are control tokens.
@@ -150,6 +188,16 @@ class TextTokenizer:
         self.end_ids = frozenset(end_ids(tokenizer))
         self.end_tokens = tuple(sorted({tokenizer.convert_ids_to_tokens(i) for i in self.end_ids},
                                        key=len, reverse=True))
+        self.max_token_bytes = max_token_bytes(tokenizer)
+
+    def fewest_tokens(self, text: str) -> int:
+        """A lower bound on the tokens of ``text``, read from its length alone (0 when the
+        tokenizer gives no bound): an item whose bound exceeds the context is refused before
+        megabytes of it are tokenized. A normalizer may shorten text up to 4x (a fullwidth
+        letter, 3 bytes, becomes 1), which the bound allows for."""
+        if not self.max_token_bytes:
+            return 0
+        return len(text.encode("utf-8", "surrogatepass")) // (4 * self.max_token_bytes)
 
     def contains_special(self, text: str) -> bool:
         return bool(self._pattern and self._pattern.search(text))

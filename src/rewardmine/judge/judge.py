@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from rewardmine.chat import Message, Prompt, prompt_key
 from rewardmine.errors import ContextLengthError, JudgeOutputError
 from rewardmine.judge.backends.base import Backend, FunctionBackend, GenerationRequest
-from rewardmine.judge.modes import MODES, Mode, aggregate, subsets
+from rewardmine.judge.modes import MODES, Mode, aggregate, calls, subsets
 from rewardmine.judge.options import GenerationOptions
 from rewardmine.judge.parse import parse_judgement
 from rewardmine.judge.prompt import MaskedRequest, Responses, build_request, normalize_responses
@@ -193,6 +193,10 @@ class PrincipleJudge:
         for unit in units:
             by_request[unit.request].append(unit)
         return [self._combine(r, items[r], us) for r, us in enumerate(by_request)]
+
+    def calls_for(self, responses: int) -> int:
+        """Model calls one request of ``responses`` responses costs (before retries)."""
+        return calls(responses, self.mode, self.permutations)
 
     def score(self, prompt: Prompt, responses: Responses, *,
               system: str | None = None) -> list[float]:

@@ -44,6 +44,16 @@ def subsets(ids: Sequence[str], mode: Mode) -> list[tuple[str, ...]]:
     raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
 
 
+def calls(responses: int, mode: Mode, permutations: int = 1) -> int:
+    """How many model calls judging one request of ``responses`` responses takes in ``mode``
+    (before retries): 1, C(N,2) or N, times ``permutations``."""
+    per_order = {"listwise": 1, "pairwise": responses * (responses - 1) // 2,
+                 "pointwise": responses}
+    if mode not in per_order:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+    return per_order[mode] * permutations
+
+
 def aggregate(ids: Sequence[str], mode: Mode, verdicts: Sequence[Verdict],
               permutations: int) -> tuple[dict[str, float], list[str]]:
     """Combine the verdicts of every call for one request into ``(scores, ranking)``."""

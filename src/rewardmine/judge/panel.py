@@ -46,6 +46,11 @@ class JudgePanel:
         self.weights = None if weights is None else [float(w) for w in weights]
         self.score: ScoreKind = score
 
+    def calls_for(self, responses: int) -> int:
+        """Model calls one request costs: every member's (a member without ``calls_for`` is
+        counted as one call)."""
+        return sum(getattr(j, "calls_for", lambda n: 1)(responses) for j in self.judges)
+
     def judge_many(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         verdicts = {}
         for name, judge in self.judges.items():

@@ -56,6 +56,8 @@ class ServerConfig:
         max_queue: items that may wait before requests are refused with 503.
         max_body_bytes: larger request bodies are refused with 413.
         max_items_per_request: responses (or judge requests) one request may carry.
+        max_judge_calls_per_request: model calls the judge may make for one request (a pairwise
+            judge makes C(N,2) per list of N, times its permutations); more get 413.
         request_timeout_s: a request not answered within this answers 504.
         encode_timeout_s: a request whose tokenizing takes longer answers 504, and an encoding
             job running longer makes ``/health`` answer 503 (the encoder is stuck).
@@ -73,6 +75,7 @@ class ServerConfig:
     max_queue: int = 4096
     max_body_bytes: int = 8 * 1024 * 1024
     max_items_per_request: int = 1024
+    max_judge_calls_per_request: int = 256
     request_timeout_s: float = 300.0
     encode_timeout_s: float = 60.0
     body_timeout_s: float = 30.0
@@ -84,7 +87,8 @@ class ServerConfig:
         if isinstance(self.api_keys, str):
             raise TypeError("api_keys is a tuple of keys, not one string; pass (key,)")
         check_api_keys(self.api_keys)
-        for name in ("max_batch_size", "max_queue", "max_body_bytes", "max_items_per_request"):
+        for name in ("max_batch_size", "max_queue", "max_body_bytes", "max_items_per_request",
+                     "max_judge_calls_per_request"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("request_timeout_s", "encode_timeout_s", "body_timeout_s"):
@@ -104,14 +108,17 @@ class ServerConfig:
 def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                config: ServerConfig = ServerConfig(),
                run_endogenous: Callable[[list[Tokens]], Sequence[float]] | None = None,
-               run_judge: Callable[[list[Any]], Sequence[Judgement]] | None = None) -> Any:
+               run_judge: Callable[[list[Any]], Sequence[Judgement]] | None = None,
+               judge_calls: Callable[[int], int] | None = None) -> Any:
     """A FastAPI app serving ``endogenous`` (an EndogenousReward) and/or ``judge``.
 
     By default the models run in this process. ``run_endogenous`` and ``run_judge`` replace the
     merged calls, as ``rewardmine serve`` does with :class:`~rewardmine.server.worker.ModelWorker`;
     then ``endogenous`` only needs the ``tokenizer`` and ``encoder`` that encode requests (a
     :class:`~rewardmine.server.scoring.RequestEncoder`) and ``judge`` may be left out. Workers are
-    closed when the app shuts down.
+    closed when the app shuts down. ``judge_calls(n)`` is the number of model calls the judge
+    makes for a request of ``n`` responses (by default the judge's ``calls_for``, else 1); a
+    request costing more than ``max_judge_calls_per_request`` is refused before it is queued.
     """
     from fastapi import FastAPI, HTTPException
     from fastapi.exceptions import RequestValidationError
@@ -180,8 +187,17 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
             raise HTTPException(413, f"{n} {what} in one request; the limit is "
                                 f"{config.max_items_per_request}")
 
+    judge_cost = judge_calls or getattr(judge, "calls_for", None) or (lambda n: 1)
+
     async def submit(kind: str, items: list[Any]) -> list[Any]:
         batcher = need(kind)
+        if kind == "judge":
+            cost = sum(judge_cost(len(item["responses"])) for item in items)
+            if cost > config.max_judge_calls_per_request:
+                raise HTTPException(413, f"this request would take the judge {cost} model calls "
+                                    f"(its mode and permutations multiply the responses); the "
+                                    f"limit is {config.max_judge_calls_per_request}: send fewer "
+                                    "responses per list or fewer lists")
         try:
             return await unless_draining(
                 batcher.submit(items, timeout=config.request_timeout_s))

@@ -55,6 +55,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--max-queue", type=int, default=4096)
     parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     parser.add_argument("--max-items-per-request", type=int, default=1024)
+    parser.add_argument("--max-judge-calls", type=int, default=256,
+                        help="model calls the judge may make for one request (pairwise: C(N,2) "
+                        "per list of N, times permutations); more get 413")
     parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds")
     parser.add_argument("--encode-timeout", type=float, default=60.0,
                         help="seconds a request's tokenizing may take (504 beyond; /health "
@@ -107,6 +110,7 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
         api_keys=tuple(keys), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
         max_items_per_request=args.max_items_per_request,
+        max_judge_calls_per_request=args.max_judge_calls,
         request_timeout_s=args.request_timeout, encode_timeout_s=args.encode_timeout,
         body_timeout_s=args.body_timeout, principle=args.principle,
         openrlhf_reward=openrlhf, prompt_cache=args.prompt_cache,
@@ -127,7 +131,8 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
             run_judge = ModelWorker(functools.partial(_judge_runner, **judge_options),
                                     name="judge")
         return create_app(endogenous=remote, judge=judge, config=config,
-                          run_endogenous=_remote_runner(remote), run_judge=run_judge)
+                          run_endogenous=_remote_runner(remote), run_judge=run_judge,
+                          judge_calls=_judge_calls(**judge_options))
     if args.in_process:
         endogenous = None
         if args.endogenous_model:
@@ -158,7 +163,7 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
             worker.close()
         raise
     return create_app(endogenous=encoder, config=config, run_endogenous=workers.get("endogenous"),
-                      run_judge=workers.get("judge"))
+                      run_judge=workers.get("judge"), judge_calls=_judge_calls(**judge_options))
 
 
 def remote_endogenous(args: argparse.Namespace) -> Any:
@@ -213,6 +218,15 @@ def _load_judge(specs: list[str], settings: dict[str, Any]) -> Any:
     from rewardmine.judge.specs import load_judge
 
     return load_judge(specs, defaults={"on_invalid": "return", "progress": False}, **settings)
+
+
+def _judge_calls(specs: list[str], settings: dict[str, Any]) -> Any:
+    """Model calls per request of n responses for the judge a worker will load (every spec of a
+    panel judges with the same mode and permutations)."""
+    from rewardmine.judge.modes import calls
+
+    mode, permutations = settings.get("mode", "listwise"), int(settings.get("permutations", 1))
+    return lambda n: len(specs) * calls(n, mode, permutations)
 
 
 def _judge_runner(**options: Any) -> Any:

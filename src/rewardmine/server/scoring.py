@@ -87,6 +87,22 @@ def _check_length(index: int, prompt_len: int, action_len: int, limit: int | Non
                              length=prompt_len + action_len, limit=limit)
 
 
+def _check_size(index: int, texts: Any, prompt: Any, response: str, limit: int | None) -> None:
+    """Refuse an item that cannot fit from its length in bytes alone, before tokenizing it
+    (an 8 MiB response once cost a minute and gigabytes of tokens to be refused)."""
+    if limit is None:
+        return
+    contents = prompt if isinstance(prompt, str) else "".join(
+        str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+    for what, text in (("prompt", contents), ("response", response)):
+        floor = texts.fewest_tokens(text) if isinstance(text, str) else 0
+        if floor > limit:
+            raise ContextLengthError(
+                f"item {index}: its {what} alone is at least {floor} tokens ({len(text)} "
+                f"characters) but the model's context is {limit}; shorten it (rewardmine never "
+                "truncates)", index=index, length=floor, limit=limit)
+
+
 def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
                 system: str | None, budget: Budget | None = None) -> list[Tokens]:
     """Token ids of chat items under the reward model's template, each prompt rendered once.
@@ -100,6 +116,7 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
     for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
         if budget is not None:
             budget.check(i, len(responses))
+        _check_size(i, reward.encoder.texts, prompt, response, limit)
         key = prompt_key(prompt)
         try:
             if key not in rendered:
@@ -140,6 +157,7 @@ def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str],
     for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
         if budget is not None:
             budget.check(i, len(responses))
+        _check_size(i, reward.encoder.texts, prompt, response, limit)
         state, actions = split_rendered(reward.encoder.texts, prompt, response)
         if not state:
             raise ValueError(f"item {i}: the prompt text encodes to zero tokens, so the first "
