@@ -160,3 +160,59 @@ def test_serve_with_workers_answers_and_reports_a_dead_worker(saved_model):
         wait_until(lambda: requests.get(server.url + "/health").status_code == 200, 60)
         assert requests.post(server.url + "/v1/judge", json=judged).status_code == 200
     assert not any(w.alive for w in workers.values())  # shutdown stopped the judge worker too
+
+
+def _judge_unless_hung(items):
+    from test_server_app import LengthJudge
+
+    if any(item["prompt"] == "hang" for item in items):
+        time.sleep(120)
+    return LengthJudge().judge_many(items)
+
+
+def hanging_judge():
+    """A judge worker whose call on the prompt "hang" never comes back in a test's time."""
+    return _judge_unless_hung
+
+
+GOOD = {"principle": "p", "prompt": "Q", "responses": {"a": "xx", "b": "x"}}
+
+
+def test_abandoned_and_hung_calls_are_cancelled_and_health_tells():
+    """A call that outlives every request in it is not left to block the next ones: the worker
+    process is killed and replaced (a call that hangs, and a process stopped with SIGSTOP), and
+    /health says 503 until the new one answers."""
+    from rewardmine.server.app import ServerConfig, create_app
+
+    worker = ModelWorker(hanging_judge, name="judge", torch_threads=1)
+    app = create_app(run_judge=worker, config=ServerConfig(request_timeout_s=1.0))
+    with BackgroundServer(app) as server:
+        def post(body):
+            return requests.post(server.url + "/v1/judge", json=body, timeout=60)
+
+        assert post(GOOD).status_code == 200
+        assert post({**GOOD, "prompt": "hang"}).status_code == 504
+        wait_until(lambda: worker.restarts == 1, 60)  # killed, then loaded anew
+        wait_until(lambda: requests.get(server.url + "/health").status_code == 200, 60)
+        assert post(GOOD).status_code == 200
+        os.kill(worker.pid, signal.SIGSTOP)  # a hung process: alive, never answering
+        assert post(GOOD).status_code == 504
+        wait_until(lambda: worker.restarts == 2, 60)
+        wait_until(lambda: requests.get(server.url + "/health").status_code == 200, 60)
+        assert post(GOOD).status_code == 200
+        stats = requests.get(server.url + "/health").json()["stats"]["judge"]
+        assert stats["cancelled"] == 2 and stats["timed_out"] == 2
+
+
+def test_health_is_unhealthy_while_an_in_process_call_outlives_the_timeout():
+    """A call in this process cannot be killed; /health answers 503 while it runs past the
+    request timeout, and 200 again once it ends."""
+    from rewardmine.server.app import ServerConfig, create_app
+    from test_server_app import LengthJudge
+
+    app = create_app(judge=LengthJudge(delay_s=3.0), config=ServerConfig(request_timeout_s=1.0))
+    with BackgroundServer(app) as server:
+        assert requests.post(server.url + "/v1/judge", json=GOOD, timeout=60).status_code == 504
+        wait_until(lambda: requests.get(server.url + "/health").status_code == 503, 10)
+        assert "is stuck" in requests.get(server.url + "/health").json()["detail"]
+        wait_until(lambda: requests.get(server.url + "/health").status_code == 200, 10)

@@ -58,7 +58,9 @@ class ServerConfig:
         max_items_per_request: responses (or judge requests) one request may carry.
         max_judge_calls_per_request: model calls the judge may make for one request (a pairwise
             judge makes C(N,2) per list of N, times its permutations); more get 413.
-        request_timeout_s: a request not answered within this answers 504.
+        request_timeout_s: a request not answered within this answers 504. A model call that
+            outlives every request in it is cancelled (a worker process is killed and a new one
+            started), and while a call runs longer than this ``/health`` answers 503.
         encode_timeout_s: a request whose tokenizing takes longer answers 504, and an encoding
             job running longer makes ``/health`` answer 503 (the encoder is stuck).
         body_timeout_s: a request body not received within this answers 408 (a stalled client
@@ -139,7 +141,8 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
     wait_s = config.max_wait_ms / 1000
     batchers: dict[str, DynamicBatcher[Any, Any]] = {
         kind: DynamicBatcher(run, max_batch_size=config.max_batch_size, max_wait_s=wait_s,
-                             max_queue=config.max_queue, name=kind)
+                             max_queue=config.max_queue, name=kind,
+                             cancel=run.kill if isinstance(run, ModelWorker) else None)
         for kind, run in runs.items()}
 
     drain = Drain()
@@ -294,6 +297,11 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
                 state = "is loading after its process exited" if run.loading else "is down"
                 problems.append(f"the {kind} worker {state}")
                 retry = max(retry, run.retry_after())
+        for kind, batcher in batchers.items():
+            running = batcher.running_for()
+            if running > config.request_timeout_s:
+                problems.append(f"the {kind} model's call has run for {running:.0f} s (requests "
+                                f"time out after {config.request_timeout_s:g} s); it is stuck")
         oldest = min(encoding.values(), default=None)
         if oldest is not None and time.monotonic() - oldest > config.encode_timeout_s:
             problems.append(f"an encoding job has run for {time.monotonic() - oldest:.0f} s "

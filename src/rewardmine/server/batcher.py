@@ -9,6 +9,11 @@ once (the server answers 503 with Retry-After) instead of piling up, and one tha
 raises :class:`TooLarge` (413). If a merged call fails, each of its requests runs alone, so one
 bad request cannot fail its neighbours; a failure that is nobody's request (:class:`Unavailable`,
 such as a model process that died) fails the whole call at once.
+
+Abandoned work does not hold the model: a queued request that timed out is skipped, and when every
+request of the running call has timed out the batcher calls ``cancel`` (a model worker kills its
+process and starts a new one), so the next requests do not queue behind a call nobody waits for.
+:meth:`DynamicBatcher.running_for` says how long the current call has run, for a health check.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class BatcherStats:
     calls: int = 0
     rejected: int = 0
     timed_out: int = 0
+    cancelled: int = 0  # calls given up because every request in them had timed out
     largest_call: int = 0
     busy_s: float = 0.0  # time spent inside run
 
@@ -80,10 +86,13 @@ class DynamicBatcher(Generic[Item, Result]):
         max_wait_s: how long the oldest queued request may wait for others to join it.
         max_queue: items that may wait; beyond it requests are refused with :class:`QueueFull`.
         name: for thread names and messages.
+        cancel: stops the running call when every request in it has timed out (None: the call
+            runs to its end, its results dropped).
     """
 
     def __init__(self, run: Callable[[list[Item]], Sequence[Result]], *, max_batch_size: int = 64,
-                 max_wait_s: float = 0.005, max_queue: int = 4096, name: str = "batcher") -> None:
+                 max_wait_s: float = 0.005, max_queue: int = 4096, name: str = "batcher",
+                 cancel: Callable[[], None] | None = None) -> None:
         if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0:
             raise ValueError("max_batch_size and max_queue must be >= 1 and max_wait_s >= 0")
         self.run = run
@@ -91,7 +100,10 @@ class DynamicBatcher(Generic[Item, Result]):
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.name = name
+        self.cancel = cancel
         self.stats = BatcherStats()
+        self._running: list[_Job[Item, Result]] = []  # the jobs of the call in progress
+        self._call_started: float | None = None
         self._queue: deque[_Job[Item, Result]] = deque()
         self._queued_items = 0
         self._wake: asyncio.Event | None = None
@@ -132,6 +144,7 @@ class DynamicBatcher(Generic[Item, Result]):
         except asyncio.TimeoutError:
             job.abandoned = True  # skipped if still queued; its results are dropped otherwise
             self.stats.timed_out += 1
+            self._cancel_if_abandoned()
             raise
         except asyncio.CancelledError:  # the caller gave up (a shutdown past its deadline)
             job.abandoned = True
@@ -159,7 +172,19 @@ class DynamicBatcher(Generic[Item, Result]):
                 return
         self._executor.shutdown(wait=True)
 
+    def running_for(self) -> float:
+        """Seconds the call in progress has run (0 when none runs)."""
+        started = self._call_started
+        return 0.0 if started is None else time.monotonic() - started
+
     # ------------------------------------------------------------------------------ internals
+
+    def _cancel_if_abandoned(self) -> None:
+        running = self._running
+        if self.cancel is not None and running and all(job.abandoned for job in running):
+            self._running = []
+            self.stats.cancelled += 1
+            self.cancel()
 
     def _take(self) -> list[_Job[Item, Result]]:
         jobs: list[_Job[Item, Result]] = []
@@ -201,13 +226,14 @@ class DynamicBatcher(Generic[Item, Result]):
 
     async def _call(self, items: list[Item]) -> list[Result]:
         loop = asyncio.get_running_loop()
-        start = time.monotonic()
+        start = self._call_started = time.monotonic()
         self.stats.calls += 1  # attempts, failed ones included
         self.stats.items += len(items)
         self.stats.largest_call = max(self.stats.largest_call, len(items))
         try:
             results = list(await loop.run_in_executor(self._executor, self.run, items))
         finally:
+            self._call_started = None
             self.stats.busy_s += time.monotonic() - start
         self._call_seconds = 0.8 * self._call_seconds + 0.2 * (time.monotonic() - start)
         if len(results) != len(items):
@@ -217,6 +243,7 @@ class DynamicBatcher(Generic[Item, Result]):
 
     async def _execute(self, jobs: list[_Job[Item, Result]]) -> None:
         items = [item for job in jobs for item in job.items]
+        self._running = jobs
         try:
             results = await self._call(items)
         except Exception as error:
@@ -224,12 +251,17 @@ class DynamicBatcher(Generic[Item, Result]):
                 for job in jobs:
                     _settle(job, error=error)
                 return
-            for job in jobs:  # find the culprit: every request alone
+            for job in jobs:  # find the culprit: every request alone (none that gave up)
+                if job.abandoned:
+                    continue
+                self._running = [job]
                 try:
                     _settle(job, results=await self._call(job.items))
                 except Exception as alone:
                     _settle(job, error=alone)
             return
+        finally:
+            self._running = []
         start = 0
         for job in jobs:
             _settle(job, results=results[start:start + len(job.items)])

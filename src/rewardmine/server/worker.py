@@ -170,6 +170,16 @@ class ModelWorker:
                 raise self._died() from None
             return child.receive(self._died)
 
+    def kill(self) -> None:
+        """Kill the model process now (a hung model, or a call nobody waits for any more); a new
+        one starts as after a crash, and calls meanwhile fail with :class:`WorkerDied`."""
+        with self._state:
+            child = None if self._closed or self._restarting is not None else self._child
+        if child is not None and child.process.is_alive():
+            log.error("killing the %s worker process: its call outlived every request in it",
+                      self.name)
+            child.process.kill()
+
     def close(self, timeout_s: float = 30.0) -> None:
         """Ask the child to exit; terminate it if it has not within ``timeout_s`` (also when a
         call is still running in it). Stops any restart in progress."""
