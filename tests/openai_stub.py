@@ -89,35 +89,37 @@ class Handler(JsonHandler):
     def do_POST(self) -> None:
         body = self._read_json()
         state = self.state
+        # in flight: the "model's" work, counted before the answer is sent (a client that has
+        # its answer may send its next request before this thread would count down after it)
         with state["lock"]:
             state["in_flight"] += 1
             state["peak"] = max(state["peak"], state["in_flight"])
         try:
             time.sleep(state["delay"])
-            if self.path == "/v1/completions":
-                return self._completion(body)
-            if self.path != "/v1/chat/completions":
-                return self._send(404, {"error": {"message": f"no route {self.path}"}})
-            last = body["messages"][-1]["content"]
-            if "FAIL" in last:
-                return self._send(500, {"error": {"message": "the model crashed"}})
-            system = body["messages"][0]["role"] == "system"
-            tokenizer = state.get("tokenizer")
-            if tokenizer is not None:  # the server's own template and tokenizer
-                text = tokenizer.apply_chat_template(body["messages"], tokenize=False,
-                                                     add_generation_prompt=True)
-                seen = turns(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
-                self._record(seen)
-                last = [c for r, c in seen if r == "user"][-1]
-            content = answer(last, body, system)
-            self._send(200, {
-                "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
         finally:
             with state["lock"]:
                 state["in_flight"] -= 1
+        if self.path == "/v1/completions":
+            return self._completion(body)
+        if self.path != "/v1/chat/completions":
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
+        last = body["messages"][-1]["content"]
+        if "FAIL" in last:
+            return self._send(500, {"error": {"message": "the model crashed"}})
+        system = body["messages"][0]["role"] == "system"
+        tokenizer = state.get("tokenizer")
+        if tokenizer is not None:  # the server's own template and tokenizer
+            text = tokenizer.apply_chat_template(body["messages"], tokenize=False,
+                                                 add_generation_prompt=True)
+            seen = turns(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
+            self._record(seen)
+            last = [c for r, c in seen if r == "user"][-1]
+        content = answer(last, body, system)
+        self._send(200, {
+            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
     def _record(self, seen: list[tuple[str, str]]) -> None:
         with self.state["lock"]:

@@ -102,7 +102,6 @@ def row_scores(name, row):
 
 @pytest.mark.parametrize("name", ["rm-bench", "dsp"])
 def test_listwise_judge_over_http_scores_each_candidate_by_its_verdict(tmp_path, name):
-    pytest.importorskip("openai")
     with serve() as (url, state):
         summary = bench(name, tmp_path / "run", "--model", f"openai:stub@{url}", "--method",
                         "judge", "--option", "thinking=false")
@@ -142,7 +141,6 @@ def test_factory_method_and_panel_of_judges(tmp_path):
     summary = bench("rm-bench", tmp_path / "factory", "--model", "anything", "--method",
                     "test_bench_methods:make_length_scorer", "--option", "k=1")
     assert summary["run"]["method"] == "test_bench_methods:make_length_scorer"
-    pytest.importorskip("openai")
     with serve() as (url, state):
         summary = bench("dsp", tmp_path / "panel", "--model", f"openai:a@{url}", "--model",
                         f"openai:b@{url}", "--method", "judge", "--limit", "1")

@@ -16,8 +16,6 @@ from rewardmine.io import read_jsonl
 from rewardmine.judge.specs import JudgeSpec, parse_spec
 from rewardmine.testing import build_model, build_tokenizer
 
-pytest.importorskip("openai")
-
 
 def test_generator_specs():
     assert parse_generator("models/a") == Spec("local", "models/a")

@@ -15,6 +15,7 @@ from logprob_stub import logprob_server
 from rewardmine import ContextLengthError, EndogenousReward
 from rewardmine.endogenous.remote import RemoteScoringError
 from rewardmine.testing import build_model
+from rewardmine.upstream import UpstreamError, UpstreamUnavailable
 
 RESPONSES = ["4", "It is four.", "5<|im_end|>", "a longer answer that rambles on " * 3]
 
@@ -70,14 +71,14 @@ def test_retries_then_gives_up(tiny, tokenizer):
         assert remote.retried == 2 and score < 0
     with logprob_server(tiny, fail_first=5) as (url, _):
         remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer, retries=1)
-        with pytest.raises(RemoteScoringError, match="failed 2 times; last: HTTP 503"):
+        with pytest.raises(UpstreamUnavailable, match=r"within 2 attempts .*HTTP 503"):
             remote.score("Q?", ["A"])
 
 
 def test_a_misaligned_server_is_caught(tiny, tokenizer):
     with logprob_server(tiny, shift=True) as (url, _):
         remote = EndogenousReward.from_server(url, "tiny", tokenizer=tokenizer)
-        with pytest.raises(RemoteScoringError, match="misaligned"):
+        with pytest.raises(UpstreamError, match="misaligned"):
             remote.score("Q?", ["A"])
 
 
@@ -217,7 +218,7 @@ def test_serve_answers_503_when_the_log_probability_server_is_down(saved_model):
     with BackgroundServer(build(args)) as server:
         answer = requests.post(server.url + "/v1/score", json={"prompt": "Q", "responses": ["A"]})
     assert answer.status_code == 503 and "Retry-After" in answer.headers
-    assert "log-probability server failed" in answer.json()["detail"]
+    assert dead in answer.json()["detail"] and "is the server up?" in answer.json()["detail"]
 
 
 def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):

@@ -27,8 +27,6 @@ from rewardmine.judge import PrincipleJudge
 from rewardmine.judge.backends import GenerationRequest
 from rewardmine.judge.prompt import build_request
 
-pytest.importorskip("openai")
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -102,7 +100,7 @@ def test_transport_failures_are_retried_then_raised():
     port = free_port()  # nothing listens here
     judge = PrincipleJudge.from_openai(f"http://127.0.0.1:{port}/v1", "m", backoff=0.01,
                                        max_transport_retries=2, timeout=2)
-    with pytest.raises(ConnectionError, match="failed 3 times"):
+    with pytest.raises(ConnectionError, match="did not answer within 3 attempts"):
         judge.judge("p", "q", ["a", "b"])
     assert judge.backend.transport_retries == 2
 
@@ -120,27 +118,25 @@ class _Strict(JsonHandler):
         cls = type(self)
         with cls.lock:
             cls.bodies.append(body)
+        if "response_format" in body:
+            return self._send(400, {"error": {"message": "response_format is not supported"}})
+        if "HUGE" in body["messages"][-1]["content"]:
+            return self._send(400, {"error": {"message": "This model's maximum context "
+                                              "length is 100 tokens"}})
+        with cls.lock:  # in flight: the work, counted down before the answer is sent
             cls.in_flight += 1
             cls.peak = max(cls.peak, cls.in_flight)
-        try:
-            if "response_format" in body:
-                return self._send(400, {"error": {"message": "response_format is not supported"}})
-            if "HUGE" in body["messages"][-1]["content"]:
-                return self._send(400, {"error": {"message": "This model's maximum context "
-                                                  "length is 100 tokens"}})
-            time.sleep(0.1)
-            ids = list(json.loads(body["messages"][-1]["content"])["responses"])
-            content = json.dumps({"scores": {i: 3 for i in ids}, "best-to-worst": ids})
-            self._send(200, {
-                "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                    "role": "assistant", "content": content, "reasoning_content": "thought"}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-            })
-        finally:
-            with cls.lock:
-                cls.in_flight -= 1
-
+        time.sleep(0.1)
+        with cls.lock:
+            cls.in_flight -= 1
+        ids = list(json.loads(body["messages"][-1]["content"])["responses"])
+        content = json.dumps({"scores": {i: 3 for i in ids}, "best-to-worst": ids})
+        self._send(200, {
+            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": content, "reasoning_content": "thought"}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        })
 
 
 def test_schema_fallback_concurrency_and_reasoning_content():

@@ -13,8 +13,6 @@ from rewardmine.judge.panel import JudgePanel
 from rewardmine.judge.specs import JudgeSpec, load_judge, parse_spec
 from rewardmine.protocols import ScorerJudge
 
-pytest.importorskip("openai")
-
 REQUEST = {"principle": "Longer is better.", "prompt": "Q", "responses": {"a": "x", "b": "xxx"}}
 
 

@@ -90,6 +90,7 @@ def test_compute_score_through_a_reward_server(saved_model):
     pytest.importorskip("fastapi")
     from rewardmine.server.app import ServerConfig, create_app
     from rewardmine.server.run import BackgroundServer
+    from rewardmine.upstream import UpstreamRefused
 
     reward = EndogenousReward.from_pretrained(str(saved_model))
     questions, answers = ["What is 2+2?", "What is 2+2?", "Sort 3 1 2."], ["4", "5", "1 2 3"]
@@ -99,7 +100,7 @@ def test_compute_score_through_a_reward_server(saved_model):
             verl_module.compute_score, {"server_url": server.url, "api_key": "k"},
             data_source="s", solution_str=a, ground_truth="", extra_info={"question": q})
             for q, a in zip(questions, answers, strict=True)]
-        with pytest.raises(RuntimeError, match="answered 401"):
+        with pytest.raises(UpstreamRefused, match="answered HTTP 401: missing or wrong API key"):
             verl_module.compute_score("s", "4", "4", {"question": "q"}, server_url=server.url)
     assert got == pytest.approx(reward.score_many(questions, answers), abs=1e-5)
 

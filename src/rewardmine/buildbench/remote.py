@@ -2,18 +2,21 @@
 OpenAI itself), a generator for :func:`rewardmine.buildbench.generate.generate_stage`.
 
 Requests go out on a bounded thread pool (``concurrency`` in flight at most) and the answers come
-back in task order. The client retries transient failures itself (``max_retries``); a request
-that still fails, or a reply without text, raises an error that names the generator, the task and
-the endpoint, so no list is silently left with fewer answers.
+back in task order, through :mod:`rewardmine.upstream` (transient failures retried ``max_retries``
+times within one total deadline; a refusal is not retried); a request that still fails, or a
+reply without text, raises an error that names the generator, the task and the endpoint, so no
+list is silently left with fewer answers.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rewardmine.buildbench.generate import Instruction, task_messages
+from rewardmine.upstream import RetryPolicy, UpstreamError, first_choice, post_json
 
 
 class GeneratorError(RuntimeError):
@@ -34,19 +37,14 @@ class OpenAIGenerator:
         temperature: 0 asks for greedy decoding.
         max_new_tokens: sent as ``max_tokens``.
         concurrency: requests in flight at once.
-        max_retries: the client's retries of a failed request (with backoff).
-        timeout: seconds per request.
+        max_retries: retries of a request after a transport failure, 429 or 502-504.
+        timeout: seconds one request may take, every attempt and read included.
     """
 
     def __init__(self, base_url: str, model: str, *, name: str, api_key: str | None = None,
                  instruction: Instruction = "follow", samples: int = 1,
                  temperature: float = 0.0, max_new_tokens: int = 512, seed: int = 0,
                  concurrency: int = 8, max_retries: int = 3, timeout: float = 600.0) -> None:
-        try:
-            import openai
-        except ImportError:
-            raise ImportError("OpenAI-compatible generators need the openai client: "
-                              "pip install 'rewardmine[judge]'") from None
         if samples > 1 and temperature == 0:
             raise ValueError(f"generator {name}: samples={samples} with greedy decoding gives "
                              "identical answers; set temperature > 0 or samples=1")
@@ -58,21 +56,24 @@ class OpenAIGenerator:
         self.instruction, self.samples = instruction, samples
         self.temperature, self.max_new_tokens, self.seed = temperature, max_new_tokens, seed
         self.concurrency = concurrency
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "EMPTY",
-                                    max_retries=max_retries, timeout=timeout)
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.api_key = api_key
+        self.policy = RetryPolicy(retries=max_retries, deadline_s=timeout)
 
     def _answer(self, task: dict[str, Any], sample: int) -> str:
         where = f"generator {self.name} ({self.model} at {self.base_url}), task {task.get('id')!r}"
+        body = {"model": self.model, "messages": task_messages(task, self.instruction),
+                "max_tokens": self.max_new_tokens, "temperature": self.temperature,
+                "seed": self.seed + sample}
         try:
-            reply = self.client.chat.completions.create(
-                model=self.model, messages=task_messages(task, self.instruction),  # type: ignore[arg-type]
-                max_tokens=self.max_new_tokens, temperature=self.temperature,
-                seed=self.seed + sample)
-        except Exception as error:  # the client's own errors, after its retries
+            reply = post_json(self.url, body, api_key=self.api_key, policy=self.policy,
+                              rng=random.Random(self.seed + sample))
+            message = first_choice(self.url, reply).get("message")
+        except UpstreamError as error:  # after the retries
             raise GeneratorError(f"{where}: the request failed: {error}") from error
-        text = reply.choices[0].message.content if reply.choices else None
-        if text is None:
-            raise GeneratorError(f"{where}: the reply holds no text ({reply!r:.300})")
+        text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(text, str):
+            raise GeneratorError(f"{where}: the reply holds no text ({str(reply)[:300]})")
         return text
 
     def generate(self, tasks: Sequence[dict[str, Any]]) -> list[list[str]]:

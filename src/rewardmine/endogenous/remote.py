@@ -15,29 +15,34 @@ rewards, terminal "value", the mean aggregate, alpha != 1) is refused.
 
 The prompt goes as token ids, rendered and tokenized here with the model's own tokenizer, so the
 server scores exactly the tokens the local reward would. Requests run concurrently (bounded),
-one sequence each; the server batches them. Transport failures, 429 and 5xx are retried with
-backoff; anything else is raised naming the item.
+one sequence each; the server batches them. Requests go through :mod:`rewardmine.upstream` (one
+retry policy and one total deadline; a refusal is not retried, garbage is an
+:class:`~rewardmine.upstream.UpstreamError`), and errors name the item.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
-import urllib.error
-import urllib.request
+import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from rewardmine.chat import ChatEncoder, EncodedPair, Prompt
 from rewardmine.errors import ContextLengthError, RewardmineError
+from rewardmine.upstream import (
+    RetryPolicy,
+    UpstreamError,
+    UpstreamRefused,
+    first_choice,
+    post_json,
+)
 
 Protocol = Literal["echo", "prompt_logprobs"]
 
 
 class RemoteScoringError(RewardmineError):
-    """The log-probability server refused a request or answered something unusable."""
+    """What a log-probability server cannot give (token rewards, the mean aggregate)."""
 
 
 class RemoteEndogenousReward:
@@ -54,8 +59,8 @@ class RemoteEndogenousReward:
         context_limit: tokens an item may have; longer ones raise ContextLengthError before
             any request is sent. None leaves the check to the server.
         concurrency: requests in flight at once.
-        retries: extra attempts after a transport failure, 429 or 5xx.
-        timeout_s: seconds one request may take.
+        retries: extra attempts after a transport failure, 429, 502, 503 or 504.
+        timeout_s: seconds one request may take, every attempt and read included.
     """
 
     def __init__(self, base_url: str, model: str, tokenizer: Any, *, api_key: str | None = None,
@@ -72,7 +77,13 @@ class RemoteEndogenousReward:
         self.encoder = ChatEncoder(tokenizer, include_end_of_turn=include_end_of_turn)
         self.context_limit, self.concurrency = context_limit, concurrency
         self.retries, self.timeout_s = retries, timeout_s
-        self.retried = 0  # how many retries transport failures have cost so far
+        self.policy = RetryPolicy(retries=retries, backoff_s=0.25, deadline_s=timeout_s)
+        self._retried = [0]  # how many retries transport failures have cost so far
+
+    @property
+    def retried(self) -> int:
+        """Retries transport failures have cost so far."""
+        return self._retried[0]
 
     @property
     def max_length(self) -> int | None:
@@ -147,75 +158,63 @@ class RemoteEndogenousReward:
         else:
             body.update(prompt_logprobs=0)
         choice = self._post(index, body)
-        logprobs = _prompt_logprobs(choice, ids, self.protocol, index)
+        logprobs = _prompt_logprobs(self.url, choice, ids, self.protocol, index)
         n = len(pair.prompt_ids)
         total = 0.0
         for t in range(n, len(ids)):  # entry t is log p(ids[t] | ids[:t]); entry 0 is null
             value = logprobs[t]
             if not isinstance(value, int | float) or isinstance(value, bool) \
                     or not math.isfinite(value) or value > 1e-6:
-                raise RemoteScoringError(
-                    f"item {index}: the server gave {value!r} as the log-probability of "
-                    f"position {t}; expected a finite number <= 0")
+                raise UpstreamError(
+                    f"item {index}: {self.url} gave {value!r} as the log-probability of "
+                    f"position {t}; expected a finite number <= 0", url=self.url)
             total += float(value)
         return total
 
     def _post(self, index: int, body: dict[str, Any]) -> dict[str, Any]:
-        data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    payload = json.loads(response.read())
-                break
-            except urllib.error.HTTPError as error:
-                detail = error.read().decode(errors="replace")[:500]
-                if error.code == 429 or error.code >= 500:
-                    failure = f"HTTP {error.code}: {detail}"
-                else:
-                    kind = ContextLengthError if "context" in detail.lower() else RemoteScoringError
-                    raise kind(f"item {index}: the server refused it (HTTP {error.code}): "
-                               f"{detail}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                failure = f"{type(error).__name__}: {error}"
-            if attempt == self.retries:
-                raise RemoteScoringError(
-                    f"item {index}: {self.url} failed {self.retries + 1} times; last: {failure}")
-            self.retried += 1
-            time.sleep(min(0.25 * 2 ** attempt, 8.0))
-        choices = payload.get("choices") if isinstance(payload, dict) else None
-        if not choices or not isinstance(choices[0], dict):
-            raise RemoteScoringError(f"item {index}: the server's answer has no choices")
-        return choices[0]
+        try:
+            payload = post_json(self.url, body, api_key=self.api_key, policy=self.policy,
+                                rng=random.Random(index), retry_counter=self._retried)
+            return first_choice(self.url, payload)
+        except UpstreamRefused as error:
+            if "context" in str(error).lower():
+                raise ContextLengthError(f"item {index}: {error}", index=index) from None
+            raise type(error)(f"item {index}: {error}", url=error.url,
+                              status=error.status) from None
+        except UpstreamError as error:
+            raise type(error)(f"item {index}: {error}", url=error.url,
+                              status=error.status) from None
 
 
-def _prompt_logprobs(choice: dict[str, Any], ids: list[int], protocol: Protocol,
+def _prompt_logprobs(url: str, choice: dict[str, Any], ids: list[int], protocol: Protocol,
                      index: int) -> list[Any]:
-    """The per-position log-probabilities of ``ids`` in a completion choice (entry 0 is null)."""
+    """The per-position log-probabilities of ``ids`` in a completion choice (entry 0 is null);
+    an answer of another shape is an :class:`~rewardmine.upstream.UpstreamError`."""
+
+    def garbage(why: str) -> UpstreamError:
+        return UpstreamError(f"item {index}: {url} {why}", url=url)
+
     if protocol == "echo":
-        logprobs = (choice.get("logprobs") or {}).get("token_logprobs")
+        logprobs = choice.get("logprobs")
+        logprobs = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
         if not isinstance(logprobs, list) or len(logprobs) < len(ids):
-            raise RemoteScoringError(
-                f"item {index}: the server returned {len(logprobs or [])} log-probabilities "
-                f"for a {len(ids)}-token prompt; it must support echo with logprobs "
-                "(vLLM and SGLang do) or use protocol='prompt_logprobs'")
+            got = len(logprobs) if isinstance(logprobs, list) else 0
+            raise garbage(f"returned {got} log-probabilities for a {len(ids)}-token prompt; it "
+                          "must support echo with logprobs (vLLM and SGLang do) or use "
+                          "protocol='prompt_logprobs'")
         if logprobs[0] is not None:
-            raise RemoteScoringError(
-                f"item {index}: the server gave a log-probability for the first prompt token, "
-                "which has no state before it; its list is misaligned with the prompt")
+            raise garbage("gave a log-probability for the first prompt token, which has no "
+                          "state before it; its list is misaligned with the prompt")
         return logprobs[: len(ids)]
     entries = choice.get("prompt_logprobs")
     if not isinstance(entries, list) or len(entries) != len(ids):
-        raise RemoteScoringError(
-            f"item {index}: the server returned no prompt_logprobs of the prompt's length; it "
-            "must be vLLM (or use protocol='echo')")
+        raise garbage("returned no prompt_logprobs of the prompt's length; it must be vLLM "
+                      "(or use protocol='echo')")
     out: list[Any] = [None]
     for t in range(1, len(ids)):
-        entry = entries[t] or {}
-        out.append((entry.get(str(ids[t])) or {}).get("logprob"))
+        entry = entries[t] if isinstance(entries[t], dict) else {}
+        value = entry.get(str(ids[t]))
+        out.append(value.get("logprob") if isinstance(value, dict) else None)
     return out
 
 

@@ -1,26 +1,29 @@
 """A minimal client of ``rewardmine serve`` for reward functions that run far from a GPU.
 
 verl's and OpenRLHF's reward functions run in CPU worker processes; with ``server_url`` they send
-the work to a reward server on a GPU instead of loading the model themselves. Standard library
-only (urllib), so the workers need nothing extra.
+the work to a reward server on a GPU instead of loading the model themselves. Requests go through
+:mod:`rewardmine.upstream` (standard library only, so the workers need nothing extra): a 503 from
+a busy or restarting server is retried with backoff within one total deadline, and a refusal is
+raised with the server's own message.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
+
+from rewardmine.upstream import RetryPolicy, UpstreamError, post_json
 
 
 class RemoteEndogenous:
     """``score_many`` of an EndogenousReward served at ``url`` (sums over tokens, as served)."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 600.0) -> None:
+    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 600.0,
+                 retries: int = 3) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.timeout_s = timeout_s
+        self.policy = RetryPolicy(retries=retries, backoff_s=1.0, deadline_s=timeout_s)
 
     def score_many(self, prompts: Sequence[Any], responses: Sequence[str], *,
                    system: str | None = None) -> list[float]:
@@ -38,19 +41,11 @@ class RemoteEndogenous:
                           len(action_ids))
 
     def _post(self, route: str, payload: dict[str, Any], count: int) -> list[float]:
-        body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url + route, data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
-                rewards = json.loads(reply.read())["rewards"]
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace")
-            raise RuntimeError(f"reward server {self.url} answered {error.code}: {detail}") \
-                from None
-        if len(rewards) != count:
-            raise RuntimeError(f"reward server returned {len(rewards)} rewards for "
-                               f"{count} responses")
+        url = self.url + route
+        answer = post_json(url, payload, api_key=self.api_key, policy=self.policy)
+        rewards = answer.get("rewards")
+        if not isinstance(rewards, list) or len(rewards) != count or not all(
+                isinstance(r, int | float) and not isinstance(r, bool) for r in rewards):
+            raise UpstreamError(f"{url} answered {str(rewards)[:200]} for {count} responses; "
+                                "expected one number each", url=url)
         return [float(r) for r in rewards]

@@ -43,6 +43,7 @@ from rewardmine.server.scoring import (
 )
 from rewardmine.server.worker import ModelWorker
 from rewardmine.types import Judgement
+from rewardmine.upstream import UpstreamError, UpstreamUnavailable
 
 
 @dataclass(frozen=True)
@@ -204,9 +205,12 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
         try:
             return await unless_draining(
                 batcher.submit(items, timeout=config.request_timeout_s))
-        except Unavailable as error:  # overload, shutdown, a model process restarting
+        except (Unavailable, UpstreamUnavailable) as error:  # overload, shutdown, a model
+            # process restarting, an upstream server that stays unreachable
             raise HTTPException(503, str(error), headers={
                 "Retry-After": str(int(error.retry_after + 0.999))}) from None
+        except UpstreamError as error:  # the upstream failed or answered garbage, not the client
+            raise HTTPException(502, f"the upstream server failed: {error}") from None
         except asyncio.TimeoutError:
             raise HTTPException(504, f"not answered within {config.request_timeout_s} s") from None
         except TooLarge as error:

@@ -194,23 +194,11 @@ def remote_endogenous(args: argparse.Namespace) -> Any:
 
 
 def _remote_runner(remote: Any) -> Any:
-    """Merged calls of the served items through the remote client: a server that keeps failing
-    after the client's retries makes the route answer 503 with Retry-After, not 500."""
-    from rewardmine.endogenous.remote import RemoteScoringError
-    from rewardmine.server.batcher import Unavailable
+    """Merged calls of the served items through the log-probability client (its upstream errors
+    become 502/503 in the app, naming the server)."""
     from rewardmine.server.scoring import endogenous_runner
 
-    run = endogenous_runner(remote)
-
-    def guarded(items: list[Any]) -> list[float]:
-        try:
-            return run(items)
-        except RemoteScoringError as error:
-            if "the server refused it" in str(error):  # a 4xx: the request is at fault
-                raise ValueError(str(error)) from None
-            raise Unavailable(f"the log-probability server failed: {error}") from None
-
-    return guarded
+    return endogenous_runner(remote)
 
 
 def _load_judge(specs: list[str], settings: dict[str, Any]) -> Any:

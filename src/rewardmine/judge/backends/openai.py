@@ -1,10 +1,12 @@
 """OpenAI-compatible backend: vLLM, SGLang, OpenAI, ``transformers serve`` and the like.
 
-Requests run concurrently on a bounded thread pool and come back in request order. Transport
-failures (connection errors, timeouts, 429 and 5xx) are retried with exponential backoff and
-jitter from the backend's own generator. The verdict's JSON schema goes as ``response_format``;
-a server that rejects the field (HTTP 400 naming it) is asked again without it, and from then on
-the parser's tolerance does the work. Servers that return the thinking separately
+Requests run concurrently on a bounded thread pool and come back in request order, through
+:mod:`rewardmine.upstream` (one retry policy and one total deadline: connection errors, timeouts,
+429 and 502-504 are retried with backoff; a request the server refuses is not, and its error
+keeps the server's own message). The verdict's JSON schema goes as ``response_format``; a server
+that answers such a request with an error (vLLM and SGLang take it; llama-cpp-python answers 500,
+``transformers serve`` 422) is asked again without it, and from then on the parser's tolerance
+does the work. Servers that return the thinking separately
 (``reasoning_content``) get it put back in a ``<think>`` block so the parser sees one text.
 
 Two endpoints. "chat" (``/v1/chat/completions``) sends the messages and the server applies its
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -29,6 +30,14 @@ from rewardmine.chat import Message, TextTokenizer, encode_rendered
 from rewardmine.errors import ContextLengthError
 from rewardmine.judge.backends.base import Generation, GenerationRequest
 from rewardmine.judge.options import GenerationOptions
+from rewardmine.upstream import (
+    RetryPolicy,
+    UpstreamError,
+    UpstreamRefused,
+    UpstreamUnavailable,
+    first_choice,
+    post_json,
+)
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
 Endpoint = Literal["chat", "completions"]
@@ -48,9 +57,10 @@ class OpenAIBackend:
         api_key: the key, if the server wants one.
         response_format: "json_schema" (the per-request verdict schema), "json_object" or "none".
         concurrency: requests in flight at once.
-        max_transport_retries: retries of one request after a transport failure.
+        max_transport_retries: retries of one request after a connection failure, a timeout,
+            429 or 502-504.
         backoff: the first retry's delay in seconds; it doubles each time.
-        timeout: seconds per request.
+        timeout: seconds one request may take, every attempt and read included.
         tokenizer: the server model's tokenizer (an object, a hub id or a path), with its
             chat template: it counts tokens before sending (with ``context_limit``, overlong
             requests become a ContextLengthError), and with ``endpoint="chat"`` a request whose
@@ -68,11 +78,6 @@ class OpenAIBackend:
                  max_transport_retries: int = 4, backoff: float = 0.5, timeout: float = 600.0,
                  tokenizer: Any = None, context_limit: int | None = None,
                  extra_body: dict[str, Any] | None = None, endpoint: Endpoint = "chat") -> None:
-        try:
-            import openai
-        except ImportError:
-            raise ImportError("the OpenAI backend needs the openai client: "
-                              "pip install 'rewardmine[judge]'") from None
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if response_format not in ("json_schema", "json_object", "none"):
@@ -81,22 +86,26 @@ class OpenAIBackend:
             raise ValueError(f"endpoint must be 'chat' or 'completions', not {endpoint!r}")
         if isinstance(tokenizer, str) or (endpoint == "completions" and tokenizer is None):
             tokenizer = _load_tokenizer(tokenizer or model, endpoint)
-        self.openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "EMPTY",
-                                    max_retries=0, timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.policy = RetryPolicy(retries=max_transport_retries, backoff_s=backoff,
+                                  deadline_s=timeout)
         self.model = model
         self.response_format: ResponseFormat = response_format
         self.concurrency = concurrency
         self.batch_size = concurrency
-        self.max_transport_retries = max_transport_retries
-        self.backoff = backoff
         self.tokenizer = tokenizer
         self.endpoint: Endpoint = endpoint
         self.context_limit = context_limit
         self.extra_body = dict(extra_body or {})
         self._texts = TextTokenizer(tokenizer) if tokenizer is not None else None
         self._lock = threading.Lock()
-        self.transport_retries = 0  # how many retries transport failures have cost so far
+        self._retries = [0]
+
+    @property
+    def transport_retries(self) -> int:
+        """Retries transport failures have cost so far."""
+        return self._retries[0]
 
     def required_tokens(self, messages: list[Message], options: GenerationOptions
                         ) -> int | None:
@@ -160,54 +169,39 @@ class OpenAIBackend:
             body["response_format"] = {"type": "json_object"}
         if self.endpoint == "completions":
             body["prompt"] = self.encode(request.messages, options)
-            extra = {k: v for k, v in self.extra_body.items() if k != "chat_template_kwargs"}
-            if "response_format" in body:  # not a field of the client's completions call
-                extra["response_format"] = body.pop("response_format")
+            body.update({k: v for k, v in self.extra_body.items()
+                         if k != "chat_template_kwargs"})
         else:
             body["messages"] = request.messages
-            extra = {"chat_template_kwargs": {"enable_thinking": options.thinking},
-                     **self.extra_body}
-        body["extra_body"] = extra
+            body.update({"chat_template_kwargs": {"enable_thinking": options.thinking},
+                         **self.extra_body})
         return body
 
     def _one(self, position: int, request: GenerationRequest, seed: int,
              options: GenerationOptions) -> Generation:
-        jitter = random.Random(seed)
-        attempt = 0
+        path = "/completions" if self.endpoint == "completions" else "/chat/completions"
+        url = self.base_url + path
         while True:
             body = self._body(request, seed, options)
-            formatted = "response_format" in body or "response_format" in body["extra_body"]
             try:
-                if self.endpoint == "completions":
-                    reply = self.client.completions.create(**body)
-                else:
-                    reply = self.client.chat.completions.create(**body)
-            except self.openai.BadRequestError as error:
+                payload = post_json(url, body, api_key=self.api_key, policy=self.policy,
+                                    rng=random.Random(seed), retry_counter=self._retries)
+            except UpstreamUnavailable:
+                raise
+            except UpstreamError as error:
                 text = str(error).lower()
-                if formatted and ("response_format" in text or "json" in text):
-                    with self._lock:
-                        self.response_format = "none"  # the server does not take it; parse instead
-                    continue
-                if "context" in text and ("length" in text or "maximum" in text):
+                if isinstance(error, UpstreamRefused) and "context" in text and any(
+                        w in text for w in ("length", "maximum", "token")):
                     raise ContextLengthError(
                         f"the server says request {position} of the batch is too long: {error}",
                         index=position,
                     ) from None
+                if "response_format" in body:  # a server that does not take the field
+                    with self._lock:
+                        self.response_format = "none"  # the parser's tolerance does the work
+                    continue
                 raise
-            except (self.openai.APIConnectionError, self.openai.APITimeoutError,
-                    self.openai.RateLimitError, self.openai.InternalServerError) as error:
-                if attempt >= self.max_transport_retries:
-                    raise ConnectionError(
-                        f"request {position} of the batch failed {attempt + 1} times "
-                        f"({type(error).__name__}: {error}); is the server at "
-                        f"{self.client.base_url} up?"
-                    ) from error
-                with self._lock:
-                    self.transport_retries += 1
-                time.sleep(self.backoff * 2 ** attempt * (1 + jitter.random()))
-                attempt += 1
-                continue
-            return _generation(reply)
+            return _generation(url, payload)
 
 
 def _load_tokenizer(name: str, endpoint: Endpoint) -> Any:
@@ -222,17 +216,29 @@ def _load_tokenizer(name: str, endpoint: Endpoint) -> Any:
                          "tokenizer= (a path, hub id or tokenizer object)") from None
 
 
-def _generation(reply: Any) -> Generation:
-    choice = reply.choices[0]
-    message = getattr(choice, "message", None)
-    if message is None:  # a completions reply
-        text, reasoning = choice.text or "", None
+def _generation(url: str, payload: dict[str, Any]) -> Generation:
+    """A chat or completions answer as a Generation; thinking returned apart is put back."""
+    choice = first_choice(url, payload)
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text, reasoning = message.get("content"), (message.get("reasoning_content")
+                                                   or message.get("reasoning"))
+    elif "text" in choice:  # a completions answer
+        text, reasoning = choice.get("text"), None
     else:
-        text = message.content or ""
-        reasoning = (getattr(message, "reasoning_content", None)
-                     or getattr(message, "reasoning", None))
+        raise UpstreamError(f"{url} answered a choice without a message or text: "
+                            f"{str(choice)[:200]}", url=url)
+    if text is None:
+        text = ""
+    if not isinstance(text, str) or not isinstance(reasoning, str | None):
+        raise UpstreamError(f"{url} answered a reply that is not text: {str(choice)[:200]}",
+                            url=url)
     if reasoning and "</think>" not in text:
         text = f"<think>\n{reasoning}\n</think>\n\n{text}"
-    usage = getattr(reply, "usage", None)
-    return Generation(text, getattr(usage, "prompt_tokens", None),
-                      getattr(usage, "completion_tokens", None))
+    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    return Generation(text, _count(usage.get("prompt_tokens")),
+                      _count(usage.get("completion_tokens")))
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
