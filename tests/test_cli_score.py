@@ -115,3 +115,38 @@ def test_a_second_run_on_the_same_output_is_refused(saved_model, tmp_path, cli_e
 
 def test_console_script_is_installed():
     assert shutil.which("rewardmine"), "pip install -e . provides the rewardmine command"
+
+
+def test_a_row_torn_inside_a_character_is_dropped_on_resume(saved_model, tmp_path, capsys):
+    """A full disk stopped the last row inside a UTF-8 character: that row was never complete,
+    so the rerun drops it (and says so) and writes it again, instead of failing on every rerun."""
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"prompt": "Q?", "response": "first ✓"}, {"prompt": "Q?", "response": "second ✓"}]
+    write_rows(source, rows)
+    args = ["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)]
+    assert main(args) == 0
+    whole = read_rows(out)
+    data = out.read_bytes()
+    torn = data[:data.rindex("✓".encode()) + 1]  # inside the last row's 3-byte character
+    out.write_bytes(torn)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "the last line was cut off mid-write" in capsys.readouterr().err
+    assert read_rows(out) == whole
+
+
+def test_input_errors_name_the_file_and_line(saved_model, tmp_path, cli_error, monkeypatch):
+    """A byte that is not UTF-8 is reported with its file and line; a file without newlines
+    (``/dev/zero``) stops at the line limit instead of growing without bound."""
+    import rewardmine.io as io
+
+    out = tmp_path / "out.jsonl"
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"prompt": "a", "response": "b"}\n{"prompt": "caf\xe9", "response": "x"}\n')
+    message = cli_error(["score", "--model", str(saved_model), "--input", str(bad),
+                         "--output", str(out)])
+    assert "latin1.jsonl:2: byte 16 of the line is not UTF-8" in message
+    monkeypatch.setattr(io, "MAX_LINE_BYTES", 1 << 20)
+    message = cli_error(["score", "--model", str(saved_model), "--input", "/dev/zero",
+                         "--output", str(out)])
+    assert "/dev/zero:1: the line is longer than 1048576 bytes" in message

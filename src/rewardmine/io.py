@@ -6,11 +6,16 @@ import contextlib
 import json
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rewardmine.errors import UsageError
+
+# The longest line a JSONL file may have: a row larger than this is refused, naming its line, so
+# that a file with no newline (``--input /dev/zero``) cannot grow a process without bound.
+MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -48,28 +53,52 @@ def check_text(value: Any, where: str = "the value") -> None:
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
 
 
+def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """The physical lines of a file as bytes, numbered from 1, each at most ``MAX_LINE_BYTES``."""
+    with open(path, "rb") as handle:
+        number = 0
+        while True:
+            line = handle.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                raise ValueError(f"{path}:{number}: the line is longer than {MAX_LINE_BYTES} "
+                                 "bytes; is this a JSONL file? (one JSON object per line)")
+            yield number, line
+
+
+def _text(path: str | Path, number: int, line: bytes) -> str:
+    try:
+        return line.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}:{number}: byte {error.start + 1} of the line is not UTF-8 "
+                         f"({line[error.start:error.start + 1]!r}); save the file as UTF-8"
+                         ) from None
+
+
 def read_jsonl_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     """Every row of a JSONL file with its physical line number (blank lines are skipped but
-    counted); a bad line raises ``ValueError`` naming the file and line. A UTF-8 byte-order
-    mark is accepted."""
+    counted); a bad line raises ``ValueError`` naming the file and line: not JSON, not UTF-8, or
+    longer than ``MAX_LINE_BYTES``. A UTF-8 byte-order mark is accepted."""
     rows = []
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line, object_pairs_hook=unique_keys)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            except ValueError as error:
-                raise ValueError(f"{path}:{number}: {error}") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: each line must be a JSON object")
-            try:
-                check_text(row, "")
-            except ValueError as error:
-                raise ValueError(f"{path}:{number}: {error}") from None
-            rows.append((number, row))
+    for number, raw in _lines(path):
+        line = _text(path, number, raw)
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, object_pairs_hook=unique_keys)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: {error}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: each line must be a JSON object")
+        try:
+            check_text(row, "")
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: {error}") from None
+        rows.append((number, row))
     return rows
 
 
@@ -83,9 +112,10 @@ def completed_rows(path: str | Path) -> list[dict[str, Any]]:
 
     Only a regular file is resumed: a pipe, terminal or device (``/dev/stdout``, ``/dev/full``)
     has no rows to read back and is written from the start. A last line cut off mid-write (a
-    crash) is removed from the file so that appending goes on cleanly, and a last complete row
-    without its newline gets one, so the next row starts on a line of its own; a bad line
-    anywhere else is an error, since rows after it would be lost.
+    crash, or a full disk that stopped it inside a character) was never a complete row: it is
+    removed from the file, with a line on stderr saying so, and its row is written again; a last
+    complete row without its newline gets one. A bad line anywhere else is an error naming it,
+    since rows after it would be lost.
     """
     path = Path(path)
     try:
@@ -94,20 +124,23 @@ def completed_rows(path: str | Path) -> list[dict[str, Any]]:
         return []
     if not stat.S_ISREG(mode):
         return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
+    lines = list(_lines(path))
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, raw in lines:
+        last = number == len(lines) and not raw.endswith(b"\n")
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines) and not line.endswith("\n"):
-                path.write_text("".join(lines[:-1]), encoding="utf-8")
+            text = _text(path, number, raw)
+            if text.strip():
+                rows.append(json.loads(text))
+        except ValueError:  # not UTF-8, or not JSON
+            if last:
+                kept = sum(len(r) for _, r in lines[:-1])
+                os.truncate(path, kept)
+                print(f"rewardmine: {path}:{number}: the last line was cut off mid-write (a "
+                      "crash or a full disk); removed, its row is written again", file=sys.stderr)
                 return rows
             raise ValueError(f"{path}:{number}: not valid JSON; fix or remove the file") from None
-    if lines and not lines[-1].endswith("\n"):
+    if lines and not lines[-1][1].endswith(b"\n"):
         with open(path, "a", encoding="utf-8") as handle:
             handle.write("\n")
     return rows
