@@ -122,8 +122,10 @@ def _variants_class() -> type:
 
         def _reward(self, scored: Any, how: Any) -> Any:
             with_value = rmath.token_rewards(scored.selected, scored.values, terminal="value")
-            return (rmath.aggregate(scored.rewards, "sum"), rmath.aggregate(with_value, "sum"),
-                    rmath.aggregate(scored.rewards, "mean"))
+            log_pi = scored.selected - scored.values[:-1]
+            return (rmath.aggregate(scored.rewards, log_pi, "sum"),
+                    rmath.aggregate(with_value, log_pi, "sum"),
+                    rmath.aggregate(scored.rewards, log_pi, "mean"))
 
     return ThreeAggregates
 

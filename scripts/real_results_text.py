@@ -61,7 +61,7 @@ METHODS = """\
 |---|---|---|
 | endogenous, sum, terminal zero | sum of token rewards, V(s_{T+1}) = 0 (the paper's telescoped form: alpha log pi(y given x) + V(s_1)) | `--method endogenous` |
 | endogenous, sum, terminal value | the same with V(s_{T+1}) read from the model | `--method endogenous --terminal value` |
-| endogenous, mean | the mean token reward (terminal zero) | `--method endogenous --aggregate mean` |
+| endogenous, mean | the length-normalised log-likelihood, (1/T) log pi(y given x) | `--method endogenous --aggregate mean` |
 | generative verifier | log p("Yes") to "Is this response correct and good?" | `--method verifier` |
 | listwise principle judge | all candidates of an item in one call, 1-5 | `--method judge` |
 | GenRM-pointwise | each response alone, 1-10 | `--method judge-pointwise` |

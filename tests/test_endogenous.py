@@ -42,18 +42,32 @@ def test_token_rewards_match_fp64_reference(model, tokenizer, alpha, terminal):
 
 def test_score_and_score_many_match_reference(model, tokenizer):
     rm = EndogenousReward(model, tokenizer, max_tokens_per_batch=40)
-    want = []
+    want, mean_log_pi = [], []
     for response in RESPONSES:
         pair = rm.encoder.encode(PROMPT, response)
-        want.append(sum(reference_rewards(model, pair.prompt_ids, pair.action_ids)[0]))
+        rewards, log_pi, _ = reference_rewards(model, pair.prompt_ids, pair.action_ids)
+        want.append(sum(rewards))
+        mean_log_pi.append(sum(log_pi) / len(log_pi))
     assert rm.score(PROMPT, RESPONSES) == pytest.approx(want, abs=1e-4)
     prompts = [PROMPT, "Other prompt", PROMPT, MESSAGES, PROMPT, PROMPT]
     responses = [RESPONSES[0], "x", RESPONSES[1], "y y", RESPONSES[2], RESPONSES[3]]
     many = rm.score_many(prompts, responses)
     assert [many[i] for i in (0, 2, 4, 5)] == pytest.approx(want, abs=1e-4)
-    lengths = [len(rm.encoder.encode(PROMPT, r).action_ids) for r in RESPONSES]
-    means = rm.score(PROMPT, RESPONSES, aggregate="mean")
-    assert means == pytest.approx([w / n for w, n in zip(want, lengths, strict=True)], abs=1e-4)
+    # "mean" is the length-normalised log-likelihood, not the sum of r_t over T
+    assert rm.score(PROMPT, RESPONSES, aggregate="mean") == pytest.approx(mean_log_pi, abs=1e-4)
+
+
+def test_the_mean_does_not_divide_the_prompts_value_by_the_length(model, tokenizer):
+    """The mean of r_t would be (log pi(y|x) + V(s_1)) / T: the empty response (T = 1, the
+    end-of-turn token alone) would collect all of V(s_1) and outrank every answer by the
+    division. The mean log-likelihood carries no V(s_1) at all."""
+    rm = EndogenousReward(model, tokenizer, alpha=0.7)
+    for response in ("", "4", "It is 4 because 2 and 2 make 4."):
+        tr = rm.token_rewards(PROMPT, response)
+        [mean] = rm.score(PROMPT, [response], aggregate="mean")
+        assert mean == pytest.approx(0.7 * sum(tr.logprobs) / len(tr.logprobs), abs=1e-5)
+        old = tr.total / len(tr.rewards)  # what "mean" was
+        assert old - mean == pytest.approx(tr.values[0] / len(tr.rewards), abs=1e-4)
 
 
 def test_telescoping_identity(model, tokenizer):

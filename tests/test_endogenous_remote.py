@@ -101,8 +101,8 @@ def test_what_log_probabilities_cannot_give_is_refused(tiny, tokenizer):
                                      terminal="value")
     remote = EndogenousReward.from_server("http://127.0.0.1:9/v1", "m", tokenizer=tokenizer,
                                           include_end_of_turn=False)
-    with pytest.raises(ValueError, match="needs V"):
-        remote.score("Q?", ["A"], aggregate="mean")
+    with pytest.raises(ValueError, match="aggregate must be 'sum' or 'mean'"):
+        remote.score("Q?", ["A"], aggregate="median")
     with pytest.raises(RemoteScoringError, match="token rewards need V"):
         remote.token_rewards("Q?", "A")
     with pytest.raises(ValueError, match="item 0 has no actions"):
@@ -234,8 +234,10 @@ def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
     ids = [list(local.encoder.encode(prompt, r).action_ids) for r in GROUP]
     assert advantages(func([prompt] * 4, GROUP, completion_ids=ids)) == \
         pytest.approx(want, abs=1e-4)
-    with pytest.raises(ValueError, match="aggregate='mean' needs V"):
-        endogenous_reward_func(str(saved_model), endogenous_base_url=url, aggregate="mean")
+    # the mean log-likelihood needs no V: the served one is the local one exactly
+    means = endogenous_reward_func(str(saved_model), endogenous_base_url=url, aggregate="mean")
+    assert means([prompt] * 4, GROUP) == pytest.approx(
+        local.score(prompt, GROUP, aggregate="mean"), abs=1e-4)
     got = [verl.compute_score("d", r, None, {"question": prompt}, model=str(saved_model),
                               endogenous_base_url=url) for r in GROUP]
     assert advantages(got) == pytest.approx(want, abs=1e-4)
@@ -246,9 +248,9 @@ def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
     with pytest.raises(ValueError, match="needs verl's reward servers"):
         verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
                            endogenous_base_url="reward_router")
-    with pytest.raises(ValueError, match="aggregate must be 'sum'"):
-        verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
-                           endogenous_base_url=url, aggregate="mean")
+    assert verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
+                              endogenous_base_url=url, aggregate="mean") == pytest.approx(
+        local.score(prompt, ["4"], aggregate="mean")[0], abs=1e-4)
     rendered = local.encoder.render_prompt(prompt).text
     monkeypatch.setenv("REWARDMINE_ENDOGENOUS_MODEL", str(saved_model))
     monkeypatch.setenv("REWARDMINE_ENDOGENOUS_BASE_URL", url)

@@ -147,8 +147,9 @@ def _remote_factory(args: argparse.Namespace, model: Any, options: dict[str, Any
     if bad:
         raise UsageError(f"--endogenous-base-url gives log-probabilities at alpha 1 only: it "
                          f"cannot honour {', '.join('--' + k for k in bad)} (the server holds "
-                         "the model; mean, alpha and terminal 'value' need V(s_t), which stays "
-                         "local)")
+                         "the model; alpha and terminal 'value' need V(s_t), which stays local; "
+                         "bench scores the sum there: the mean log-likelihood of a server is "
+                         "served by rewardmine score and the RL adapters)")
     remote = {k: v for k, v in options.items() if k not in refused}
     return functools.partial(EndogenousReward.from_server, args.endogenous_base_url, model,
                              api_key=os.environ.get("OPENAI_API_KEY"), **remote)

@@ -100,11 +100,10 @@ def _factory(args: argparse.Namespace) -> Any:
     from rewardmine.endogenous import EndogenousReward
 
     if args.endogenous_base_url:
-        if args.token_rewards or args.aggregate != "sum" or args.alpha != 1.0 \
-                or args.terminal != "zero":
+        if args.token_rewards or args.alpha != 1.0 or args.terminal != "zero":
             raise UsageError("--endogenous-base-url gives log-probabilities only: it cannot "
-                             "honour --token-rewards, --aggregate mean, --alpha or --terminal "
-                             "value (see docs/endogenous.md)")
+                             "honour --token-rewards, --alpha or --terminal value (see "
+                             "docs/endogenous.md)")
         return functools.partial(EndogenousReward.from_server, args.endogenous_base_url,
                                  args.model, api_key=os.environ.get("OPENAI_API_KEY"))
     return functools.partial(EndogenousReward.from_pretrained, args.model, dtype=args.dtype,

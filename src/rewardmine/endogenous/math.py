@@ -77,12 +77,20 @@ def log_policy(selected: torch.Tensor, values: torch.Tensor, alpha: float = 1.0)
     return (selected - values) / alpha
 
 
-def aggregate(rewards: torch.Tensor, how: Aggregate = "sum") -> float:
-    """A response's reward from its token rewards: their sum (the return) or their mean."""
+def aggregate(rewards: torch.Tensor, scaled_log_pi: torch.Tensor, how: Aggregate = "sum"
+              ) -> float:
+    """A response's reward.
+
+    "sum": the return, sum_t r_t = alpha * log pi(y|x) + V(s_1) - V(s_{T+1}) (the paper's reward).
+    "mean": the length-normalised log-likelihood, (1/T) sum_t alpha * log pi(a_t|s_t), given as
+    ``scaled_log_pi`` = f(s_t, a_t) - V(s_t). It is not the mean of r_t: that would divide the
+    prompt's V(s_1) by the response's length, so the shortest response (the end-of-turn token
+    alone) would win by the division (V(s_1) is about 32 nats on SmolLM2).
+    """
     if how == "sum":
         return float(rewards.sum())
     if how == "mean":
-        if rewards.numel() == 0:
-            raise ValueError("the mean of zero token rewards is undefined")
-        return float(rewards.mean())
+        if scaled_log_pi.numel() == 0:
+            raise ValueError("the mean log-likelihood of a response with no actions is undefined")
+        return float(scaled_log_pi.mean())
     raise ValueError(f"aggregate must be 'sum' or 'mean', not {how!r}")

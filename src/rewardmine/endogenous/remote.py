@@ -10,8 +10,9 @@ the response reward telescopes to
 and V(s_1) is a function of the prompt alone. So :class:`RemoteEndogenousReward` returns
 ``log pi(y|x)``: for the responses of one prompt it differs from the local reward by the same
 constant, which leaves their ranking, their pairwise differences and GRPO's group-normalised
-advantages exactly as the local reward makes them. What needs V at every position (token
-rewards, terminal "value", the mean aggregate, alpha != 1) is refused.
+advantages exactly as the local reward makes them. ``aggregate="mean"``, the length-normalised
+log-likelihood (1/T) log pi(y|x), is the local reward's exactly. What needs V at every position
+(token rewards, terminal "value", alpha != 1) is refused.
 
 The prompt goes as token ids, rendered and tokenized here with the model's own tokenizer, so the
 server scores exactly the tokens the local reward would. Requests run concurrently (bounded),
@@ -42,7 +43,7 @@ Protocol = Literal["echo", "prompt_logprobs"]
 
 
 class RemoteScoringError(RewardmineError):
-    """What a log-probability server cannot give (token rewards, the mean aggregate)."""
+    """What a log-probability server cannot give (token rewards need V at every position)."""
 
 
 class RemoteEndogenousReward:
@@ -94,7 +95,8 @@ class RemoteEndogenousReward:
 
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,
               aggregate: str = "sum") -> list[float]:
-        """log pi(response | prompt) for each response; the local reward minus V(s_1)."""
+        """log pi(response | prompt) for each response, the local reward minus V(s_1) ("sum"),
+        or its mean over the response's tokens, the local reward's exactly ("mean")."""
         if isinstance(responses, str) or not isinstance(responses, Sequence):
             raise TypeError("responses must be a list of strings; wrap a single response: [text]")
         return self.score_many([prompt] * len(responses), list(responses), system=system,
@@ -107,7 +109,7 @@ class RemoteEndogenousReward:
         if len(prompts) != len(responses):
             raise ValueError(f"prompts and responses must be parallel lists; got {len(prompts)} "
                              f"prompts and {len(responses)} responses")
-        return self._run(self.encoder.encode_many(prompts, responses, system=system))
+        return self._run(self.encoder.encode_many(prompts, responses, system=system), aggregate)
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
                   *, aggregate: str = "sum") -> list[float]:
@@ -123,7 +125,7 @@ class RemoteEndogenousReward:
             if not state:
                 raise ValueError(f"item {i}: prompt_ids is empty; the first action needs a state")
             pairs.append(EncodedPair(tuple(state), tuple(actions), "in_context"))
-        return self._run(pairs)
+        return self._run(pairs, aggregate)
 
     def token_rewards(self, *args: Any, **kwargs: Any) -> Any:
         raise RemoteScoringError(
@@ -132,7 +134,7 @@ class RemoteEndogenousReward:
 
     # ------------------------------------------------------------------------------ internals
 
-    def _run(self, pairs: list[EncodedPair]) -> list[float]:
+    def _run(self, pairs: list[EncodedPair], aggregate: str = "sum") -> list[float]:
         for i, pair in enumerate(pairs):
             if not pair.action_ids:
                 raise ValueError(
@@ -147,7 +149,10 @@ class RemoteEndogenousReward:
         if not pairs:
             return []
         with ThreadPoolExecutor(min(self.concurrency, len(pairs))) as pool:
-            return list(pool.map(self._score_one, range(len(pairs)), pairs))
+            sums = list(pool.map(self._score_one, range(len(pairs)), pairs))
+        if aggregate == "mean":
+            return [total / len(pair.action_ids) for total, pair in zip(sums, pairs, strict=True)]
+        return sums
 
     def _score_one(self, index: int, pair: EncodedPair) -> float:
         ids = [*pair.prompt_ids, *pair.action_ids]
@@ -219,7 +224,5 @@ def _prompt_logprobs(url: str, choice: dict[str, Any], ids: list[int], protocol:
 
 
 def _refuse_mean(aggregate: str) -> None:
-    if aggregate != "sum":
-        raise ValueError(
-            f"aggregate={aggregate!r} needs V(s_1), which a log-probability server does not "
-            "return (the mean of r_t divides it by the length); use 'sum' or a local reward")
+    if aggregate not in ("sum", "mean"):
+        raise ValueError(f"aggregate must be 'sum' or 'mean', not {aggregate!r}")

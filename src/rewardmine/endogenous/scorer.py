@@ -272,7 +272,7 @@ class EndogenousReward:
         return pair
 
     def _reward(self, scored: _Scored, how: rmath.Aggregate) -> float:
-        return rmath.aggregate(scored.rewards, how)
+        return rmath.aggregate(scored.rewards, scored.selected - scored.values[:-1], how)
 
     def _check_lengths(self, pairs: Sequence[EncodedPair]) -> None:
         if self.max_length is None:

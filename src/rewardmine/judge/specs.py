@@ -201,7 +201,7 @@ def endogenous_scorer(path: str, *, aggregate: str = "sum", **load: Any) -> Scor
 
 
 class _MeanReward:
-    """An endogenous reward that averages its token rewards instead of summing them."""
+    """An endogenous reward scored by its mean log-likelihood instead of its return."""
 
     def __init__(self, reward: Any) -> None:
         self.reward = reward

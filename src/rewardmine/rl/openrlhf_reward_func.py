@@ -28,9 +28,6 @@ def reward_func(queries: list[str], prompts: list[str], labels: list[Any] | None
         raise ValueError(f"REWARDMINE_AGGREGATE must be 'sum' or 'mean', not {aggregate!r}")
     base_url = os.environ.get("REWARDMINE_ENDOGENOUS_BASE_URL")
     if base_url:
-        if aggregate != "sum":
-            raise ValueError("REWARDMINE_ENDOGENOUS_BASE_URL gives log-probability sums; "
-                             "REWARDMINE_AGGREGATE=mean needs V(s_1), which stays local")
         reward = cached_remote(base_url, path)
     else:
         reward = cached_endogenous(path, dtype=os.environ.get("REWARDMINE_DTYPE", "auto"),

@@ -94,16 +94,10 @@ class EndogenousRewardFunc:
         if remote and (aggregate != "sum" or prompt_format != "chat"):
             raise ValueError("a reward server sums token rewards of chat prompts; use "
                              "aggregate='sum' and prompt_format='chat' with a URL")
-        from rewardmine.endogenous.remote import RemoteEndogenousReward
-
-        logprobs = endogenous_base_url is not None or isinstance(reward, RemoteEndogenousReward)
         if endogenous_base_url is not None and (remote or not isinstance(reward, str)
                                                 or load_options):
             raise ValueError("endogenous_base_url takes the served model's name as reward and "
                              "no loading options (the server holds the model)")
-        if logprobs and aggregate != "sum":
-            raise ValueError("a log-probability server gives sums of log pi; aggregate='mean' "
-                             "needs V(s_1), which stays local: use aggregate='sum'")
         self.endogenous_base_url = endogenous_base_url
         self.source, self.load_options, self.remote = reward, dict(load_options), remote
         self.system, self.aggregate = system, aggregate

@@ -59,10 +59,9 @@ def _scorer(model: str | None, server_url: str | None, api_key: str | None,
                              "with server_url")
         return RemoteEndogenous(server_url, api_key=api_key)
     if endogenous_base_url:
-        if aggregate != "sum" or dtype != "auto" or device != "auto":
-            raise ValueError("endogenous_base_url scores with a log-probability server's sums: "
-                             "aggregate must be 'sum' and dtype/device are the server's "
-                             "(the mean needs V(s_1), which stays local)")
+        if dtype != "auto" or device != "auto":
+            raise ValueError("endogenous_base_url scores with a log-probability server: "
+                             "dtype and device are the server's")
         return cached_remote(endogenous_base_url, model, api_key=api_key)
     return cached_endogenous(model, dtype=dtype, device=device)
 
