@@ -45,9 +45,9 @@ def test_score_file_matches_library_and_resumes(saved_model, tmp_path, capsys):
     out.write_text(text[0] + text[1][:20])
     assert main(args) == 0
     assert read_rows(out) == rows
-    assert "1 were already there" in capsys.readouterr().out
+    assert "1 were already there" in capsys.readouterr().err
     assert main(args) == 0
-    assert "all 3 rows already scored" in capsys.readouterr().out
+    assert "all 3 rows already scored" in capsys.readouterr().err
 
 
 def test_token_rewards_and_value_terminal(saved_model, tmp_path):
@@ -150,3 +150,19 @@ def test_input_errors_name_the_file_and_line(saved_model, tmp_path, cli_error, m
     message = cli_error(["score", "--model", str(saved_model), "--input", "/dev/zero",
                          "--output", str(out)])
     assert "/dev/zero:1: the line is longer than 1048576 bytes" in message
+
+
+def test_stdout_carries_only_the_rows(saved_model, tmp_path):
+    """`--output /dev/stdout | ...` (documented) gets the JSON rows alone; messages go to stderr."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.jsonl"
+    write_rows(source, ROWS)
+    done = subprocess.run([sys.executable, "-m", "rewardmine.cli", "score", "--model",
+                           str(saved_model), "--input", str(source), "--output", "/dev/stdout"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [{k: r[k] for k in ROWS[i]} for i, r in enumerate(rows)] == ROWS
+    assert "scored 3 rows" in done.stderr

@@ -45,9 +45,9 @@ def test_judge_writes_rows_and_resumes(tiny_path, tmp_path, capsys):
     assert run(tiny_path, tmp_path) == 0
     resumed = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(resumed) == 3 and resumed[0] == out[0]
-    assert "judged 2 rows (1 were already there" in capsys.readouterr().out
+    assert "judged 2 rows (1 were already there" in capsys.readouterr().err
     assert run(tiny_path, tmp_path) == 0
-    assert "all 3 rows already judged" in capsys.readouterr().out
+    assert "all 3 rows already judged" in capsys.readouterr().err
 
 
 def test_rows_without_a_principle_are_named(tiny_path, tmp_path, cli_error):

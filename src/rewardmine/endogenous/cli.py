@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if not todo:
             if parquet and partial_path(args.output).exists():
                 finish_parquet(args.output)  # a run that stopped after its last row
-            print(f"{args.output}: all {len(rows)} rows already scored")
+            print(f"{args.output}: all {len(rows)} rows already scored", file=sys.stderr)
             return 0
         factory = _factory(args)
         if parquet and os.path.exists(args.output):
@@ -169,5 +170,6 @@ def run(args: argparse.Namespace) -> int:
                     bar.update(1)
         if parquet:
             finish_parquet(args.output)
-        print(f"{args.output}: scored {len(todo)} rows ({done} were already there)")
+        print(f"{args.output}: scored {len(todo)} rows ({done} were already there)",
+              file=sys.stderr)
         return 0

@@ -9,6 +9,7 @@ the judge or its backend as ``KEY=VALUE``.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     with resumable_output(lines, args.input, args.output) as done:
         todo = list(range(done, len(rows)))
         if not todo:
-            print(f"{args.output}: all {len(rows)} rows already judged")
+            print(f"{args.output}: all {len(rows)} rows already judged", file=sys.stderr)
             return 0
         judge = build_judge(args)
         found = first_overflow(judge, [requests[i] for i in todo])
@@ -159,5 +160,5 @@ def run(args: argparse.Namespace) -> int:
         usage = getattr(judge, "usage", None)
         calls = f"; {usage.calls} model calls" if usage is not None else ""
         print(f"{args.output}: judged {len(todo)} rows ({done} were already there; "
-              f"{invalid} invalid{calls})")
+              f"{invalid} invalid{calls})", file=sys.stderr)
         return 0
