@@ -164,3 +164,22 @@ def test_score_reads_and_writes_parquet_on_both_engines(local_ray, saved_model, 
                  str(grown)]) == 0
     assert main([*common, "--input", str(tmp_path / "in.parquet"), "--output", str(grown)]) == 0
     assert [r["prompt"] for r in pq.read_table(grown).to_pylist()] == [r["prompt"] for r in rows]
+
+
+def test_ray_client_addresses_are_refused_with_what_to_do(saved_model, tmp_path):
+    """Ray Client (ray://) died inside Ray Data with a raw traceback; `rewardmine score --engine
+    ray` refuses it up front, in one line that says what to do."""
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "q", "response": "a"}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "rewardmine.cli", "score", "--model", str(saved_model),
+         "--input", str(source), "--output", str(tmp_path / "out.jsonl"), "--engine", "ray"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "RAY_ADDRESS": "ray://127.0.0.1:10001", "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "Ray Client address" in done.stderr and "ray job submit" in done.stderr

@@ -128,6 +128,24 @@ def gguf_model(tmp_path_factory, tokenizer):
     return path, model
 
 
+def test_every_entry_point_takes_a_gguf_file(gguf_model):
+    """The server's tokenizer side and the Ray engine's pre-check read a GGUF file through the
+    one loader (they built a tokenizer and config without it: 'config file ... is not a valid
+    JSON file'), with the context length the reward itself reads."""
+    from rewardmine import EndogenousReward
+    from rewardmine.models import context_length, load_config
+    from rewardmine.server.scoring import RequestEncoder, encode_chat
+
+    path, _ = gguf_model
+    reward = EndogenousReward.from_pretrained(path, device="cpu")
+    encoder = RequestEncoder.from_pretrained(str(path))
+    assert encoder.max_length == reward.max_length == context_length(load_config(path)) == 512
+    prompts, responses = ["What is 2+2?", [{"role": "user", "content": "hi"}]], ["4", "hello"]
+    items = encode_chat(encoder, prompts, responses, None)
+    assert reward.score_ids([s for s, _ in items], [a for _, a in items]) == pytest.approx(
+        reward.score_many(prompts, responses), abs=1e-5)
+
+
 def test_load_from_a_gguf_file(gguf_model, tokenizer):
     path, original = gguf_model
     ids = tokenizer(TEXT)["input_ids"]
@@ -144,7 +162,7 @@ def test_gguf_errors_name_the_file_and_the_fix(gguf_model, monkeypatch):
     path, _ = gguf_model
     with pytest.raises(FileNotFoundError, match=r"no GGUF file 'other.gguf'.*tiny-llama.F32.gguf"):
         load_causal_lm(path.parent, gguf_file="other.gguf")
-    with pytest.raises(FileNotFoundError, match=r"missing\.gguf does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"no model file or folder at .*missing\.gguf"):
         load_causal_lm(path.parent / "missing.gguf")
     monkeypatch.setitem(sys.modules, "gguf", None)  # as if the package were not installed
     with pytest.raises(ImportError, match=r"pip install 'rewardmine\[gguf\]'"):
@@ -301,3 +319,26 @@ def test_bf16_body_on_cpu_keeps_the_checkpoints_fp32_head(saved_model, tokenizer
     low = EndogenousReward.from_pretrained(saved_model, device="cpu", dtype="bfloat16",
                                            head_dtype=torch.bfloat16)
     assert low.head.weight.dtype == torch.bfloat16  # asked for: the head follows the body
+
+
+def test_local_paths_are_resolved_once_and_missing_ones_named(saved_model, monkeypatch, tmp_path):
+    """A relative path is made absolute where the command runs (a Ray worker's working directory
+    is wherever `ray start` ran); a path that names nothing is an error naming this machine, not a
+    hub lookup of a malformed id."""
+    import socket
+
+    from rewardmine.judge.specs import resolve_spec
+    from rewardmine.models import resolve_source
+
+    monkeypatch.chdir(saved_model.parent)
+    assert resolve_source(saved_model.name) == str(saved_model.resolve())
+    assert resolve_source("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    for missing in ("./nope", str(tmp_path / "nope"), "nope.gguf", "a/b/c"):
+        with pytest.raises(FileNotFoundError, match=f"no model file or folder at .* on "
+                                                    f"{socket.gethostname()}"):
+            resolve_source(missing)
+    assert resolve_spec(f"principle:{saved_model.name}") == f"principle:{saved_model.resolve()}"
+    assert resolve_spec(saved_model.name) == str(saved_model.resolve())
+    assert resolve_spec("openai:m@http://x/v1") == "openai:m@http://x/v1"
+    with pytest.raises(FileNotFoundError, match=r"no model file or folder at \./nope"):
+        load_causal_lm("./nope")

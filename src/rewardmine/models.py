@@ -127,6 +127,48 @@ def resolve_dtype(dtype: DType, device: Device, checkpoint: torch.dtype | None =
     return _DTYPES[dtype]
 
 
+def load_config(name_or_path: str | Path, *, gguf_file: str | None = None,
+                revision: str | None = None, trust_remote_code: bool = False) -> Any:
+    """A checkpoint's config (a hub id, a folder or a GGUF file), its text part for a
+    multimodal model: what :func:`load_causal_lm` would load, without the weights."""
+    from transformers import AutoConfig
+
+    source, gguf_file = _split_gguf(name_or_path, gguf_file)
+    extra: dict[str, Any] = {}
+    if gguf_file is not None:
+        _require_gguf(gguf_file)
+        extra["gguf_file"] = gguf_file
+    config = AutoConfig.from_pretrained(source, revision=revision,
+                                        trust_remote_code=trust_remote_code, **extra)
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def load_tokenizer(name_or_path: str | Path, *, gguf_file: str | None = None,
+                   revision: str | None = None, trust_remote_code: bool = False) -> Any:
+    """The tokenizer :func:`load_causal_lm` would load (a hub id, a folder or a GGUF file)."""
+    from transformers import AutoTokenizer
+
+    source, gguf_file = _split_gguf(name_or_path, gguf_file)
+    extra: dict[str, Any] = {}
+    if gguf_file is not None:
+        _require_gguf(gguf_file)
+        extra["gguf_file"] = gguf_file
+    return AutoTokenizer.from_pretrained(source, revision=revision,
+                                         trust_remote_code=trust_remote_code, **extra)
+
+
+def context_length(config: Any) -> int | None:
+    """The most tokens a model takes, read once for every consumer from its config (the text
+    config of a multimodal one); None where the config does not say."""
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def checkpoint_dtype(name_or_path: str | Path, *, gguf_file: str | None = None,
                      revision: str | None = None, trust_remote_code: bool = False
                      ) -> torch.dtype | None:
@@ -135,12 +177,7 @@ def checkpoint_dtype(name_or_path: str | Path, *, gguf_file: str | None = None,
     source, gguf_file = _split_gguf(name_or_path, gguf_file)
     if gguf_file is not None:
         return None
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(source, revision=revision,
-                                        trust_remote_code=trust_remote_code)
-    if hasattr(config, "get_text_config"):
-        config = config.get_text_config()
+    config = load_config(source, revision=revision, trust_remote_code=trust_remote_code)
     value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(value, str):
         value = _DTYPES.get(value)
@@ -158,8 +195,33 @@ def load_dtype(name_or_path: str | Path, dtype: DType, device: Device, *,
     return resolve_dtype(dtype, device, checkpoint)
 
 
+def resolve_source(name_or_path: str | Path) -> str:
+    """A model's name as every process understands it: a local file or folder as an absolute
+    path, a Hugging Face id (``org/name``) as given.
+
+    A relative path means another folder on a Ray worker, whose working directory is wherever
+    ``ray start`` ran; the command line resolves paths here, on the driver, before they travel.
+    Something that can only be a local path (absolute, starting with ``.`` or ``~``, a ``.gguf``
+    file, more than one ``/``) and names nothing is an error naming this machine, not a hub
+    lookup of a malformed id.
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if (path.is_absolute() or text.startswith((".", "~")) or text.endswith(".gguf")
+            or text.count("/") > 1):
+        import socket
+
+        raise FileNotFoundError(
+            f"no model file or folder at {text} on {socket.gethostname()}; give a path that "
+            "exists there (on a Ray cluster: on every node) or a Hugging Face id (org/name)")
+    return text
+
+
 def _split_gguf(name_or_path: str | Path, gguf_file: str | None) -> tuple[str, str | None]:
     """A path to a .gguf file is its folder plus ``gguf_file``; a folder must hold the file."""
+    name_or_path = resolve_source(name_or_path)
     path = Path(name_or_path)
     if gguf_file is None and path.suffix == ".gguf":
         if not path.is_file():
@@ -214,7 +276,7 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
         model_kwargs: more options for ``AutoModelForCausalLM.from_pretrained``
             (``attn_implementation``, ``device_map``, ``low_cpu_mem_usage``, ...).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if "torch_dtype" in model_kwargs:
         raise TypeError("load_causal_lm takes dtype=, not torch_dtype=")
@@ -227,7 +289,8 @@ def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
     common: dict[str, Any] = dict(revision=revision, trust_remote_code=trust_remote_code)
     if gguf_file is not None:
         common["gguf_file"] = gguf_file
-    tokenizer = AutoTokenizer.from_pretrained(source, **common)
+    tokenizer = load_tokenizer(source, gguf_file=gguf_file, revision=revision,
+                               trust_remote_code=trust_remote_code)
     body = load_dtype(source, dtype, target, gguf_file=gguf_file, revision=revision,
                       trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=body, **common, **model_kwargs)

@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     for flag in ENDOGENOUS_FLAGS:
         if getattr(args, flag) is not None:
             options[flag] = getattr(args, flag)
+    if args.model:  # local paths made absolute: they mean the same on a Ray worker
+        from rewardmine.judge.specs import resolve_spec
+
+        args.model = [resolve_spec(m) for m in args.model]
     model = None if not args.model else args.model[0] if len(args.model) == 1 else args.model
     recorded = {**options, **extra}
     if args.endogenous_base_url:  # its scores are the local ones minus V(s_1): not mixed

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from rewardmine.distributed.cluster import join_ray
 from rewardmine.endogenous.rows import score_rows
 from rewardmine.errors import RewardmineError
 
@@ -70,14 +71,10 @@ class _DatasetScorer(_BlockScorer):
 
 
 def _init_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise RewardmineError("the Ray engine needs Ray: pip install 'rewardmine[ray]'") from None
-    import ray.data
+    import importlib
 
-    if not ray.is_initialized():
-        ray.init(log_to_driver=False)  # joins RAY_ADDRESS when set, else starts a local Ray
+    ray = join_ray()
+    importlib.import_module("ray.data")  # the engine's part of Ray
     return ray
 
 

@@ -97,12 +97,12 @@ def serve_replicas(build: Builder, *, replicas: int, gpus_per_replica: float = 0
     if max_ongoing_requests < 1:
         raise ValueError(f"max_ongoing_requests must be at least 1, got {max_ongoing_requests}")
     try:
-        import ray
         from ray import serve
     except ImportError:
         raise ImportError("--replicas needs Ray Serve: pip install 'rewardmine[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(log_to_driver=False)  # joins RAY_ADDRESS when set, else starts a local Ray
+    from rewardmine.distributed.cluster import join_ray
+
+    join_ray()
     serve.start(http_options={"host": host, "port": port})
     serve.run(_deployment(build, replicas=replicas, gpus_per_replica=gpus_per_replica,
                           cpus_per_replica=cpus_per_replica,

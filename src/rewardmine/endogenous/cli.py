@@ -116,21 +116,19 @@ class _Checker:
     """What the row checks need, without the model: its chat encoder and context length."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from transformers import AutoConfig, AutoTokenizer
+        from rewardmine.server.scoring import RequestEncoder
 
-        from rewardmine.chat import ChatEncoder
-
-        self.encoder = ChatEncoder(AutoTokenizer.from_pretrained(args.model))
-        self.max_length = None
-        if not args.endogenous_base_url:
-            config = AutoConfig.from_pretrained(args.model)
-            config = config.get_text_config() if hasattr(config, "get_text_config") else config
-            self.max_length = getattr(config, "max_position_embeddings", None)
+        encoder = RequestEncoder.from_pretrained(args.model)  # the one loader: GGUF files too
+        self.encoder = encoder.encoder
+        self.max_length = None if args.endogenous_base_url else encoder.max_length
 
 
 def run(args: argparse.Namespace) -> int:
     if args.rows_per_write < 1:
         raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
+    from rewardmine.models import resolve_source
+
+    args.model = resolve_source(args.model)  # a relative path means the same on a Ray worker
     lines = read_rows(args.input)
     _check_rows(lines, args)
     rows = [row for _, row in lines]

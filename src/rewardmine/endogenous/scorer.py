@@ -30,8 +30,10 @@ from rewardmine.models import (
     DType,
     cache_keyword,
     check_options,
+    context_length,
     load_causal_lm,
     load_dtype,
+    load_tokenizer,
     resolve_device,
 )
 from rewardmine.types import TokenRewards
@@ -110,7 +112,7 @@ class EndogenousReward:
         self._head_chunk = chunk_rows(vocab, 64 * 2**20) if self.device.type != "cpu" \
             else max(64, chunk_rows(vocab, 16 * 2**20))
         self._cache_keyword = cache_keyword(model.base_model)
-        self.max_length = _context_limit(model)
+        self.max_length = context_length(model.config)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._batcher = PromptBatcher(self._body, self._cache_keyword, self.device, self._pad_id)
         self._pad_prompts: bool | None = None  # several prompts to a forward; probed on first use
@@ -188,9 +190,7 @@ class EndogenousReward:
                 f"only alpha=1 and terminal='zero' can be served (got alpha={alpha}, "
                 f"terminal={terminal!r}); use a local EndogenousReward for these")
         if tokenizer is None or isinstance(tokenizer, str):
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer or model)
+            tokenizer = load_tokenizer(tokenizer or model)
         return RemoteEndogenousReward(base_url, model, tokenizer, api_key=api_key, **options)
 
     # ----------------------------------------------------------------------------- public API
@@ -430,11 +430,3 @@ def _check_parallel(first: Sequence[Any], second: Sequence[Any], a: str, b: str)
         )
 
 
-def _context_limit(model: Any) -> int | None:
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") \
-        else model.config
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None

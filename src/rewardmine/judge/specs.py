@@ -71,6 +71,19 @@ def parse_spec(spec: str) -> JudgeSpec:
     return JudgeSpec("factory", spec)
 
 
+def resolve_spec(spec: str) -> str:
+    """``spec`` with a local model path made absolute (:func:`rewardmine.models.resolve_source`),
+    so it names the same model in a Ray worker; a bare path is a ``principle:`` judge's."""
+    from rewardmine.models import resolve_source
+
+    kind, sep, rest = spec.partition(":")
+    if not sep:
+        return resolve_source(spec)
+    if kind in ("principle", "endogenous"):
+        return f"{kind}:{resolve_source(rest)}"
+    return spec
+
+
 def load_judge(spec: str | JudgeSpec | Sequence[str | JudgeSpec], *,
                options: GenerationOptions | None = None,
                defaults: Mapping[str, Any] | None = None, **settings: Any) -> ListJudge:

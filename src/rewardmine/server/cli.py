@@ -225,6 +225,15 @@ def _judge_runner(**options: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from rewardmine.judge.specs import resolve_spec
+    from rewardmine.models import resolve_source
+
+    # local paths made absolute: they mean the same in a worker process or a Ray replica
+    if args.endogenous_model and not args.endogenous_base_url:
+        args.endogenous_model = resolve_source(args.endogenous_model)
+    if args.judge:
+        args.judge = [resolve_spec(s) for s in args.judge]
+
     from rewardmine.server.run import uvicorn_server
 
     logger = logging.getLogger("rewardmine")

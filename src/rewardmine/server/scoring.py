@@ -36,16 +36,15 @@ class RequestEncoder:
     max_length: int | None = None  # the model's context, checked before an item is batched
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, *, revision: str | None = None) -> RequestEncoder:
+    def from_pretrained(cls, name_or_path: str, *, gguf_file: str | None = None,
+                        revision: str | None = None) -> RequestEncoder:
         """The same tokenizer, chat encoder and context limit as
-        ``EndogenousReward.from_pretrained``."""
-        from transformers import AutoConfig, AutoTokenizer
+        ``EndogenousReward.from_pretrained`` (a hub id, a folder or a GGUF file), from the one
+        loader, without loading the weights."""
+        from rewardmine.models import context_length, load_config, load_tokenizer
 
-        from rewardmine.endogenous.scorer import _context_limit
-
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
-        config = AutoConfig.from_pretrained(name_or_path, revision=revision)
-        limit = _context_limit(type("Model", (), {"config": config}))
+        tokenizer = load_tokenizer(name_or_path, gguf_file=gguf_file, revision=revision)
+        limit = context_length(load_config(name_or_path, gguf_file=gguf_file, revision=revision))
         return cls(tokenizer, ChatEncoder(tokenizer), limit)
 
 

@@ -18,7 +18,7 @@ from rewardmine.chat import Message, TextTokenizer, encode_rendered
 from rewardmine.judge.backends.base import Generation, GenerationRequest
 from rewardmine.judge.backends.decoding import decode, plain_attention_cache, stop_ids
 from rewardmine.judge.options import GenerationOptions
-from rewardmine.models import Device, DType, load_causal_lm
+from rewardmine.models import Device, DType, context_length, load_causal_lm
 
 
 class TransformersBackend:
@@ -49,8 +49,7 @@ class TransformersBackend:
         self.constrained = constrained
         self.batch_size = batch_size
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
-        config = getattr(model.config, "text_config", None) or model.config
-        self.context_limit = context_limit or getattr(config, "max_position_embeddings", None)
+        self.context_limit = context_limit or context_length(model.config)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
             else tokenizer.eos_token_id
         self.stop_ids = stop_ids(model, tokenizer)

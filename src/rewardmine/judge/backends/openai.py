@@ -205,10 +205,10 @@ class OpenAIBackend:
 
 
 def _load_tokenizer(name: str, endpoint: Endpoint) -> Any:
-    from transformers import AutoTokenizer
+    from rewardmine.models import load_tokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(name)
+        return load_tokenizer(name)
     except Exception as error:  # a missing path, no network, no such repository
         why = ("the completions endpoint renders the judge's prompt here with the judge model's "
                "tokenizer" if endpoint == "completions" else "tokenizer= names a tokenizer")

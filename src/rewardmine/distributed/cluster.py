@@ -1,0 +1,33 @@
+"""Joining Ray, in one place for Ray Data (offline scoring) and Ray Serve (replicas)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rewardmine.errors import RewardmineError
+
+
+def join_ray() -> Any:
+    """The ``ray`` module, joined to the cluster of ``RAY_ADDRESS`` (or a local Ray when unset,
+    or the one ``ray.init`` already joined).
+
+    Ray Client (``RAY_ADDRESS=ray://...``) is refused with what to do instead: Ray Data's
+    progress and actor pools run on the driver, which Ray Client keeps outside the cluster, and a
+    run there died inside Ray Data with a raw traceback.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RewardmineError("the Ray engine needs Ray: pip install 'rewardmine[ray]'") from None
+    if ray.is_initialized():
+        return ray
+    address = os.environ.get("RAY_ADDRESS", "")
+    if address.startswith("ray://"):
+        raise RewardmineError(
+            f"RAY_ADDRESS={address} is a Ray Client address, which rewardmine does not run "
+            "through; run the command on the cluster with `ray job submit --address "
+            "http://HEAD:8265 -- rewardmine ...`, or set RAY_ADDRESS to the cluster's GCS "
+            "address (HEAD:6379) from a node inside it")
+    ray.init(log_to_driver=False)  # joins RAY_ADDRESS when set, else starts a local Ray
+    return ray
