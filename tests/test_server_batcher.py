@@ -161,3 +161,38 @@ def test_close_with_a_timeout_fails_what_is_still_queued():
 
     took, queued = run(main())
     assert took < 0.4 and all(isinstance(r, Closed) for r in queued)
+
+
+def test_a_retry_joins_the_work_its_first_attempt_left():
+    """A client that times out and sends the same request again (OpenRLHF retries 5 times) gets
+    the results of the work already under way, computed once: a slow call is not recomputed per
+    retry, and two concurrent identical requests share one computation."""
+    import threading
+
+    seen: list[list[int]] = []
+    release = threading.Event()
+
+    def slow(items):
+        seen.append(list(items))
+        release.wait(5)
+        return [x * 10 for x in items]
+
+    async def main():
+        batcher = DynamicBatcher(slow, max_batch_size=8, max_wait_s=0.0, key=tuple)
+        await batcher.start()
+        with pytest.raises(asyncio.TimeoutError):  # the first attempt gives up
+            await batcher.submit([1, 2], timeout=0.1)
+        retry = asyncio.ensure_future(batcher.submit([1, 2], timeout=10))
+        twin = asyncio.ensure_future(batcher.submit([1, 2], timeout=10))
+        other = asyncio.ensure_future(batcher.submit([3], timeout=10))
+        await asyncio.sleep(0.1)
+        release.set()
+        results = await asyncio.gather(retry, twin, other)
+        again = await batcher.submit([1, 2], timeout=10)  # settled work is not reused
+        await batcher.close()
+        return results, again, batcher.stats
+
+    (retry, twin, other), again, stats = run(main())
+    assert retry == twin == again == [10, 20] and other == [30]
+    assert seen.count([1, 2]) == 2  # the first attempt's call, then the later fresh request
+    assert stats.joined == 2 and stats.timed_out == 1

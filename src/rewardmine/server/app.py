@@ -60,8 +60,9 @@ class ServerConfig:
         max_judge_calls_per_request: model calls the judge may make for one request (a pairwise
             judge makes C(N,2) per list of N, times its permutations); more get 413.
         request_timeout_s: a request not answered within this answers 504. A model call that
-            outlives every request in it is cancelled (a worker process is killed and a new one
-            started), and while a call runs longer than this ``/health`` answers 503.
+            outlives every request in it by this much more (time for a client's retry to join
+            it) is cancelled (a worker process is killed and a new one started), and while a
+            call runs longer than this ``/health`` answers 503.
         encode_timeout_s: a request whose tokenizing takes longer answers 504, and an encoding
             job running longer makes ``/health`` answer 503 (the encoder is stuck).
         body_timeout_s: a request body not received within this answers 408 (a stalled client
@@ -79,7 +80,7 @@ class ServerConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     max_items_per_request: int = 1024
     max_judge_calls_per_request: int = 256
-    request_timeout_s: float = 300.0
+    request_timeout_s: float = 120.0
     encode_timeout_s: float = 60.0
     body_timeout_s: float = 30.0
     principle: str | None = None
@@ -143,7 +144,10 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
     batchers: dict[str, DynamicBatcher[Any, Any]] = {
         kind: DynamicBatcher(run, max_batch_size=config.max_batch_size, max_wait_s=wait_s,
                              max_queue=config.max_queue, name=kind,
-                             cancel=run.kill if isinstance(run, ModelWorker) else None)
+                             cancel=run.kill if isinstance(run, ModelWorker) else None,
+                             cancel_grace_s=config.request_timeout_s,
+                             # a client's retry of an identical request joins the work queued
+                             key=tuple if kind == "endogenous" else None)
         for kind, run in runs.items()}
 
     drain = Drain()

@@ -10,9 +10,14 @@ raises :class:`TooLarge` (413). If a merged call fails, each of its requests run
 bad request cannot fail its neighbours; a failure that is nobody's request (:class:`Unavailable`,
 such as a model process that died) fails the whole call at once.
 
+A request whose items are those of a request already queued or running (a client's retry after
+its own timeout, while the first attempt is still in the queue) joins that work instead of being
+computed twice, when the batcher is given a ``key`` for requests.
+
 Abandoned work does not hold the model: a queued request that timed out is skipped, and when every
-request of the running call has timed out the batcher calls ``cancel`` (a model worker kills its
-process and starts a new one), so the next requests do not queue behind a call nobody waits for.
+request of the running call has timed out, and no retry has joined it within ``cancel_grace_s``,
+the batcher calls ``cancel`` (a model worker kills its process and starts a new one), so the next
+requests do not queue behind a call nobody waits for.
 :meth:`DynamicBatcher.running_for` says how long the current call has run, for a health check.
 """
 
@@ -21,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -56,7 +61,8 @@ class _Job(Generic[Item, Result]):
     items: list[Item]
     future: asyncio.Future[list[Result]]
     enqueued: float = field(default_factory=time.monotonic)
-    abandoned: bool = False
+    abandoned: bool = False  # every request waiting for it gave up
+    waiters: int = 0
 
 
 @dataclass
@@ -69,6 +75,7 @@ class BatcherStats:
     rejected: int = 0
     timed_out: int = 0
     cancelled: int = 0  # calls given up because every request in them had timed out
+    joined: int = 0  # requests that joined identical work already queued or running
     largest_call: int = 0
     busy_s: float = 0.0  # time spent inside run
 
@@ -88,11 +95,17 @@ class DynamicBatcher(Generic[Item, Result]):
         name: for thread names and messages.
         cancel: stops the running call when every request in it has timed out (None: the call
             runs to its end, its results dropped).
+        key: a request's identity (its items, hashable), or None for requests that never
+            join each other; requests with one key share one computation.
+        cancel_grace_s: how long a call nobody waits for may go on before ``cancel``, so that a
+            client's retry can still join it.
     """
 
     def __init__(self, run: Callable[[list[Item]], Sequence[Result]], *, max_batch_size: int = 64,
                  max_wait_s: float = 0.005, max_queue: int = 4096, name: str = "batcher",
-                 cancel: Callable[[], None] | None = None) -> None:
+                 cancel: Callable[[], None] | None = None,
+                 key: Callable[[list[Item]], Hashable] | None = None,
+                 cancel_grace_s: float = 0.0) -> None:
         if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0:
             raise ValueError("max_batch_size and max_queue must be >= 1 and max_wait_s >= 0")
         self.run = run
@@ -101,6 +114,9 @@ class DynamicBatcher(Generic[Item, Result]):
         self.max_queue = max_queue
         self.name = name
         self.cancel = cancel
+        self.cancel_grace_s = cancel_grace_s
+        self.key = key
+        self._pending: dict[Hashable, _Job[Item, Result]] = {}  # unsettled jobs by key
         self.stats = BatcherStats()
         self._running: list[_Job[Item, Result]] = []  # the jobs of the call in progress
         self._call_started: float | None = None
@@ -125,6 +141,12 @@ class DynamicBatcher(Generic[Item, Result]):
         items = list(items)
         if not items:
             return []
+        identity = self.key(items) if self.key is not None else None
+        same = self._pending.get(identity) if identity is not None else None
+        if same is not None and not same.future.done():
+            same.abandoned = False  # a retry adopts the work its first attempt left
+            self.stats.joined += 1
+            return await self._wait(same, timeout)
         if len(items) > self.max_queue:
             raise TooLarge(f"{len(items)} items in one request but the {self.name} queue holds "
                            f"at most {self.max_queue}; split the request")
@@ -135,20 +157,37 @@ class DynamicBatcher(Generic[Item, Result]):
                 f"{self.name} queue is full ({self._queued_items} items waiting, limit "
                 f"{self.max_queue})", retry_after=max(1.0, waiting_calls * self._call_seconds))
         job: _Job[Item, Result] = _Job(items, asyncio.get_running_loop().create_future())
+        if identity is not None:
+            self._pending[identity] = job
+            job.future.add_done_callback(lambda _: self._forget(identity, job))
         self._queue.append(job)
         self._queued_items += len(items)
         self.stats.requests += 1
         self._wake.set()
+        return await self._wait(job, timeout)
+
+    def _forget(self, identity: Hashable, job: _Job[Item, Result]) -> None:
+        if self._pending.get(identity) is job:
+            del self._pending[identity]
+
+    async def _wait(self, job: _Job[Item, Result], timeout: float | None) -> list[Result]:
+        job.waiters += 1
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), timeout)
         except asyncio.TimeoutError:
-            job.abandoned = True  # skipped if still queued; its results are dropped otherwise
             self.stats.timed_out += 1
-            self._cancel_if_abandoned()
+            self._give_up(job)
             raise
         except asyncio.CancelledError:  # the caller gave up (a shutdown past its deadline)
-            job.abandoned = True
+            self._give_up(job)
             raise
+        finally:
+            job.waiters -= 1
+
+    def _give_up(self, job: _Job[Item, Result]) -> None:
+        if job.waiters == 1:  # the last one waiting: skipped if still queued, else dropped
+            job.abandoned = True
+            self._cancel_if_abandoned()
 
     async def close(self, timeout_s: float | None = None) -> None:
         """Refuse new requests, finish every queued one, then stop the worker.
@@ -181,10 +220,16 @@ class DynamicBatcher(Generic[Item, Result]):
 
     def _cancel_if_abandoned(self) -> None:
         running = self._running
-        if self.cancel is not None and running and all(job.abandoned for job in running):
-            self._running = []
-            self.stats.cancelled += 1
-            self.cancel()
+        if self.cancel is None or not running or not all(job.abandoned for job in running):
+            return
+
+        def still_abandoned() -> None:
+            if self._running is running and all(job.abandoned for job in running):
+                self._running = []
+                self.stats.cancelled += 1
+                self.cancel()  # type: ignore[misc]
+
+        asyncio.get_running_loop().call_later(self.cancel_grace_s, still_abandoned)
 
     def _take(self) -> list[_Job[Item, Result]]:
         jobs: list[_Job[Item, Result]] = []
@@ -194,6 +239,7 @@ class DynamicBatcher(Generic[Item, Result]):
             if job.abandoned:
                 self._queue.popleft()
                 self._queued_items -= len(job.items)
+                job.future.cancel()  # nobody waits; a later retry queues it anew
                 continue
             if jobs and size + len(job.items) > self.max_batch_size:
                 break
@@ -270,9 +316,11 @@ class DynamicBatcher(Generic[Item, Result]):
 
 def _settle(job: _Job[Any, Any], *, results: list[Any] | None = None,
             error: BaseException | None = None) -> None:
-    if job.future.done() or job.abandoned:  # nobody waits for an abandoned job
+    if job.future.done():
         return
     if error is not None:
         job.future.set_exception(error)
+        if job.abandoned:  # nobody waits for it: no "exception never retrieved" warning
+            job.future.exception()
     else:
         job.future.set_result(results)

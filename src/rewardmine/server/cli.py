@@ -58,7 +58,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--max-judge-calls", type=int, default=256,
                         help="model calls the judge may make for one request (pairwise: C(N,2) "
                         "per list of N, times permutations); more get 413")
-    parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds")
+    parser.add_argument("--request-timeout", type=float, default=120.0,
+                        help="seconds; below the clients' own timeouts (OpenRLHF's is 180 s), "
+                        "so a client sees 504 before it gives up and retries")
     parser.add_argument("--encode-timeout", type=float, default=60.0,
                         help="seconds a request's tokenizing may take (504 beyond; /health "
                         "answers 503 while an encoding job runs longer)")
