@@ -39,9 +39,12 @@ from pathlib import Path
 import torch
 
 from rewardmine.models import SHOWN_CPU_FLAGS
-from rewardmine.seeding import private_seed
+from rewardmine.testing import seeded_init
 
-SHAPES = {  # the published configs of Qwen2.5-0.5B and Qwen2.5-7B
+SHAPES = {  # the published configs of Qwen2.5-0.5B and Qwen2.5-7B, and a tiny one for dry runs
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, vocab_size=2048,
+                 tie_word_embeddings=False),
     "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                  num_attention_heads=14, num_key_value_heads=2, vocab_size=151936,
                  tie_word_embeddings=True),
@@ -59,7 +62,7 @@ def build(shape: str, dtype: torch.dtype, device: str):
     import transformers
 
     config = transformers.Qwen2Config(**SHAPES[shape], max_position_embeddings=32768)
-    with private_seed(0), torch.device(device):
+    with seeded_init(0), torch.device(device):
         return transformers.Qwen2ForCausalLM(config).to(dtype).eval()
 
 

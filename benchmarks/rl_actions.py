@@ -30,9 +30,10 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rewardmine import EndogenousReward
-    from rewardmine.rl.actions import end_ids, finished
+    from rewardmine.chat import end_ids
+    from rewardmine.rl.actions import finished
     from rewardmine.rl.common import score_text_pairs
-    from rewardmine.seeding import private_seed
+    from rewardmine.testing import seeded_init
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples-per-prompt", type=int, default=3)
@@ -57,7 +58,7 @@ def main() -> None:
                                              tokenize=False, add_generation_prompt=True)
         state = tokenizer(text, add_special_tokens=False)["input_ids"]
         for _ in range(args.samples_per_prompt):
-            with torch.inference_mode(), private_seed(next(seeds)):
+            with torch.inference_mode(), seeded_init(next(seeds)):
                 out = model.generate(torch.tensor([state]), do_sample=True, temperature=1.0,
                                      top_k=0, top_p=1.0, max_new_tokens=args.max_new_tokens,
                                      eos_token_id=sorted(ends), pad_token_id=tokenizer.pad_token_id)

@@ -20,7 +20,7 @@ Architecture = Literal["llama", "qwen2", "gemma2"]
 
 
 @contextmanager
-def _seeded_init(seed: int) -> Iterator[None]:
+def seeded_init(seed: int) -> Iterator[None]:
     """Seed torch's global generators for a test model's constructor, then restore them.
 
     transformers' weight init draws from the global generators and takes no ``Generator``, so
@@ -34,7 +34,7 @@ def _seeded_init(seed: int) -> Iterator[None]:
         yield
 
 __all__ = ["CHATML_TEMPLATE", "build_model", "build_tokenizer", "dequantized_checkpoint",
-           "real_model_folder", "real_model_gguf", "smollm2_gguf", "write_gguf"]
+           "real_model_folder", "real_model_gguf", "seeded_init", "smollm2_gguf", "write_gguf"]
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -104,7 +104,7 @@ def build_model(architecture: Architecture, vocab_size: int, *, hidden_size: int
         raise ValueError(f"unknown architecture {architecture!r}")
     for key, value in config.items():
         setattr(cfg, key, value)
-    with _seeded_init(seed):
+    with seeded_init(seed):
         model = cls(cfg)
     return model.to(dtype).eval()
 

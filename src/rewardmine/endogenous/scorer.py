@@ -63,6 +63,9 @@ class EndogenousReward:
             longer than this runs alone.
         head_dtype: dtype of the output-head matmul; "auto" is fp32 on CPU (exact and, without
             bf16 hardware, several times faster) and the model's dtype elsewhere.
+        head_chunk_bytes: fp32 logits per chunk of the output head; None is 64 MiB on an
+            accelerator and 16 MiB (at least 64 positions) on a CPU. With ``head_dtype=None``
+            it runs a GPU's head path on any device (the suite compares the two on the CPU).
         reuse_prompt_cache: run a prompt shared by several responses once and reuse its KV cache.
         min_cache_saving: a group takes that path only if it saves at least this many prompt
             tokens ((responses - 1) x prompt length); smaller groups are cheaper padded into
@@ -81,6 +84,7 @@ class EndogenousReward:
         include_end_of_turn: bool = True,
         max_tokens_per_batch: int = 8192,
         head_dtype: Literal["auto"] | torch.dtype | None = "auto",
+        head_chunk_bytes: int | None = None,
         reuse_prompt_cache: bool = True,
         min_cache_saving: int = 256,
         check_head: bool = True,
@@ -109,8 +113,14 @@ class EndogenousReward:
         # tensor (its logsumexp runs in place): 64 MiB of them; on a CPU 16 MiB, but at least 64
         # positions (docs/performance.md, SmolLM2 on an AVX2 CPU)
         vocab = self.head.weight.shape[0]
-        self._head_chunk = chunk_rows(vocab, 64 * 2**20) if self.device.type != "cpu" \
-            else max(64, chunk_rows(vocab, 16 * 2**20))
+        if head_chunk_bytes is not None:
+            if head_chunk_bytes < 1:
+                raise ValueError(f"head_chunk_bytes must be positive, got {head_chunk_bytes}")
+            self._head_chunk = chunk_rows(vocab, head_chunk_bytes)
+        elif self.device.type != "cpu":
+            self._head_chunk = chunk_rows(vocab, 64 * 2**20)
+        else:
+            self._head_chunk = max(64, chunk_rows(vocab, 16 * 2**20))
         self._cache_keyword = cache_keyword(model.base_model)
         self.max_length = context_length(model.config)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rewardmine.chat import Message, TextTokenizer, encode_rendered
 from rewardmine.judge.backends.base import Generation, GenerationRequest
@@ -34,15 +34,22 @@ class TransformersBackend:
         context_limit: tokens a request may use in all; defaults to the model's
             ``max_position_embeddings``.
         chat_template_kwargs: extra variables for the chat template.
+        prefill: "auto" (on a CPU each prompt's own tokens run alone after the shared prefix,
+            with no padding computed; on an accelerator one left-padded batch), or "serial" or
+            "batched" on any device (the suite compares the GPU's batched path on the CPU).
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, constrained: bool = False,
                  batch_size: int = 8, context_limit: int | None = None,
-                 chat_template_kwargs: dict[str, Any] | None = None) -> None:
+                 chat_template_kwargs: dict[str, Any] | None = None,
+                 prefill: Literal["auto", "serial", "batched"] = "auto") -> None:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("the tokenizer has no chat template; a judge needs a chat model")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if prefill not in ("auto", "serial", "batched"):
+            raise ValueError(f"prefill must be 'auto', 'serial' or 'batched', not {prefill!r}")
+        self.prefill = prefill
         self.model = model
         self.tokenizer = tokenizer
         self._texts = TextTokenizer(tokenizer)
@@ -109,7 +116,9 @@ class TransformersBackend:
                            stop_ids=self.stop_ids, pad_id=self.pad_id,
                            plain_cache=self._plain_cache, seed=seed,
                            temperature=generation.temperature if sampled else 0.0,
-                           top_p=generation.top_p if sampled else 1.0, constrain=constrain)
+                           top_p=generation.top_p if sampled else 1.0, constrain=constrain,
+                           serial_prefill=None if self.prefill == "auto"
+                           else self.prefill == "serial")
         results = []
         stops = set(self.stop_ids)
         for prompt, row in zip(prompts, generated, strict=True):
