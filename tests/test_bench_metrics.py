@@ -3,8 +3,9 @@ import itertools
 import numpy as np
 import pytest
 
-from rewardmine.bench.metrics import PairCounts, kendall_tau_b, ndcg, pairwise_counts
+from rewardmine.bench.metrics import PairCounts, ndcg, pairwise_counts
 from rewardmine.bench.stats import bootstrap, paired_bootstrap
+from rewardmine.statistics import kendall_tau_b
 
 
 def test_pairwise_counts_ties_explicit():

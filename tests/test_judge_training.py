@@ -9,7 +9,6 @@ import random
 import pytest
 
 from rewardmine.judge.training import (
-    kendall_tau_b,
     training_example,
     verdict_accuracy_reward,
     verdict_accuracy_score,
@@ -19,6 +18,7 @@ from rewardmine.judge.training import (
     verdict_reward_fn,
     weighted_pair_score,
 )
+from rewardmine.statistics import kendall_tau_b
 
 IDS = ["model-1", "model-2", "model-3"]
 TRUTH = [5.0, 3.0, 1.0]  # pair weights: (1,2) 3, (1,3) 5, (2,3) 3; total 11
@@ -44,14 +44,15 @@ def test_kendall_tau_b_by_hand_and_against_scipy():
     # C=0, D=2, one tie in x only: (0-2)/sqrt((0+2+1)*(0+2+0))
     assert kendall_tau_b([4, 4, 5], TRUTH) == pytest.approx(-2 / math.sqrt(6))
     assert kendall_tau_b([1, 2, 3], [1, 2, 3]) == 1.0
-    assert kendall_tau_b([1, 1, 1], [1, 2, 3]) == 0.0
+    assert math.isnan(kendall_tau_b([1, 1, 1], [1, 2, 3]))  # undefined, as in scipy
     stats = pytest.importorskip("scipy.stats")
     rng = random.Random(0)
     for _ in range(50):
         x = [rng.randint(1, 5) for _ in range(6)]
         y = [rng.randint(1, 5) for _ in range(6)]
         expected = stats.kendalltau(x, y).statistic
-        assert kendall_tau_b(x, y) == pytest.approx(0.0 if math.isnan(expected) else expected)
+        got = kendall_tau_b(x, y)
+        assert math.isnan(got) if math.isnan(expected) else got == pytest.approx(expected)
 
 
 def test_accuracy_by_hand():
@@ -112,3 +113,23 @@ def test_training_example_aligns_truth_with_masked_ids():
     truth_by_text = {"A": 1.0, "B": 5.0, "C": 3.0}
     assert row["ids"] == list(shown)
     assert row["truth_scores"] == [truth_by_text[shown[i]] for i in row["ids"]]
+
+
+def test_the_training_reward_and_the_benchmark_share_one_kendall_tau():
+    """One tau-b for every consumer (two hand-written ones disagreed on constant input): the
+    accuracy reward's tau part is rewardmine.statistics' (scipy's), a constant side counting
+    as no agreement."""
+    import json
+
+    from scipy import stats
+
+    from rewardmine.judge.training import verdict_accuracy_score
+
+    ids, truth = ["a", "b", "c", "d"], [4.0, 3.0, 3.0, 1.0]
+    for predicted in ([5, 2, 2, 1], [1, 2, 3, 4], [3, 3, 3, 3]):
+        text = json.dumps({"scores": dict(zip(ids, predicted, strict=True)),
+                           "best-to-worst": [i for _, i in sorted(
+                               zip(predicted, ids, strict=True), key=lambda p: -p[0])]})
+        score = verdict_accuracy_score(text, ids, truth, tau_weight=1.0)
+        tau = stats.kendalltau(predicted, truth, variant="b").statistic
+        assert score == pytest.approx(0.5 if len(set(predicted)) == 1 else (tau + 1) / 2)

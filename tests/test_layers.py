@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rewardmine"
 FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io",
-              "upstream"}
+              "upstream", "statistics"}
 SCORERS = {"endogenous", "judge", "consensus"}
 CONSUMERS = {"bench", "rl", "server", "distributed"}
 # what each part may import from rewardmine, beyond itself

@@ -1,4 +1,5 @@
-"""Ranking metrics for reward models: pairwise accuracy with explicit ties, Kendall tau-b, NDCG.
+"""Ranking metrics for reward models: pairwise accuracy with explicit ties, and NDCG (Kendall's tau-b
+is :func:`rewardmine.statistics.kendall_tau_b`).
 
 Each function takes plain sequences of numbers and is exact (no sampling); the bootstrap lives in
 :mod:`rewardmine.bench.stats`.
@@ -58,22 +59,6 @@ def pairwise_counts(preferred: Sequence[float], other: Sequence[float]) -> PairC
     if a.shape != b.shape:
         raise ValueError(f"preferred has {a.size} scores but other has {b.size}; pair them 1:1")
     return PairCounts(int((a > b).sum()), int((a == b).sum()), int((a < b).sum()))
-
-
-def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b between two scorings of the same items, ties corrected.
-
-    tau_b = (concordant - discordant) / sqrt((n0 - ties_x) * (n0 - ties_y)) with n0 = n(n-1)/2;
-    NaN when either side is constant (the statistic is undefined there, as in scipy).
-    """
-    a, b = _vector(x, "x"), _vector(y, "y")
-    if a.shape != b.shape:
-        raise ValueError(f"x has {a.size} values but y has {b.size}")
-    upper = np.triu_indices(a.size, k=1)
-    sx = np.sign(a[:, None] - a[None, :])[upper]
-    sy = np.sign(b[:, None] - b[None, :])[upper]
-    denominator = np.sqrt(float(np.count_nonzero(sx)) * float(np.count_nonzero(sy)))
-    return float(np.sum(sx * sy) / denominator) if denominator > 0 else float("nan")
 
 
 def ndcg(scores: Sequence[float], relevance: Sequence[float], *, k: int | None = None,

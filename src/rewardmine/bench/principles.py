@@ -24,8 +24,9 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id
 from rewardmine.bench.dsp import DOMAINS, DSP, RESPONSES, SYSTEM_PROMPTS
-from rewardmine.bench.metrics import kendall_tau_b, ndcg
+from rewardmine.bench.metrics import ndcg
 from rewardmine.bench.rmbench import RMBench
+from rewardmine.statistics import kendall_tau_b
 
 # response order of an RM-Bench list: chosen concise, plain, markdown, then rejected likewise
 RMBENCH_ORDER = ("correct/concise", "correct/plain", "correct/markdown",

@@ -33,6 +33,7 @@ from typing import Any
 from rewardmine.chat import Prompt
 from rewardmine.judge.parse import RANKING_KEY, _Invalid, _json_objects, parse_judgement, split_thinking
 from rewardmine.judge.prompt import build_request, normalize_responses, system_prompt
+from rewardmine.statistics import kendall_tau_b
 
 Completion = str | Sequence[dict[str, Any]]
 
@@ -83,25 +84,6 @@ def verdict_format_score(text: str, ids: Sequence[str], *, scale: tuple[int, int
     return sum(checks) / len(checks)
 
 
-def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b of two score lists (ties allowed); 0 when either is constant."""
-    concordant = discordant = ties_x = ties_y = 0
-    for i, j in combinations(range(len(x)), 2):
-        dx, dy = x[i] - x[j], y[i] - y[j]
-        if dx == 0 and dy == 0:
-            continue
-        if dx == 0:
-            ties_x += 1
-        elif dy == 0:
-            ties_y += 1
-        elif (dx > 0) == (dy > 0):
-            concordant += 1
-        else:
-            discordant += 1
-    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denominator if denominator else 0.0
-
-
 def weighted_pair_score(predicted: Sequence[float], truth: Sequence[float]) -> float | None:
     """Earned over total pair weight (see the module docstring); None when truth ties all."""
     earned = total = 0.0
@@ -133,7 +115,8 @@ def verdict_accuracy_score(text: str, ids: Sequence[str], truth_scores: Sequence
     predicted = [verdict.scores[i] for i in ids]
     pairs = weighted_pair_score(predicted, truth_scores)
     pairs = 1.0 if pairs is None else pairs
-    tau = (kendall_tau_b(predicted, truth_scores) + 1) / 2
+    agreement = kendall_tau_b(predicted, truth_scores)
+    tau = 0.5 if math.isnan(agreement) else (agreement + 1) / 2  # a constant side: no agreement
     return (1 - tau_weight) * pairs + tau_weight * tau
 
 
