@@ -94,3 +94,16 @@ def test_unknown_method_names_the_known(tmp_path, cli_error):
     assert f"unknown method 'rating'; known: {known}" in cli_error(
         ["bench", "rm-bench", "--model", "x", "--method", "rating", "--out",
          str(tmp_path / "r"), "--data", str(FIXTURES / "rm-bench")])
+
+
+def test_a_bad_data_path_stops_before_the_model_loads(tmp_path, cli_error, monkeypatch):
+    """A typo in --data used to cost a model load first; the data is read before the model."""
+    import rewardmine.bench.cli as bench_cli
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the data was checked")
+
+    monkeypatch.setattr(bench_cli, "_reward", no_load)
+    message = cli_error(["bench", "rm-bench", "--model", "some/model", "--data",
+                         str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run")])
+    assert "no-such-folder" in message

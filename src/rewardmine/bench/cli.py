@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     if args.scores and (args.engine != "local" or args.endogenous_base_url):
         raise UsageError("--scores reads precomputed scores: --engine ray and "
                          "--endogenous-base-url need --model")
+    if model and not args.scores:
+        bench.load(args.data)  # a bad --data stops here, before a model of gigabytes loads
     reward = _reward(args, model, options) if model else None
     summary = run_benchmark(bench, args.out, reward=reward, scores_file=args.scores,
                             source=args.data, seed=args.seed, resamples=args.resamples,

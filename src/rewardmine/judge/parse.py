@@ -27,8 +27,8 @@ _RANKING_ALIASES = {
 _SCORE_ALIASES = {"score", "scoring", "rating", "ratings"}
 
 
-class _Invalid(Exception):
-    """Internal: the output cannot be read; the message is the reason shown to the user."""
+class InvalidVerdict(Exception):
+    """The output cannot be read as a verdict; the message is the reason shown to the user."""
 
 
 @dataclass
@@ -57,14 +57,14 @@ def split_thinking(text: str) -> tuple[str, str]:
             reasoning = reasoning[opened + len("<think>"):]
         return reasoning.strip(), text[close + len("</think>"):]
     if "<think>" in text:
-        raise _Invalid(
+        raise InvalidVerdict(
             "the thinking block is never closed: generation stopped inside it "
             "(raise max_new_tokens, or turn thinking off)"
         )
     return "", text
 
 
-def _json_objects(text: str) -> tuple[list[tuple[int, int]], bool]:
+def json_objects(text: str) -> tuple[list[tuple[int, int]], bool]:
     """Spans of top-level balanced ``{...}`` in ``text`` (string-aware), and whether one is cut off."""
     spans, depth, start, in_string, escaped = [], 0, -1, False, False
     for i, char in enumerate(text):
@@ -114,18 +114,18 @@ def _load(candidate: str, notes: _Notes) -> Any:
             continue
         notes.add("JSON syntax: " + ", ".join(applied))
         return value
-    raise _Invalid(f"the answer is not valid JSON ({first_error.msg} at char {first_error.pos})")
+    raise InvalidVerdict(f"the answer is not valid JSON ({first_error.msg} at char {first_error.pos})")
 
 
 def _find_answer(answer: str, notes: _Notes) -> dict[str, Any]:
-    spans, cut_off = _json_objects(answer)
+    spans, cut_off = json_objects(answer)
     found: list[dict[str, Any]] = []
-    errors: list[_Invalid] = []
+    errors: list[InvalidVerdict] = []
     for start, end in spans:
         attempt = _Notes()
         try:
             value = _load(answer[start:end], attempt)
-        except _Invalid as error:
+        except InvalidVerdict as error:
             errors.append(error)
             continue
         if isinstance(value, dict) and any(
@@ -139,10 +139,10 @@ def _find_answer(answer: str, notes: _Notes) -> dict[str, Any]:
     if errors:
         raise errors[-1]
     if cut_off:
-        raise _Invalid("the answer JSON is cut off (raise max_new_tokens)")
+        raise InvalidVerdict("the answer JSON is cut off (raise max_new_tokens)")
     if spans:
-        raise _Invalid('the answer JSON has no "scores" object')
-    raise _Invalid("no JSON object in the answer")
+        raise InvalidVerdict('the answer JSON has no "scores" object')
+    raise InvalidVerdict("no JSON object in the answer")
 
 
 class _IdResolver:
@@ -177,19 +177,19 @@ class _IdResolver:
 def _number(value: Any, key: str, scale: tuple[int, int], notes: _Notes) -> float:
     low, high = scale
     if isinstance(value, bool):
-        raise _Invalid(f"the score of {key} is a boolean, not a number")
+        raise InvalidVerdict(f"the score of {key} is a boolean, not a number")
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
-            raise _Invalid(f"the score of {key} is {value!r}, not a number") from None
+            raise InvalidVerdict(f"the score of {key} is {value!r}, not a number") from None
         notes.add(f"score of {key} was the string {value!r}")
     elif isinstance(value, (int, float)):
         number = float(value)
     else:
-        raise _Invalid(f"the score of {key} is a {type(value).__name__}, not a number")
+        raise InvalidVerdict(f"the score of {key} is a {type(value).__name__}, not a number")
     if not low <= number <= high:
-        raise _Invalid(f"the score of {key} is {value}, outside the scale {low}-{high}")
+        raise InvalidVerdict(f"the score of {key} is {value}, outside the scale {low}-{high}")
     if number != int(number):
         notes.add(f"score of {key} is {value}, not an integer")
     return number
@@ -198,7 +198,7 @@ def _number(value: Any, key: str, scale: tuple[int, int], notes: _Notes) -> floa
 def _scores(raw: Any, resolver: _IdResolver, scale: tuple[int, int],
             notes: _Notes) -> dict[str, float]:
     if not isinstance(raw, dict):
-        raise _Invalid(f'"scores" is a {type(raw).__name__}, not an object of id: score')
+        raise InvalidVerdict(f'"scores" is a {type(raw).__name__}, not an object of id: score')
     scores: dict[str, float] = {}
     invented = []
     for written, value in raw.items():
@@ -207,14 +207,14 @@ def _scores(raw: Any, resolver: _IdResolver, scale: tuple[int, int],
             invented.append(written)
             continue
         if target in scores:
-            raise _Invalid(f"{target} is scored twice (as {written!r} and another key)")
+            raise InvalidVerdict(f"{target} is scored twice (as {written!r} and another key)")
         if target != written:
             notes.add(f"score id {written!r} read as {target!r}")
         scores[target] = _number(value, target, scale, notes)
     missing = [i for i in resolver.ids if i not in scores]
     if missing:
         extra = f"; it scored unknown ids {invented}" if invented else ""
-        raise _Invalid(f"no score for {', '.join(missing)}{extra}")
+        raise InvalidVerdict(f"no score for {', '.join(missing)}{extra}")
     if invented:
         notes.add(f"ignored scores for ids that were not shown: {invented}")
     return {i: scores[i] for i in resolver.ids}
@@ -253,7 +253,7 @@ def _ranking(raw: Any, scores: dict[str, float], resolver: _IdResolver,
         order = sorted(resolver.ids, key=lambda i: (-scores[i], position.get(i, len(given))))
         for a, b in pairwise(order):
             if scores[a] == scores[b] and (a not in position or b not in position):
-                raise _Invalid(f"{problem}, and {a} and {b} tie on score, so no order follows")
+                raise InvalidVerdict(f"{problem}, and {a} and {b} tie on score, so no order follows")
         notes.add(f"{problem}; ranking rebuilt from the scores")
         return order
     ordered = sorted(given, key=lambda i: (-scores[i], position[i]))
@@ -284,7 +284,7 @@ def parse_judgement(text: str, ids: Sequence[str], *,
     reasoning = ""
     try:
         if not text.strip():
-            raise _Invalid("the output is empty")
+            raise InvalidVerdict("the output is empty")
         reasoning, answer = split_thinking(text)
         obj = _find_answer(answer, notes)
         if not reasoning:
@@ -302,7 +302,7 @@ def parse_judgement(text: str, ids: Sequence[str], *,
         resolver = _IdResolver(ids)
         scores = _scores(obj[score_key], resolver, scale, notes)
         ranking = _ranking(obj.get(rank_key) if rank_key else None, scores, resolver, notes)
-    except _Invalid as error:
+    except InvalidVerdict as error:
         return Judgement(reasoning=reasoning, raw=text, status="invalid", error=str(error))
     if notes.repairs:
         return Judgement(scores, ranking, reasoning, text, "repaired",

@@ -31,7 +31,13 @@ from itertools import combinations
 from typing import Any
 
 from rewardmine.chat import Prompt
-from rewardmine.judge.parse import RANKING_KEY, _Invalid, _json_objects, parse_judgement, split_thinking
+from rewardmine.judge.parse import (
+    RANKING_KEY,
+    InvalidVerdict,
+    json_objects,
+    parse_judgement,
+    split_thinking,
+)
 from rewardmine.judge.prompt import build_request, normalize_responses, system_prompt
 from rewardmine.statistics import kendall_tau_b
 
@@ -58,13 +64,13 @@ def verdict_format_score(text: str, ids: Sequence[str], *, scale: tuple[int, int
     obj = None
     try:
         _, answer = split_thinking(text)
-        spans, _ = _json_objects(answer)
+        spans, _ = json_objects(answer)
         if spans:
             start, end = spans[-1]
             value = json.loads(answer[start:end])
             if isinstance(value, dict) and set(value) == {"scores", RANKING_KEY}:
                 obj = value
-    except (_Invalid, json.JSONDecodeError):
+    except (InvalidVerdict, json.JSONDecodeError):
         obj = None
     checks.append(obj is not None)
     covered = agree = False

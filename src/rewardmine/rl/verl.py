@@ -44,7 +44,7 @@ def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None =
                     "or a list of chat messages")
 
 
-def _scorer(model: str | None, server_url: str | None, api_key: str | None,
+def verl_scorer(model: str | None, server_url: str | None, api_key: str | None,
             aggregate: str, dtype: str, device: str,
             endogenous_base_url: str | None = None) -> Any:
     """The local model (loaded once per process), a reward server's client, or the client of a
@@ -107,7 +107,7 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
     they do not apply here.
     """
     url = router_url(endogenous_base_url, verl_extras.get("reward_router_address"))
-    scorer = _scorer(model, server_url, api_key, aggregate, dtype, device, url)
+    scorer = verl_scorer(model, server_url, api_key, aggregate, dtype, device, url)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
     return _score(scorer, [prompt], [solution_str], system, aggregate)[0]
 

@@ -204,13 +204,13 @@ class EndogenousRewardManager(RewardManagerBase):
                 "token_level=True with reward.reward_model.enable=True: verl 0.9.1 sends samples "
                 "to this manager only when reward.custom_reward_function.path is set (else it asks "
                 "its served reward model for a classifier score); set it to rewardmine/rl/verl.py")
-        from rewardmine.rl.verl import _scorer, router_url
+        from rewardmine.rl.verl import router_url, verl_scorer
 
         if self.token_level and options.get("endogenous_base_url"):
             raise ValueError("token_level=True needs V(s_t) at every position, which a "
                              "log-probability server (endogenous_base_url) does not return; "
                              "load the model locally (model=...) for token rewards")
-        self.scorer = _scorer(options.get("model"), options.get("server_url"),
+        self.scorer = verl_scorer(options.get("model"), options.get("server_url"),
                               options.get("api_key"), self.aggregate,
                               options.get("dtype", "auto"), options.get("device", "auto"),
                               router_url(options.get("endogenous_base_url"),
