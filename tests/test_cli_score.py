@@ -166,3 +166,7 @@ def test_stdout_carries_only_the_rows(saved_model, tmp_path):
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [{k: r[k] for k in ROWS[i]} for i, r in enumerate(rows)] == ROWS
     assert "scored 3 rows" in done.stderr
+    # stderr is no terminal here (as under nohup or a scheduler): progress comes as lines, the
+    # first when the work starts and the last with the count, the rate and the time taken
+    lines = [line for line in done.stderr.splitlines() if line.startswith("rows:")]
+    assert len(lines) >= 2 and "0/3" in lines[0] and "3/3" in lines[-1] and "\r" not in done.stderr

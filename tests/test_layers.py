@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rewardmine"
-FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io",
+FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io", "progress",
               "upstream", "statistics"}
 SCORERS = {"endogenous", "judge", "consensus"}
 CONSUMERS = {"bench", "rl", "server", "distributed"}

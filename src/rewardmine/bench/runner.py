@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from rewardmine.bench.base import Benchmark, Candidate, Item
 from rewardmine.bench.stats import bootstrap, paired_bootstrap
@@ -25,6 +24,7 @@ from rewardmine.chat import prompt_key
 from rewardmine.errors import JudgeOutputError
 from rewardmine.grouping import group_indices
 from rewardmine.io import JsonlAppender, chunks, completed_rows, read_jsonl, read_jsonl_lines
+from rewardmine.progress import progress_bar
 from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
 ITEMS = "items.jsonl"
@@ -87,8 +87,7 @@ def score_items(bench: Benchmark, items: Sequence[Item],
             block_scores, work, [f"the block from item {ids[0]!r}" for ids, _ in work])
     else:
         answers = (block_scores(reward, block) for block in work)
-    bar = tqdm(total=len(todo), desc=bench.name, unit="item", disable=None if progress is None
-               else not progress)
+    bar = progress_bar(len(todo), desc=bench.name, unit="item", enabled=progress)
     with JsonlAppender(path) as out, bar:
         for block, scores in zip(blocks, answers, strict=True):
             for item, item_scores in zip(block, scores, strict=True):

@@ -12,8 +12,6 @@ import os
 import sys
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from rewardmine.endogenous.rows import ADDED, row_responses, score_rows
 from rewardmine.errors import UsageError
 from rewardmine.io import (
@@ -26,6 +24,7 @@ from rewardmine.io import (
     reopen_parquet,
     resumable_output,
 )
+from rewardmine.progress import progress_bar
 
 
 def register(commands: Any) -> None:
@@ -160,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             blocks = (score_rows(model, [row for _, row in block], system=args.system,
                                  aggregate=args.aggregate, token_rewards=args.token_rewards)
                       for block in chunks(todo, args.rows_per_write))
-        bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
+        bar = progress_bar(len(todo), desc="rows", unit="row")
         with JsonlAppender(partial_path(args.output) if parquet else args.output) as out, bar:
             for block in blocks:
                 for result in block:

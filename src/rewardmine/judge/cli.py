@@ -13,12 +13,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from rewardmine.errors import ContextLengthError, UsageError
 from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumable_output
 from rewardmine.judge.lengths import first_overflow
 from rewardmine.judge.options import GenerationOptions, key_value
+from rewardmine.progress import progress_bar
 
 SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
              "server; key from $OPENAI_API_KEY or api_key=), openai-completions:MODEL@BASE_URL "
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         if found is not None:  # before any row is judged, so a bad file writes nothing
             raise UsageError(f"{args.input}:{lines[todo[found[0]]][0]}: the row {found[1]}")
         invalid = 0
-        bar = tqdm(total=len(todo), desc="rows", unit="row", disable=None)
+        bar = progress_bar(len(todo), desc="rows", unit="row")
         with JsonlAppender(args.output) as out, bar:
             for block in chunks(todo, args.rows_per_write):
                 try:
