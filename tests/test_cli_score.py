@@ -170,3 +170,28 @@ def test_stdout_carries_only_the_rows(saved_model, tmp_path):
     # first when the work starts and the last with the count, the rate and the time taken
     lines = [line for line in done.stderr.splitlines() if line.startswith("rows:")]
     assert len(lines) >= 2 and "0/3" in lines[0] and "3/3" in lines[-1] and "\r" not in done.stderr
+
+
+def test_on_overflow_skip_writes_the_row_with_its_reason(saved_model, tmp_path, cli_error,
+                                                         capsys):
+    """One row over the context refuses the run by default; --on-overflow skip writes that row
+    in its place with 'skipped' and the reason, scores the others and counts it: never silent."""
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"prompt": "Q?", "response": "A."}, {"prompt": "Q?", "response": "long " * 600},
+            {"prompt": "R?", "responses": ["x", "y"]}]
+    write_rows(source, rows)
+    argv = ["score", "--model", str(saved_model), "--input", str(source), "--output", str(out)]
+    assert "in.jsonl:2: the response is" in cli_error(argv)
+    assert not out.exists()
+    capsys.readouterr()
+    assert main([*argv, "--on-overflow", "skip"]) == 0
+    assert "scored 2 rows (0 were already there; 1 skipped over the context" in \
+        capsys.readouterr().err
+    got = read_rows(out)
+    assert [{k: r[k] for k in rows[i]} for i, r in enumerate(got)] == rows
+    assert "score" not in got[1] and "model's context is 512" in got[1]["skipped"]
+    reward = EndogenousReward.from_pretrained(str(saved_model), device="cpu")
+    assert got[0]["score"] == pytest.approx(reward.score("Q?", ["A."])[0], abs=1e-5)
+    assert got[2]["scores"] == pytest.approx(reward.score("R?", ["x", "y"]), abs=1e-5)
+    assert main([*argv, "--on-overflow", "skip"]) == 0  # a rerun: every row is already there
+    assert read_rows(out) == got

@@ -53,6 +53,10 @@ def register(commands: Any) -> None:
     parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
                         help="score through a vLLM/SGLang server serving --model at URL (its "
                         "prompt log-probabilities: the reward minus V(s_1), see docs/endogenous.md)")
+    parser.add_argument("--on-overflow", default="refuse", choices=["refuse", "skip"],
+                        help="a row over the model's context: refuse the run before anything is "
+                        "scored (default), or write the row with 'skipped' and its reason "
+                        "instead of a score, counted in the summary")
     parser.add_argument("--engine", default="local", choices=["local", "ray"],
                         help="ray: score on Ray Data, one model per actor (joins RAY_ADDRESS)")
     parser.add_argument("--workers", type=int, default=1, help="Ray actors, one model each")
@@ -74,10 +78,13 @@ def _check_rows(lines: list[tuple[int, dict[str, Any]]], args: argparse.Namespac
 
 
 def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
-                    args: argparse.Namespace) -> None:
+                    args: argparse.Namespace) -> dict[int, str]:
     """Render and tokenize every row, so a bad prompt or an item over the context stops the run
-    before anything is scored, naming its line."""
+    before anything is scored, naming its line. With ``--on-overflow skip`` a row over the
+    context is not an error: returns the input line numbers of such rows and why each is
+    skipped."""
     limit = model.max_length
+    skipped: dict[int, str] = {}
     for number, row in lines:
         where = f"{args.input}:{number}"
         texts, many = row_responses(row, where)
@@ -89,10 +96,15 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
             pair = model.encoder.encode(rendered, text)
             if limit is not None and len(pair) > limit:
                 field = f"response {i}" if many else "the response"
-                raise UsageError(
-                    f"{where}: {field} is {len(pair)} tokens with its prompt "
-                    f"({len(pair.prompt_ids)} + {len(pair.action_ids)}) but the model's context "
-                    f"is {limit}; shorten it (rewardmine never truncates)")
+                why = (f"{field} is {len(pair)} tokens with its prompt "
+                       f"({len(pair.prompt_ids)} + {len(pair.action_ids)}) but the model's "
+                       f"context is {limit}")
+                if args.on_overflow != "skip":
+                    raise UsageError(f"{where}: {why}; shorten it (rewardmine never truncates), "
+                                     "or pass --on-overflow skip")
+                skipped[number] = why
+                break
+    return skipped
 
 
 def _factory(args: argparse.Namespace) -> Any:
@@ -147,26 +159,31 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--workers must be at least 1, got {args.workers}")
             from rewardmine.distributed.ray_data import score_rows_on_ray
 
-            _check_encoding(_Checker(args), todo, args)
+            skipped = _check_encoding(_Checker(args), todo, args)
+            scored = [line for line in todo if line[0] not in skipped]
             blocks = score_rows_on_ray(
-                [row for _, row in todo], factory, system=args.system, aggregate=args.aggregate,
+                [row for _, row in scored], factory, system=args.system, aggregate=args.aggregate,
                 token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
                 workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                 first_number=done + 1)
         else:
             model = factory()
-            _check_encoding(model, todo, args)
+            skipped = _check_encoding(model, todo, args)
+            scored = [line for line in todo if line[0] not in skipped]
             blocks = (score_rows(model, [row for _, row in block], system=args.system,
                                  aggregate=args.aggregate, token_rewards=args.token_rewards)
-                      for block in chunks(todo, args.rows_per_write))
+                      for block in chunks(scored, args.rows_per_write))
+        results = (result for block in blocks for result in block)
         bar = progress_bar(len(todo), desc="rows", unit="row")
         with JsonlAppender(partial_path(args.output) if parquet else args.output) as out, bar:
-            for block in blocks:
-                for result in block:
-                    out.write(result)
-                    bar.update(1)
+            for number, row in todo:  # input order: a skipped row in its place, never dropped
+                out.write({**row, "skipped": skipped[number]} if number in skipped
+                          else next(results))
+                bar.update(1)
         if parquet:
             finish_parquet(args.output)
-        print(f"{args.output}: scored {len(todo)} rows ({done} were already there)",
-              file=sys.stderr)
+        over = f"; {len(skipped)} skipped over the context (--on-overflow skip)" if skipped \
+            else ""
+        print(f"{args.output}: scored {len(todo) - len(skipped)} rows ({done} were already "
+              f"there{over})", file=sys.stderr)
         return 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from rewardmine.errors import UsageError
 
-ADDED = ("score", "scores", "token_rewards")  # the fields an output row adds
+ADDED = ("score", "scores", "token_rewards", "skipped")  # the fields an output row adds
 
 
 def row_responses(row: Mapping[str, Any], where: str) -> tuple[list[str], bool]:
