@@ -98,8 +98,9 @@ def test_batched_scores_equal_the_reference(smollm2, references, shared_prompt_c
     prompts, responses = zip(*ITEMS, strict=True)
     for aggregate in ("sum", "mean"):
         scores = reward.score_many(list(prompts), list(responses), aggregate=aggregate)
-        for (_, _, (rewards, _, _)), score in zip(references, scores, strict=True):
-            expected = sum(rewards) / (1 if aggregate == "sum" else len(rewards))
+        for (_, _, (rewards, logprobs, _)), score in zip(references, scores, strict=True):
+            # "mean" is the mean log-likelihood, not the mean token reward
+            expected = sum(rewards) if aggregate == "sum" else sum(logprobs) / len(logprobs)
             assert score == pytest.approx(expected, abs=1e-4 * len(rewards), rel=0)
     assert bool(calls) == shared_prompt_cache  # the France group took the KV-cache path
 
