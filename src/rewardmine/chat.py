@@ -151,11 +151,12 @@ def max_token_bytes(tokenizer: Any) -> int | None:
     if backend is None:
         return None
     try:
-        normalizer = json.loads(backend.to_str()).get("normalizer")
+        normalizer = backend.normalizer
+        spec = None if normalizer is None else json.loads(normalizer.__getstate__())
         vocab = tokenizer.get_vocab()
     except (AttributeError, ValueError, TypeError):
         return None
-    if not _normalizer_keeps_length(normalizer) or not vocab:
+    if not _normalizer_keeps_length(spec) or not vocab:
         return None
     return max(len(token.encode("utf-8", "surrogatepass")) for token in vocab)
 
