@@ -182,8 +182,8 @@ def test_endogenous_from_gguf_equals_the_model_it_was_written_from(gguf_model, t
 
 def test_from_pretrained_accepts_every_constructor_option(saved_model):
     options = dict(alpha=0.5, terminal="value", include_end_of_turn=False,
-                   max_tokens_per_batch=123, head_dtype=torch.float64, reuse_prompt_cache=False,
-                   min_cache_saving=7, check_head=False, progress=False)
+                   max_tokens_per_batch=123, head_dtype=torch.float64, head_chunk_bytes=4096,
+                   reuse_prompt_cache=False, min_cache_saving=7, check_head=False, progress=False)
     constructor = {n for n, p in inspect.signature(EndogenousReward.__init__).parameters.items()
                    if p.kind is p.KEYWORD_ONLY}
     assert set(options) == constructor  # a new constructor option must be added here too
@@ -193,6 +193,7 @@ def test_from_pretrained_accepts_every_constructor_option(saved_model):
     assert (rm.max_tokens_per_batch, rm.reuse_prompt_cache, rm.min_cache_saving) == (123, False, 7)
     assert rm.progress is False
     assert rm.head.weight.dtype == torch.float64
+    assert rm._head_chunk == 4096 // (4 * rm.head.weight.shape[0])
     assert rm.model.config._attn_implementation == "eager"
 
 
