@@ -107,3 +107,19 @@ def test_a_bad_data_path_stops_before_the_model_loads(tmp_path, cli_error, monke
     message = cli_error(["bench", "rm-bench", "--model", "some/model", "--data",
                          str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run")])
     assert "no-such-folder" in message
+
+
+def test_a_run_that_failed_before_scoring_does_not_block_its_corrected_rerun(tmp_path, cli_error):
+    """A first try with a wrong --data wrote run.json and nothing else; the corrected command on
+    the same --out runs instead of being refused as 'a run with other settings'."""
+    scores = Path(__file__).parent / "fixtures" / "bench" / "rm-bench-scores.jsonl"
+    out = tmp_path / "run"
+    argv = ["bench", "rm-bench", "--scores", str(scores), "--out", str(out)]
+    assert "nowhere" in cli_error([*argv, "--data", str(tmp_path / "nowhere")])
+    assert main([*argv, "--data", str(Path(__file__).parent / "fixtures" / "bench" /
+                                       "rm-bench")]) == 0
+    # run.json says what ran it: versions, the commit, the machine, the data
+    run = json.loads((out / "run.json").read_text())
+    assert run["source"].endswith("rm-bench") and run["environment"]["torch"]
+    assert run["environment"]["rewardmine"] and run["environment"]["cpu"]
+    assert run["environment"]["commit"] is None or len(run["environment"]["commit"]) == 40

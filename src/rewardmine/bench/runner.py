@@ -32,10 +32,38 @@ RUN = "run.json"
 SUMMARY = "summary.json"
 
 
+def environment() -> dict[str, Any]:
+    """What ran a benchmark, for run.json: package versions, the rewardmine commit (when it runs
+    from a git checkout), the Python, and the machine's CPU and GPU."""
+    import platform
+    import subprocess
+
+    import torch
+    import transformers
+
+    from rewardmine import __version__
+    from rewardmine.models import cpu_description
+
+    commit = None
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                              capture_output=True, text=True, timeout=10)
+        commit = done.stdout.strip() or None if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available() else [])
+    return {"rewardmine": __version__, "commit": commit, "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": platform.python_version(),
+            "cpu": cpu_description(), "gpus": gpus}
+
+
 def _check_run_file(out: Path, meta: Mapping[str, Any]) -> None:
-    """A folder holds one run: refuse to resume a run made with other settings."""
+    """A folder holds one run: refuse to resume a run made with other settings. A folder whose
+    run scored nothing (it failed before its first item) holds nothing to protect: a corrected
+    rerun takes it over."""
     path = out / RUN
-    if path.exists():
+    if path.exists() and completed_rows(out / ITEMS):
         old = json.loads(path.read_text(encoding="utf-8"))
         keys = ("benchmark", "model", "method", "options", "source", "scores_file")
         changed = {k: (old.get(k), meta.get(k)) for k in keys if old.get(k) != meta.get(k)}
@@ -206,7 +234,8 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
     out = Path(out)
     record = {"benchmark": bench.name, **dict(meta or {}), "seed": seed, "resamples": resamples,
               "source": None if source is None else str(source),
-              "scores_file": None if scores_file is None else str(scores_file), "limit": limit}
+              "scores_file": None if scores_file is None else str(scores_file), "limit": limit,
+              "environment": environment()}
     _check_run_file(out, record)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
