@@ -123,3 +123,17 @@ def test_a_run_that_failed_before_scoring_does_not_block_its_corrected_rerun(tmp
     assert run["source"].endswith("rm-bench") and run["environment"]["torch"]
     assert run["environment"]["rewardmine"] and run["environment"]["cpu"]
     assert run["environment"]["commit"] is None or len(run["environment"]["commit"]) == 40
+
+
+def test_a_limit_that_leaves_a_stratum_out_says_so(tiny_model, tmp_path, capsys):
+    """--limit keeps the first N items; where that leaves a split out entirely (HH-RLHF's first
+    items are all of one split) the run says so on stderr and its summary records what it kept."""
+    out = tmp_path / "hh"
+    assert main(["bench", "hh-rlhf", "--model", str(tiny_model), "--data",
+                 str(Path(__file__).parent / "fixtures" / "bench" / "hh-rlhf"), "--out",
+                 str(out), "--splits", "helpful-base", "harmless-base", "--limit", "2",
+                 "--resamples", "20"]) == 0
+    err = capsys.readouterr().err
+    assert "--limit 2 keeps the first 2 items, so these strata are left out entirely" in err
+    kept = json.loads((out / "summary.json").read_text())["run"]["limited_strata"]
+    assert sum(k for k, _ in kept.values()) == 2 and any(k == 0 for k, _ in kept.values())

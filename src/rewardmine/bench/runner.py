@@ -250,6 +250,7 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         items = bench.load(source)
         if limit is not None:
             _check_limit(items, limit, out / ITEMS)
+            record["limited_strata"] = _limited_strata(items, limit)
             items = items[:limit]
         started = time.perf_counter()
         rows = score_items(bench, items, reward, out / ITEMS, items_per_call=items_per_call,
@@ -258,6 +259,23 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
     summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _limited_strata(items: Sequence[Item], limit: int) -> dict[str, list[int]]:
+    """How many items of each stratum ``--limit`` keeps, of how many; said on stderr when a
+    stratum is left out entirely (the first N items of HH-RLHF are all of one split)."""
+    import sys
+
+    kept = {s: [0, 0] for s in dict.fromkeys(item.stratum for item in items)}
+    for position, item in enumerate(items):
+        kept[item.stratum][1] += 1
+        kept[item.stratum][0] += position < limit
+    left_out = [s for s, (k, _) in kept.items() if k == 0]
+    if left_out and len(kept) > 1:
+        shown = ", ".join(f"{s or 'all'} {k} of {n}" for s, (k, n) in kept.items())
+        print(f"--limit {limit} keeps the first {limit} items, so these strata are left out "
+              f"entirely: {', '.join(left_out)} ({shown})", file=sys.stderr)
+    return kept
 
 
 def _check_limit(items: Sequence[Item], limit: int, path: Path) -> None:
