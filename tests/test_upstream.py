@@ -177,3 +177,24 @@ def test_the_reward_server_answers_upstream_failures_502_and_503():
         reply = requests.post(running.url + "/v1/judge", json=good, timeout=60)
         assert reply.status_code == 503 and "Retry-After" in reply.headers
         assert gone in reply.json()["detail"]
+
+
+def test_a_failure_that_is_not_about_the_field_keeps_response_format_for_later_requests():
+    """A 500 that says nothing of response_format (a crash on one request) is answered without the
+    field for that request only; the next requests still ask for the verdict schema."""
+    from rewardmine.judge import PrincipleJudge
+
+    failed = []
+
+    def crash_once(handler, body):
+        if not failed:
+            failed.append(1)
+            return send(handler, 500, b'{"error": {"message": "CUDA error: device-side assert"}}')
+        send(handler, 200, json.dumps(verdict_reply(body)).encode())
+
+    with upstream(crash_once) as (url, bodies):
+        judge = PrincipleJudge.from_openai(url, "m", thinking=False, concurrency=1)
+        assert judge.judge("p", "q", ["a", "b"]).status == "ok"
+        assert judge.backend.response_format == "json_schema"
+        assert judge.judge("p", "r", ["a", "b"]).status == "ok"
+        assert ["response_format" in b for b in bodies] == [True, False, True]

@@ -156,16 +156,16 @@ class OpenAIBackend:
                     "the prompt here and keeps such text as text: endpoint='completions' (the "
                     "spec openai-completions:MODEL@BASE_URL)")
 
-    def _body(self, request: GenerationRequest, seed: int,
-              options: GenerationOptions) -> dict[str, Any]:
+    def _body(self, request: GenerationRequest, seed: int, options: GenerationOptions,
+              response_format: ResponseFormat) -> dict[str, Any]:
         body: dict[str, Any] = dict(model=self.model, max_tokens=options.max_new_tokens,
                                     temperature=options.temperature, seed=seed)
         if options.top_p < 1:
             body["top_p"] = options.top_p
-        if self.response_format == "json_schema" and request.schema is not None:
+        if response_format == "json_schema" and request.schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "verdict", "schema": request.schema, "strict": True}}
-        elif self.response_format == "json_object":
+        elif response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
         if self.endpoint == "completions":
             body["prompt"] = self.encode(request.messages, options)
@@ -181,8 +181,9 @@ class OpenAIBackend:
              options: GenerationOptions) -> Generation:
         path = "/completions" if self.endpoint == "completions" else "/chat/completions"
         url = self.base_url + path
+        response_format, unsupported = self.response_format, False
         while True:
-            body = self._body(request, seed, options)
+            body = self._body(request, seed, options, response_format)
             try:
                 payload = post_json(url, body, api_key=self.api_key, policy=self.policy,
                                     rng=random.Random(seed), retry_counter=self._retries)
@@ -196,11 +197,18 @@ class OpenAIBackend:
                         f"the server says request {position} of the batch is too long: {error}",
                         index=position,
                     ) from None
-                if "response_format" in body:  # a server that does not take the field
-                    with self._lock:
-                        self.response_format = "none"  # the parser's tolerance does the work
+                if "response_format" in body:  # ask once more without the field
+                    response_format = "none"
+                    # a refusal, or an error that names the field, says the server does not
+                    # take it; any other failure drops it for this request only
+                    unsupported = isinstance(error, UpstreamRefused) or any(
+                        w in text for w in ("response_format", "json_schema", "schema",
+                                            "grammar", "not supported", "unsupported"))
                     continue
                 raise
+            if unsupported:  # the request went through without it: drop it for good
+                with self._lock:
+                    self.response_format = "none"  # the parser's tolerance does the work
             return _generation(url, payload)
 
 
