@@ -39,13 +39,12 @@ def progress_bar(total: int, *, desc: str, unit: str, enabled: bool | None = Non
         total: how many units the work has.
         desc: what is counted, shown first.
         unit: the unit's name.
-        enabled: False shows nothing; None (the commands' default) shows it wherever stderr
-            goes; True as None.
+        enabled: False shows nothing; None or True show it wherever stderr goes.
     """
-    if enabled is False:
-        return tqdm(total=total, disable=True)
     stream = sys.stderr
-    if stream is not None and stream.isatty():
+    if enabled is False or stream is None:  # asked for nothing, or no stderr (pythonw)
+        return tqdm(total=total, disable=True)
+    if stream.isatty():
         return tqdm(total=total, desc=desc, unit=unit, file=stream)
     return tqdm(total=total, desc=desc, unit=unit, file=_Lines(stream), mininterval=LINE_EVERY_S,
                 maxinterval=LINE_EVERY_S, ascii=True, dynamic_ncols=False, ncols=100)

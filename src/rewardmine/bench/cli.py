@@ -112,11 +112,12 @@ def run(args: argparse.Namespace) -> int:
     if args.scores and (args.engine != "local" or args.endogenous_base_url):
         raise UsageError("--scores reads precomputed scores: --engine ray and "
                          "--endogenous-base-url need --model")
-    if model and not args.scores:
-        bench.load(args.data)  # a bad --data stops here, before a model of gigabytes loads
+    # the data is read before a model of gigabytes loads, so a bad --data costs no model load
+    items = bench.load(args.data) if model and not args.scores else None
     reward = _reward(args, model, options) if model else None
     summary = run_benchmark(bench, args.out, reward=reward, scores_file=args.scores,
-                            source=args.data, seed=args.seed, resamples=args.resamples,
+                            source=args.data, items=items, seed=args.seed,
+                            resamples=args.resamples,
                             limit=args.limit, meta=meta, items_per_call=args.items_per_call)
     report = write_report(summary, args.out)
     shown = ", ".join(f"{k} {show(k, summary[k])}" for k in summary["intervals"])

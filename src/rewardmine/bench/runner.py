@@ -45,10 +45,13 @@ def environment() -> dict[str, Any]:
     from rewardmine.models import cpu_description
 
     commit = None
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+    package = Path(__file__).resolve().parents[1]
+    try:  # only a checkout whose src/rewardmine is this package: not a repo an install sits in
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=package,
                               capture_output=True, text=True, timeout=10)
-        commit = done.stdout.strip() or None if done.returncode == 0 else None
+        top, _, head = done.stdout.strip().partition("\n")
+        if done.returncode == 0 and Path(top, "src", "rewardmine").resolve() == package:
+            commit = head or None
     except (OSError, subprocess.TimeoutExpired):
         pass
     gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -214,7 +217,8 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
                   scores_file: str | Path | None = None, source: str | Path | None = None,
                   seed: int = 0, resamples: int = 1000, limit: int | None = None,
                   meta: Mapping[str, Any] | None = None, items_per_call: int = 16,
-                  progress: bool | None = None) -> dict[str, Any]:
+                  progress: bool | None = None,
+                  items: Sequence[Item] | None = None) -> dict[str, Any]:
     """Score (or read scores), summarize, and write ``summary.json`` in ``out``.
 
     Args:
@@ -228,6 +232,8 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         resamples: bootstrap draws.
         limit: score only the first ``limit`` items (a smoke test; recorded in run.json).
         meta: model, method and options, recorded in run.json and the summary.
+        items: the benchmark's items, already loaded from ``source`` (a command reads its data
+            before it loads a model, so a bad path costs no model load); None loads them here.
     """
     if (reward is None) == (scores_file is None):
         raise ValueError("give exactly one of a reward (scorer or list judge) or a scores file")
@@ -247,7 +253,7 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         (out / ITEMS).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n"
                                          for row in rows), encoding="utf-8")
     else:
-        items = bench.load(source)
+        items = list(bench.load(source) if items is None else items)
         if limit is not None:
             _check_limit(items, limit, out / ITEMS)
             record["limited_strata"] = _limited_strata(items, limit)

@@ -105,7 +105,7 @@ class RemoteEndogenousReward:
     def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
                    system: str | None = None, aggregate: str = "sum") -> list[float]:
         """Parallel lists of prompts and responses, scored in input order."""
-        _refuse_mean(aggregate)
+        _check_aggregate(aggregate)
         if len(prompts) != len(responses):
             raise ValueError(f"prompts and responses must be parallel lists; got {len(prompts)} "
                              f"prompts and {len(responses)} responses")
@@ -114,7 +114,7 @@ class RemoteEndogenousReward:
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
                   *, aggregate: str = "sum") -> list[float]:
         """log pi of already tokenized actions given their states (no template applied)."""
-        _refuse_mean(aggregate)
+        _check_aggregate(aggregate)
         if len(prompt_ids) != len(action_ids):
             raise ValueError("prompt_ids and action_ids must be parallel lists")
         pairs = []
@@ -223,6 +223,6 @@ def _prompt_logprobs(url: str, choice: dict[str, Any], ids: list[int], protocol:
     return out
 
 
-def _refuse_mean(aggregate: str) -> None:
+def _check_aggregate(aggregate: str) -> None:
     if aggregate not in ("sum", "mean"):
         raise ValueError(f"aggregate must be 'sum' or 'mean', not {aggregate!r}")

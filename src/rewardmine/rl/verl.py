@@ -45,8 +45,8 @@ def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None =
 
 
 def verl_scorer(model: str | None, server_url: str | None, api_key: str | None,
-            aggregate: str, dtype: str, device: str,
-            endogenous_base_url: str | None = None) -> Any:
+                aggregate: str, dtype: str, device: str,
+                endogenous_base_url: str | None = None) -> Any:
     """The local model (loaded once per process), a reward server's client, or the client of a
     vLLM/SGLang log-probability server (``endogenous_base_url``, serving ``model``)."""
     if bool(model) == bool(server_url):

@@ -211,10 +211,10 @@ class EndogenousRewardManager(RewardManagerBase):
                              "log-probability server (endogenous_base_url) does not return; "
                              "load the model locally (model=...) for token rewards")
         self.scorer = verl_scorer(options.get("model"), options.get("server_url"),
-                              options.get("api_key"), self.aggregate,
-                              options.get("dtype", "auto"), options.get("device", "auto"),
-                              router_url(options.get("endogenous_base_url"),
-                                         reward_router_address))
+                                  options.get("api_key"), self.aggregate,
+                                  options.get("dtype", "auto"), options.get("device", "auto"),
+                                  router_url(options.get("endogenous_base_url"),
+                                             reward_router_address))
         own = getattr(self.scorer, "tokenizer", None)
         if own is not None and own.get_vocab() != tokenizer.get_vocab():
             raise ValueError(

@@ -86,12 +86,14 @@ def _check_length(index: int, prompt_len: int, action_len: int, limit: int | Non
                              length=prompt_len + action_len, limit=limit)
 
 
-def _check_size(index: int, texts: Any, prompt: Any, response: str, limit: int | None) -> None:
+def _check_size(index: int, texts: Any, prompt: Any, response: str | None,
+                limit: int | None) -> None:
     """Refuse an item that cannot fit from its length in bytes alone, before tokenizing it
-    (an 8 MiB response once cost a minute and gigabytes of tokens to be refused)."""
+    (an 8 MiB response once cost a minute and gigabytes of tokens to be refused). ``prompt``
+    or ``response`` None skips that side (a prompt shared by many items is checked once)."""
     if limit is None:
         return
-    contents = prompt if isinstance(prompt, str) else "".join(
+    contents = prompt if isinstance(prompt, str) or prompt is None else "".join(
         str(m.get("content", "")) for m in prompt if isinstance(m, dict))
     for what, text in (("prompt", contents), ("response", response)):
         floor = texts.fewest_tokens(text) if isinstance(text, str) else 0
@@ -115,8 +117,9 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
     for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
         if budget is not None:
             budget.check(i, len(responses))
-        _check_size(i, reward.encoder.texts, prompt, response, limit)
         key = prompt_key(prompt)
+        _check_size(i, reward.encoder.texts, None if key in rendered else prompt, response,
+                    limit)
         try:
             if key not in rendered:
                 rendered[key] = reward.encoder.render_prompt(prompt, system=system)
