@@ -9,6 +9,15 @@ from rewardmine.testing import build_model, build_tokenizer
 ARCHITECTURES = ("llama", "qwen2", "gemma2")
 
 
+@pytest.fixture(autouse=True)
+def _forget_loaded_rewards():
+    """Each test loads its own rewards: the loader's per-process memo is cleared after it."""
+    yield
+    from rewardmine.specs import clear_loaded
+
+    clear_loaded()
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return build_tokenizer()

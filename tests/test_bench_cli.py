@@ -33,7 +33,7 @@ def test_rm_bench_end_to_end_with_resume_and_compare(tiny_model, tmp_path, capsy
         low, high = summary["intervals"][key]
         assert low <= summary[key] <= high
     assert "math" not in summary and "math" not in summary["intervals"]
-    assert summary["run"]["model"] == str(tiny_model)
+    assert summary["run"]["model"] == f"endogenous:{tiny_model}"
     assert summary["run"]["method"] == "endogenous"
     assert summary["run"]["options"] == {"dtype": "float32", "device": "cpu"}
     assert summary["bootstrap"]["seed"] == 7

@@ -13,7 +13,7 @@ from openai_stub import serve
 from rewardmine.buildbench.specs import Spec, parse_generator
 from rewardmine.cli import main
 from rewardmine.io import read_jsonl
-from rewardmine.judge.specs import JudgeSpec, parse_spec
+from rewardmine.specs import RewardSpec, parse_spec
 from rewardmine.testing import build_model, build_tokenizer
 
 
@@ -30,11 +30,11 @@ def test_generator_specs():
 
 
 def test_judge_specs_are_the_shared_grammar():
-    # build-bench reads --judge with rewardmine.judge.specs, like every command
-    assert parse_spec("endogenous:m/j") == JudgeSpec("endogenous", "m/j")
+    # build-bench reads --judge with rewardmine.specs, like every command
+    assert parse_spec("endogenous:m/j") == RewardSpec("endogenous", "m/j")
     assert parse_spec("openai:gpt-4o@https://api.openai.com/v1").label == "gpt-4o"
     for bad in ("m/j", "principle:", "openai:gpt-4o"):
-        with pytest.raises(ValueError, match="judge spec"):
+        with pytest.raises(ValueError, match="reward spec"):
             parse_spec(bad)
 
 

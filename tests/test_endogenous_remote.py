@@ -127,15 +127,15 @@ def test_score_cli_through_a_server(saved_model, tmp_path):
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     served = AutoModelForCausalLM.from_pretrained(saved_model)
     with logprob_server(served) as (url, _):
-        assert main(["score", "--model", str(saved_model), "--input", str(source), "--output",
-                     str(tmp_path / "out.jsonl"), "--endogenous-base-url", url]) == 0
+        assert main(["score", "--model", f"logprobs:{saved_model}@{url}", "--input",
+                     str(source), "--output", str(tmp_path / "out.jsonl")]) == 0
         remote = EndogenousReward.from_server(url, str(saved_model))
         want = remote.score_many(["Q?", "Q?", "R?"], ["a", "bb", "c"])
     out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert out[0]["scores"] == pytest.approx(want[:2]) and out[1]["score"] == pytest.approx(want[2])
 
 
-# -- --endogenous-base-url in bench, serve and the RL adapters: the same within-prompt numbers
+# -- logprobs:MODEL@URL in bench, serve and the RL adapters: the same within-prompt numbers
 
 GROUP = ["4", "It is four.", "five", "a longer answer that rambles on"]
 
@@ -163,20 +163,22 @@ def test_bench_through_a_server_gives_the_local_figures(served, saved_model, tmp
 
     url, _, _ = served
     data = Path(__file__).parent / "fixtures" / "bench" / "rm-bench"
-    common = ["bench", "rm-bench", "--model", str(saved_model), "--data", str(data),
-              "--resamples", "50"]
-    assert main([*common, "--out", str(tmp_path / "local")]) == 0
-    assert main([*common, "--out", str(tmp_path / "remote"), "--endogenous-base-url", url]) == 0
-    local, remote = (json.loads((tmp_path / run / "summary.json").read_text())
-                     for run in ("local", "remote"))
-    assert remote["figures"] == local["figures"]  # accuracies: chosen and rejected share V(s_1)
-    assert remote["run"]["options"] == {"endogenous_base_url": url}
-    assert "cannot honour --aggregate" in cli_error(
-        [*common, "--out", str(tmp_path / "x"), "--endogenous-base-url", url,
-         "--aggregate", "mean"])
-    assert "endogenous method" in cli_error(
-        [*common, "--out", str(tmp_path / "y"), "--endogenous-base-url", url,
-         "--method", "verifier"])
+    common = ["bench", "rm-bench", "--data", str(data), "--resamples", "50"]
+    local, remote = ["--model", str(saved_model)], ["--model", f"logprobs:{saved_model}@{url}"]
+    for name, flags in (("local", local), ("remote", remote),
+                        ("local-mean", [*local, "--aggregate", "mean"]),
+                        ("remote-mean", [*remote, "--aggregate", "mean"])):
+        assert main([*common, *flags, "--out", str(tmp_path / name)]) == 0
+    runs = {name: json.loads((tmp_path / name / "summary.json").read_text())
+            for name in ("local", "remote", "local-mean", "remote-mean")}
+    # accuracies: chosen and rejected share V(s_1); the mean log-likelihood needs no V at all
+    assert runs["remote"]["figures"] == runs["local"]["figures"]
+    assert runs["remote-mean"]["figures"] == runs["local-mean"]["figures"]
+    assert runs["remote"]["run"]["model"] == f"logprobs:{saved_model}@{url}"
+    assert "only alpha=1 and terminal='zero' can be served" in cli_error(
+        [*common, *remote, "--out", str(tmp_path / "x"), "--alpha", "0.5"])
+    assert "--method verifier takes a model's id or path" in cli_error(
+        [*common, *remote, "--out", str(tmp_path / "y"), "--method", "verifier"])
 
 
 def test_serve_through_a_server(served, saved_model):
@@ -187,8 +189,8 @@ def test_serve_through_a_server(served, saved_model):
     from rewardmine.server.run import BackgroundServer
 
     url, _, local = served
-    args = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
-                                      "--endogenous-base-url", url])
+    args = build_parser().parse_args(["serve", "--endogenous-model",
+                                      f"logprobs:{saved_model}@{url}"])
     want = local.score("What is 2+2?", GROUP)
     ids = [local.encoder.encode("What is 2+2?", r).action_ids for r in GROUP]
     with BackgroundServer(build(args)) as server:
@@ -199,9 +201,9 @@ def test_serve_through_a_server(served, saved_model):
     assert advantages(got) == pytest.approx(advantages(want), abs=1e-4)
     assert by_ids["rewards"] == pytest.approx(got, abs=1e-9)
     for flags in (["--prompt-cache", "always"], ["--dtype", "float32"]):
-        bad = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
-                                         "--endogenous-base-url", url, *flags])
-        with pytest.raises(SystemExit, match="do not apply with --endogenous-base-url"):
+        bad = build_parser().parse_args(["serve", "--endogenous-model",
+                                         f"logprobs:{saved_model}@{url}", *flags])
+        with pytest.raises(SystemExit, match="do not apply to a logprobs: reward"):
             build(bad)
 
 
@@ -213,8 +215,8 @@ def test_serve_answers_503_when_the_log_probability_server_is_down(saved_model):
     from rewardmine.server.run import BackgroundServer, free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    args = build_parser().parse_args(["serve", "--endogenous-model", str(saved_model),
-                                      "--endogenous-base-url", dead])
+    args = build_parser().parse_args(["serve", "--endogenous-model",
+                                      f"logprobs:{saved_model}@{dead}"])
     with BackgroundServer(build(args)) as server:
         answer = requests.post(server.url + "/v1/score", json={"prompt": "Q", "responses": ["A"]})
     assert answer.status_code == 503 and "Retry-After" in answer.headers
@@ -228,14 +230,14 @@ def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
     url, _, local = served
     prompt = [{"role": "user", "content": "What is 2+2?"}]
     want = advantages(local.score(prompt, GROUP))
-    func = endogenous_reward_func(str(saved_model), endogenous_base_url=url)
+    func = endogenous_reward_func(f"logprobs:{saved_model}@{url}")
     assert "logprobs" in func.__name__
     assert advantages(func([prompt] * 4, GROUP)) == pytest.approx(want, abs=1e-4)
     ids = [list(local.encoder.encode(prompt, r).action_ids) for r in GROUP]
     assert advantages(func([prompt] * 4, GROUP, completion_ids=ids)) == \
         pytest.approx(want, abs=1e-4)
     # the mean log-likelihood needs no V: the served one is the local one exactly
-    means = endogenous_reward_func(str(saved_model), endogenous_base_url=url, aggregate="mean")
+    means = endogenous_reward_func(f"logprobs:{saved_model}@{url}", aggregate="mean")
     assert means([prompt] * 4, GROUP) == pytest.approx(
         local.score(prompt, GROUP, aggregate="mean"), abs=1e-4)
     got = [verl.compute_score("d", r, None, {"question": prompt}, model=str(saved_model),
@@ -251,9 +253,10 @@ def test_rl_adapters_through_a_server(served, saved_model, monkeypatch):
     assert verl.compute_score("d", "4", None, {"question": prompt}, model=str(saved_model),
                               endogenous_base_url=url, aggregate="mean") == pytest.approx(
         local.score(prompt, ["4"], aggregate="mean")[0], abs=1e-4)
+    assert verl.compute_score("d", "4", None, {"question": prompt},
+                              reward=f"logprobs:{saved_model}@{url}") == pytest.approx(got[0])
     rendered = local.encoder.render_prompt(prompt).text
-    monkeypatch.setenv("REWARDMINE_ENDOGENOUS_MODEL", str(saved_model))
-    monkeypatch.setenv("REWARDMINE_ENDOGENOUS_BASE_URL", url)
+    monkeypatch.setenv("REWARDMINE_REWARD", f"logprobs:{saved_model}@{url}")
     out = openrlhf_reward_func.reward_func([rendered + r for r in GROUP], [rendered] * 4)
     text = [float(x) for x in out["rewards"]]
     local_text = openrlhf_reward_func.make_reward_func(local)(

@@ -19,7 +19,7 @@ from rewardmine.judge import PrincipleJudge
 from rewardmine.judge.backends import GenerationRequest
 from rewardmine.judge.backends.openai import OpenAIBackend
 from rewardmine.judge.options import GenerationOptions
-from rewardmine.judge.specs import accepted_settings, load_judge, parse_spec
+from rewardmine.specs import accepted_settings, load_judge, parse_spec
 from rewardmine.testing import build_tokenizer
 
 FAKE = '{"scores": {"model-1": 5, "model-2": 1}, "best-to-worst": ["model-1", "model-2"]}'

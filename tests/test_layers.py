@@ -11,15 +11,17 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rewardmine"
 FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io", "progress",
               "upstream", "statistics"}
 SCORERS = {"endogenous", "judge", "consensus"}
+LOADER = {"specs"}  # names and loads a reward of either family
 CONSUMERS = {"bench", "rl", "server", "distributed"}
 # what each part may import from rewardmine, beyond itself
 ALLOWED = {
     **{name: FOUNDATION for name in FOUNDATION},
     **{name: FOUNDATION | SCORERS for name in SCORERS},
-    "bench": FOUNDATION | SCORERS,
-    "rl": FOUNDATION | SCORERS,
-    "server": FOUNDATION | SCORERS,
-    "distributed": FOUNDATION | SCORERS | {"server"},
+    "specs": FOUNDATION | SCORERS,
+    "bench": FOUNDATION | SCORERS | LOADER,
+    "rl": FOUNDATION | SCORERS | LOADER,
+    "server": FOUNDATION | SCORERS | LOADER,
+    "distributed": FOUNDATION | SCORERS | LOADER | {"server"},
 }
 
 

@@ -181,7 +181,7 @@ def test_endogenous_from_gguf_equals_the_model_it_was_written_from(gguf_model, t
 
 
 def test_from_pretrained_accepts_every_constructor_option(saved_model):
-    options = dict(alpha=0.5, terminal="value", include_end_of_turn=False,
+    options = dict(alpha=0.5, terminal="value", aggregate="mean", include_end_of_turn=False,
                    max_tokens_per_batch=123, head_dtype=torch.float64, head_chunk_bytes=4096,
                    reuse_prompt_cache=False, min_cache_saving=7, check_head=False, progress=False)
     constructor = {n for n, p in inspect.signature(EndogenousReward.__init__).parameters.items()
@@ -190,6 +190,7 @@ def test_from_pretrained_accepts_every_constructor_option(saved_model):
     rm = EndogenousReward.from_pretrained(saved_model, device="cpu",
                                           model_kwargs={"attn_implementation": "eager"}, **options)
     assert (rm.alpha, rm.terminal, rm.encoder.include_end_of_turn) == (0.5, "value", False)
+    assert rm.aggregate == "mean"
     assert (rm.max_tokens_per_batch, rm.reuse_prompt_cache, rm.min_cache_saving) == (123, False, 7)
     assert rm.progress is False
     assert rm.head.weight.dtype == torch.float64
@@ -328,8 +329,8 @@ def test_local_paths_are_resolved_once_and_missing_ones_named(saved_model, monke
     hub lookup of a malformed id."""
     import socket
 
-    from rewardmine.judge.specs import resolve_spec
     from rewardmine.models import resolve_source
+    from rewardmine.specs import resolve_spec
 
     monkeypatch.chdir(saved_model.parent)
     assert resolve_source(saved_model.name) == str(saved_model.resolve())
@@ -339,7 +340,8 @@ def test_local_paths_are_resolved_once_and_missing_ones_named(saved_model, monke
                                                     f"{socket.gethostname()}"):
             resolve_source(missing)
     assert resolve_spec(f"principle:{saved_model.name}") == f"principle:{saved_model.resolve()}"
-    assert resolve_spec(saved_model.name) == str(saved_model.resolve())
+    assert resolve_spec(saved_model.name, default="principle") == f"principle:{saved_model.resolve()}"
+    assert resolve_spec(saved_model.name, default="endogenous") == f"endogenous:{saved_model.resolve()}"
     assert resolve_spec("openai:m@http://x/v1") == "openai:m@http://x/v1"
     with pytest.raises(FileNotFoundError, match=r"no model file or folder at \./nope"):
         load_causal_lm("./nope")

@@ -52,11 +52,13 @@ def test_endogenous_matches_score_many_in_both_formats(reward):
 
 
 def test_endogenous_text_format_scores_the_continuation(reward, tokenizer):
-    func = endogenous_reward_func(reward, prompt_format="text", aggregate="mean")
+    means = EndogenousReward(reward.model, reward.tokenizer, aggregate="mean")
+    func = endogenous_reward_func(means, prompt_format="text")
     prompt, completion = "Question: 2+2? Answer:", " 4"
     state = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     whole = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
     expected = reward.score_ids([state], [whole[len(state):]], aggregate="mean")
+    assert expected != pytest.approx(reward.score_ids([state], [whole[len(state):]]))
     assert func(prompts=[prompt], completions=[completion]) == pytest.approx(expected)
     with pytest.raises(ValueError, match="prompt 0 is a list of messages"):
         func(prompts=[[{"role": "user", "content": "x"}]], completions=["y"])
@@ -92,15 +94,17 @@ def test_judge_groups_follow_trls_layout_and_never_merge_a_shared_prompt():
         func(prompts=["A", "A"], completions=["a", "b"], answer=["1"] * 2)
 
 
-def test_default_names_differ_with_the_options(reward):
-    names = {endogenous_reward_func(reward).__name__,
-             endogenous_reward_func(reward, aggregate="mean").__name__,
+def test_default_names_differ_with_the_options(reward, saved_model):
+    names = {endogenous_reward_func(str(saved_model)).__name__,
+             endogenous_reward_func(str(saved_model), aggregate="mean").__name__,
              endogenous_reward_func(reward, system="Be brief.").__name__,
              endogenous_reward_func(reward, system="Be long.").__name__,
              judge_reward_func(LengthJudge(), "p", num_generations=2).__name__,
              judge_reward_func(LengthJudge(), "q", num_generations=2).__name__,
              judge_reward_func(LengthJudge(), "p", num_generations=2, reward="rank").__name__}
     assert len(names) == 7
+    with pytest.raises(TypeError, match="only apply when reward is a spec"):
+        endogenous_reward_func(reward, aggregate="mean")
 
 
 def pad_is_eos_tokenizer(which: str):
@@ -143,7 +147,7 @@ def test_reward_functions_survive_a_pickle_round_trip(saved_model):
     clone = pickle.loads(pickle.dumps(func))
     assert clone._model is None and clone.__name__ == func.__name__
     assert clone(prompts=["What is 2+2?"], completions=["4"]) == pytest.approx(expected)
-    judge = judge_reward_func({"judge_factory": "test_rl_trl:make_length_judge"}, "p",
+    judge = judge_reward_func("test_rl_trl:make_length_judge", "p",
                               num_generations=2)
     judged = pickle.loads(pickle.dumps(judge))
     assert judged(prompts=["A", "A"], completions=["a", "aa"]) == [2.0, 3.0]

@@ -203,7 +203,7 @@ def test_openrlhf_route_keeps_mid_response_special_text_as_text(server, reward, 
 def test_openrlhf_python_file_mode(saved_model, monkeypatch, tokenizer):
     from rewardmine.rl import openrlhf_reward_func
 
-    monkeypatch.setenv("REWARDMINE_ENDOGENOUS_MODEL", str(saved_model))
+    monkeypatch.setenv("REWARDMINE_REWARD", str(saved_model))
     spec = importlib.util.spec_from_file_location("reward_func", openrlhf_reward_func.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

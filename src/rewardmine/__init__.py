@@ -3,6 +3,7 @@
 from rewardmine.endogenous import EndogenousReward
 from rewardmine.errors import ContextLengthError, JudgeOutputError, RewardmineError
 from rewardmine.judge import PrincipleJudge
+from rewardmine.specs import load_judge, load_reward, load_scorer
 from rewardmine.types import Judgement, TokenRewards
 
 __version__ = "0.1.0"
@@ -16,4 +17,7 @@ __all__ = [
     "RewardmineError",
     "TokenRewards",
     "__version__",
+    "load_judge",
+    "load_reward",
+    "load_scorer",
 ]

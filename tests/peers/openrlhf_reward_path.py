@@ -83,7 +83,7 @@ def main() -> None:
            "http": rewards(url.rstrip("/") + "/openrlhf", tokenizer, prompt, cases)}
     import os
 
-    os.environ["REWARDMINE_ENDOGENOUS_MODEL"] = model_dir
+    os.environ["REWARDMINE_REWARD"] = model_dir
     out["file"] = rewards(bundled.__file__, tokenizer, prompt, cases)
     if len(sys.argv) > 3:
         out["parsed"] = [parse_train_ppo_ray(argv) for argv in json.loads(sys.argv[3])]

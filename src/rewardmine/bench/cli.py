@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,13 @@ def register(commands: Any) -> None:
     for name in BENCHMARKS:
         sub = names.add_parser(name, help=f"run {name}")
         source = sub.add_mutually_exclusive_group(required=True)
-        source.add_argument("--model", action="append",
-                            help="Hugging Face id or local path of the model; for the judge "
-                            "methods a judge spec (principle:PATH, openai:MODEL@URL, ...), "
-                            "repeatable for a panel")
+        source.add_argument("--model", action="append", metavar="SPEC",
+                            help="the reward's spec (docs/judge.md#reward-specs): for the "
+                            "endogenous method a model id or path (endogenous:PATH) or "
+                            "logprobs:MODEL@BASE_URL (a vLLM/SGLang server's log-probabilities: "
+                            "the reward minus V(s_1), the same figures); for the judge methods "
+                            "principle:PATH (or a bare path), openai:MODEL@URL, ..., repeatable "
+                            "for a panel")
         source.add_argument("--scores", help="JSONL of precomputed per-item scores")
         sub.add_argument("--method", default="endogenous",
                          help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, a "
@@ -65,10 +67,6 @@ def register(commands: Any) -> None:
         sub.add_argument("--terminal", choices=["zero", "value"])
         sub.add_argument("--aggregate", choices=["sum", "mean"])
         sub.add_argument("--items-per-call", type=int, default=16)
-        sub.add_argument("--endogenous-base-url", default=None, metavar="URL",
-                         help="method endogenous: score through a vLLM/SGLang server serving "
-                         "--model at URL (log-probabilities: the reward minus V(s_1), the same "
-                         "figures; see docs/scale.md)")
         sub.add_argument("--engine", default="local", choices=["local", "ray"],
                          help="ray: score on Ray Data, one model per actor (joins RAY_ADDRESS)")
         sub.add_argument("--workers", type=_positive, default=1,
@@ -101,17 +99,12 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             options[flag] = getattr(args, flag)
     if args.model:  # local paths made absolute: they mean the same on a Ray worker
-        from rewardmine.judge.specs import resolve_spec
-
-        args.model = [resolve_spec(m) for m in args.model]
+        args.model = [_resolve(args.method, m) for m in args.model]
     model = None if not args.model else args.model[0] if len(args.model) == 1 else args.model
-    recorded = {**options, **extra}
-    if args.endogenous_base_url:  # its scores are the local ones minus V(s_1): not mixed
-        recorded["endogenous_base_url"] = args.endogenous_base_url
-    meta = {"model": model, "method": args.method if model else None, "options": recorded}
-    if args.scores and (args.engine != "local" or args.endogenous_base_url):
-        raise UsageError("--scores reads precomputed scores: --engine ray and "
-                         "--endogenous-base-url need --model")
+    meta = {"model": model, "method": args.method if model else None,
+            "options": {**options, **extra}}
+    if args.scores and args.engine != "local":
+        raise UsageError("--scores reads precomputed scores: --engine ray needs --model")
     # the data is read before a model of gigabytes loads, so a bad --data costs no model load
     items = bench.load(args.data) if model and not args.scores else None
     reward = _reward(args, model, options) if model else None
@@ -125,14 +118,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve(method: str, model: str) -> str:
+    """``model`` with a local path made absolute; a bare name is the kind the method reads."""
+    from rewardmine.bench.registry import JUDGE_METHODS
+    from rewardmine.models import resolve_source
+    from rewardmine.specs import KINDS, resolve_spec
+
+    if method == "endogenous":
+        return resolve_spec(model, default="endogenous")
+    if method in JUDGE_METHODS:
+        return resolve_spec(model, default="principle")
+    if model.partition(":")[0] in KINDS:
+        raise UsageError(f"--model {model} is a reward spec, which the endogenous and judge "
+                         f"methods read; --method {method} takes a model's id or path")
+    return resolve_source(model) if ":" not in model else model
+
+
 def _reward(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> Any:
     """The scorer or judge (``--engine local``), or Ray actors that each build one."""
     from rewardmine.bench.registry import make_method
 
-    if args.endogenous_base_url:
-        factory = _remote_factory(args, model, options)
-    else:
-        factory = functools.partial(make_method, args.method, model, options)
+    factory = functools.partial(make_method, args.method, model, options)
     if args.engine == "local":
         return factory()
     if args.gpus_per_worker < 0:
@@ -140,26 +146,6 @@ def _reward(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> An
     from rewardmine.distributed.ray_data import RayEngine
 
     return RayEngine(factory, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
-
-
-def _remote_factory(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> Any:
-    """``EndogenousReward.from_server`` for --endogenous-base-url, refusing what it cannot give."""
-    from rewardmine.endogenous import EndogenousReward
-
-    if args.method != "endogenous" or not isinstance(model, str):
-        raise UsageError("--endogenous-base-url serves the endogenous method of one --model")
-    refused = {"dtype": None, "device": None, "alpha": 1.0, "terminal": "zero",
-               "aggregate": "sum"}
-    bad = sorted(k for k, fine in refused.items() if k in options and options[k] != fine)
-    if bad:
-        raise UsageError(f"--endogenous-base-url gives log-probabilities at alpha 1 only: it "
-                         f"cannot honour {', '.join('--' + k for k in bad)} (the server holds "
-                         "the model; alpha and terminal 'value' need V(s_t), which stays local; "
-                         "bench scores the sum there: the mean log-likelihood of a server is "
-                         "served by rewardmine score and the RL adapters)")
-    remote = {k: v for k, v in options.items() if k not in refused}
-    return functools.partial(EndogenousReward.from_server, args.endogenous_base_url, model,
-                             api_key=os.environ.get("OPENAI_API_KEY"), **remote)
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -5,19 +5,20 @@ A method is a factory ``factory(model, options)`` returning a :class:`~rewardmin
 judged in one call); ``model`` is one string, or a list of them where a method takes several
 (the judge methods: a panel). Built in:
 
-- ``endogenous``: :class:`~rewardmine.EndogenousReward` (options: ``dtype``, ``device``,
-  ``alpha``, ``terminal``, ``aggregate``, ...).
+- ``endogenous``: the endogenous reward; ``model`` is a scorer spec (``endogenous:PATH``,
+  ``logprobs:MODEL@URL``, ``serve:URL``; a bare path means ``endogenous:PATH``), options
+  ``dtype``, ``device``, ``alpha``, ``terminal``, ``aggregate``, ... (:mod:`rewardmine.specs`).
 - ``verifier``: :class:`~rewardmine.judge.baselines.GenerativeVerifier`, log p("Yes").
 - ``judge``: the listwise :class:`~rewardmine.PrincipleJudge`; ``judge-pointwise`` rates each
   response alone on 1-10 (GenRM-pointwise); ``judge-pairwise`` compares every pair (GenRM-pairwise).
-  ``model`` is a judge spec (``principle:PATH``, ``openai:MODEL@URL``, ``endogenous:PATH``,
-  ``MODULE:FUNCTION``; a bare path means ``principle:PATH``); several make a Kemeny panel.
+  ``model`` is a reward spec (:mod:`rewardmine.specs`: ``principle:PATH``, ``openai:MODEL@URL``,
+  ``endogenous:PATH``, ``MODULE:FUNCTION``, ...; a bare path means ``principle:PATH``); several
+  make a Kemeny panel.
 - ``MODULE:FUNCTION``: any importable factory with the signature above.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -73,14 +74,9 @@ def make_method(method: str, model: str | Sequence[str],
 
 
 def _import_factory(target: str) -> MethodFactory:
-    module_name, _, name = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except ModuleNotFoundError:
-        raise ValueError(f"method {target!r}: no module {module_name!r} (is it on PYTHONPATH?); "
-                         f"known methods: {methods()}") from None
-    except AttributeError:
-        raise ValueError(f"method {target!r}: module {module_name!r} has no {name!r}") from None
+    from rewardmine.specs import import_target
+
+    return import_target(target, f"method {target!r}", hint=f"known methods: {methods()}")
 
 
 def _one_model(method: str, model: Any) -> str:
@@ -91,9 +87,9 @@ def _one_model(method: str, model: Any) -> str:
 
 
 def _endogenous(model: Any, options: Mapping[str, Any]) -> Scorer:
-    from rewardmine.judge.specs import endogenous_scorer
+    from rewardmine.specs import load_scorer
 
-    return endogenous_scorer(_one_model("endogenous", model), **options)
+    return load_scorer(_one_model("endogenous", model), defaults={"progress": False}, **options)
 
 
 def _verifier(model: Any, options: Mapping[str, Any]) -> Scorer:
@@ -114,32 +110,25 @@ def _judge_method(preset: Mapping[str, Any]) -> MethodFactory:
 
     def factory(model: Any, options: Mapping[str, Any]) -> ListJudge:
         from rewardmine.judge.baselines import DEFAULT_PRINCIPLE
-        from rewardmine.judge.specs import load_judge
+        from rewardmine.specs import load_judge
 
-        specs = [_spec_of(m) for m in ([model] if isinstance(model, str) else model)]
         # a benchmark item needs numbers: an invalid verdict comes back to the runner, which
         # names the item; benchmarks without a steering text are judged by the default principle
         defaults = {**preset, "on_invalid": "return", "progress": False,
                     "principle": DEFAULT_PRINCIPLE}
-        return load_judge(specs, defaults=defaults, **options)
+        return load_judge(model, defaults=defaults, **options)
 
     return factory
 
 
-def _spec_of(text: str) -> Any:
-    """A judge spec; a bare path (or hub id) is a local PrincipleJudge."""
-    from rewardmine.judge.specs import JudgeSpec, parse_spec
-
-    if Path(text).exists() or ":" not in text:
-        return JudgeSpec("principle", text)
-    return parse_spec(text)
-
+JUDGE_METHODS = {"judge": {"mode": "listwise"}, "judge-pointwise": GENRM_POINTWISE,
+                 "judge-pairwise": GENRM_PAIRWISE}
+"""The methods whose ``model`` is a judge spec (a bare path: ``principle:PATH``)."""
 
 register_method("endogenous", _endogenous)
 register_method("verifier", _verifier)
-register_method("judge", _judge_method({"mode": "listwise"}))
-register_method("judge-pointwise", _judge_method(GENRM_POINTWISE))
-register_method("judge-pairwise", _judge_method(GENRM_PAIRWISE))
+for _name, _preset in JUDGE_METHODS.items():
+    register_method(_name, _judge_method(_preset))
 
 
 def _texts(options: Mapping[str, Any], key: str) -> dict[str, str] | None:

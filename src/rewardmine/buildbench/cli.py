@@ -87,7 +87,7 @@ def _generators(args: argparse.Namespace) -> list[Any]:
 
 
 def _judges(args: argparse.Namespace) -> dict[str, Any]:
-    from rewardmine.judge.specs import check_settings, load_judge, parse_spec
+    from rewardmine.specs import check_settings, load_judge, parse_spec
 
     # a judge that cannot give a valid verdict after its retries leaves an "invalid" judgement,
     # which the consensus skips, rather than stopping the run; a local PrincipleJudge decodes
@@ -95,8 +95,9 @@ def _judges(args: argparse.Namespace) -> dict[str, Any]:
     defaults = dict(on_invalid="return", progress=False, seed=args.seed, device=args.device,
                     concurrency=args.concurrency, constrained=True)
     settings = judge_settings(args, prefix="judge-")
-    specs = [parse_spec(spec) for spec in args.judge]
-    check_settings(specs, None, settings)  # refuse a bad option before loading any model
+    specs = [parse_spec(spec, default="principle") for spec in args.judge]
+    for spec in specs:  # refuse a bad option before loading any model
+        check_settings(spec, settings)
     return {f"j{number}-{spec.label}": load_judge(spec, defaults=defaults, **settings)
             for number, spec in enumerate(specs, start=1)}
 

@@ -4,7 +4,7 @@ A judge is any :class:`~rewardmine.protocols.ListJudge` (``judge_many(requests) 
 list[Judgement]`` in request order; a request is ``{"principle", "prompt", "responses"}``): a
 PrincipleJudge, a scorer such as the endogenous reward wrapped by
 :class:`~rewardmine.protocols.ScorerJudge` (the principle as its system prompt), or a panel. The
-command line builds them from judge specs (:mod:`rewardmine.judge.specs`).
+command line builds them from judge specs (:mod:`rewardmine.specs`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Generators: ``PATH`` (a local transformers model) or ``openai:MODEL@BASE_URL`` (
 OpenAI-compatible endpoint), either followed by ``:follow`` (the default: the principle goes in a
 system prompt) or ``:none`` (it is left out). For endpoints the API key is read from the
 ``OPENAI_API_KEY`` environment variable when it is set. Judges are chosen with the judge spec
-grammar of every command, :mod:`rewardmine.judge.specs`.
+grammar of every command, :mod:`rewardmine.specs`.
 """
 
 from __future__ import annotations

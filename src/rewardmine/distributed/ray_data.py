@@ -178,8 +178,8 @@ def _score_block(options: dict[str, Any], reward: Any, block: tuple[int, list[An
 
 
 def score_rows_on_ray(rows: Sequence[Mapping[str, Any]], factory: Factory, *,
-                      system: str | None = None, aggregate: str = "sum",
-                      token_rewards: bool = False, rows_per_block: int = 64, workers: int = 1,
+                      system: str | None = None, token_rewards: bool = False,
+                      rows_per_block: int = 64, workers: int = 1,
                       gpus_per_worker: float = 0.0, max_retries: int = 2,
                       first_number: int = 1) -> Iterator[list[dict[str, Any]]]:
     """Score ``rows`` on Ray; yields the scored rows block by block, in input order.
@@ -187,8 +187,8 @@ def score_rows_on_ray(rows: Sequence[Mapping[str, Any]], factory: Factory, *,
     Args:
         rows: input rows (``prompt`` plus ``response`` or ``responses``).
         factory: a picklable callable that builds the reward inside each actor (for example
-            ``functools.partial(EndogenousReward.from_pretrained, "Qwen/...")``).
-        system, aggregate, token_rewards: as in ``rewardmine score``.
+            ``functools.partial(load_scorer, "endogenous:Qwen/...", aggregate="mean")``).
+        system, token_rewards: as in ``rewardmine score``.
         rows_per_block: rows per ``score_many`` call (and per Ray task).
         workers: actors, each holding its own model.
         gpus_per_worker: GPUs each actor reserves (0 on CPU).
@@ -199,7 +199,7 @@ def score_rows_on_ray(rows: Sequence[Mapping[str, Any]], factory: Factory, *,
         raise ValueError(f"rows_per_block must be at least 1, got {rows_per_block}")
     starts = range(0, len(rows), rows_per_block)
     blocks = [(first_number + s, [dict(r) for r in rows[s:s + rows_per_block]]) for s in starts]
-    options = {"system": system, "aggregate": aggregate, "token_rewards": token_rewards}
+    options = {"system": system, "token_rewards": token_rewards}
     yield from map_blocks_on_ray(
         functools.partial(_score_block, options), blocks, factory,
         labels=[f"block from input row {first}" for first, _ in blocks], workers=workers,
@@ -207,7 +207,7 @@ def score_rows_on_ray(rows: Sequence[Mapping[str, Any]], factory: Factory, *,
 
 
 def score_dataset(dataset: Any, factory: Factory, *, system: str | None = None,
-                  aggregate: str = "sum", batch_size: int = 64, workers: int = 1,
+                  batch_size: int = 64, workers: int = 1,
                   gpus_per_worker: float = 0.0, max_retries: int = 2) -> Any:
     """A lazy ``ray.data.Dataset``: ``dataset`` with ``score`` (or ``scores``) added per row.
 
@@ -215,6 +215,6 @@ def score_dataset(dataset: Any, factory: Factory, *, system: str | None = None,
     reward in each actor. Write it with any Ray Data sink (``write_parquet``, ...).
     """
     _init_ray()
-    options = {"system": system, "aggregate": aggregate}
+    options = {"system": system}
     return _map(dataset, _DatasetScorer, (factory, options), batch_size=batch_size,
                 batch_format="pyarrow", **_map_options(workers, gpus_per_worker, max_retries))

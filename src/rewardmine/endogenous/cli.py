@@ -36,23 +36,24 @@ def register(commands: Any) -> None:
         "name ends in .parquet (a parquet output collects its rows in NAME.partial.jsonl until "
         "the last one is in).",
     )
-    parser.add_argument("--model", required=True, help="Hugging Face id or local path")
+    parser.add_argument("--model", required=True, metavar="SPEC",
+                        help="the reward: a Hugging Face id or local path (endogenous:PATH), or "
+                        "logprobs:MODEL@BASE_URL, a vLLM/SGLang server's prompt "
+                        "log-probabilities (the reward minus V(s_1), see docs/endogenous.md)")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--system", default=None, help="system prompt that steers the reward")
     parser.add_argument("--token-rewards", action="store_true",
                         help="also write per-token rewards (one response per row only)")
-    parser.add_argument("--dtype", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--alpha", type=float, default=1.0)
-    parser.add_argument("--terminal", default="zero", choices=["zero", "value"])
-    parser.add_argument("--aggregate", default="sum", choices=["sum", "mean"])
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="default: the checkpoint's own (auto)")
+    parser.add_argument("--device", help="default: auto")
+    parser.add_argument("--alpha", type=float, help="default: 1")
+    parser.add_argument("--terminal", choices=["zero", "value"], help="default: zero")
+    parser.add_argument("--aggregate", choices=["sum", "mean"],
+                        help="sum (default: the return) or mean (the mean log-likelihood)")
     parser.add_argument("--rows-per-write", type=int, default=64,
                         help="rows scored together (one score_many call, one Ray task)")
-    parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
-                        help="score through a vLLM/SGLang server serving --model at URL (its "
-                        "prompt log-probabilities: the reward minus V(s_1), see docs/endogenous.md)")
     parser.add_argument("--on-overflow", default="refuse", choices=["refuse", "skip"],
                         help="a row over the model's context: refuse the run before anything is "
                         "scored (default), or write the row with 'skipped' and its reason "
@@ -107,20 +108,27 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
     return skipped
 
 
+SETTINGS = ("dtype", "device", "alpha", "terminal", "aggregate")
+"""The reward's settings that have flags; a flag left out keeps the reward's default."""
+
+
 def _factory(args: argparse.Namespace) -> Any:
     """A picklable callable that builds the reward (run here, or in each Ray actor)."""
-    from rewardmine.endogenous import EndogenousReward
+    from rewardmine.specs import check_settings, load_scorer, parse_spec
 
-    if args.endogenous_base_url:
-        if args.token_rewards or args.alpha != 1.0 or args.terminal != "zero":
-            raise UsageError("--endogenous-base-url gives log-probabilities only: it cannot "
-                             "honour --token-rewards, --alpha or --terminal value (see "
-                             "docs/endogenous.md)")
-        return functools.partial(EndogenousReward.from_server, args.endogenous_base_url,
-                                 args.model, api_key=os.environ.get("OPENAI_API_KEY"))
-    return functools.partial(EndogenousReward.from_pretrained, args.model, dtype=args.dtype,
-                             device=args.device, alpha=args.alpha, terminal=args.terminal,
-                             progress=False)
+    spec = parse_spec(args.model, default="endogenous")
+    if spec.kind not in ("endogenous", "logprobs"):
+        raise UsageError(f"--model {args.model}: score takes endogenous:PATH (or a bare path) or "
+                         "logprobs:MODEL@BASE_URL")
+    if args.token_rewards and spec.kind == "logprobs":
+        raise UsageError("--token-rewards needs V(s_t) at every position, which a "
+                         "log-probability server does not return (see docs/endogenous.md)")
+    settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
+    try:
+        check_settings(spec, settings)
+    except ValueError as error:
+        raise UsageError(f"--model {args.model}: {error}") from None
+    return functools.partial(load_scorer, str(spec), defaults={"progress": False}, **settings)
 
 
 class _Checker:
@@ -128,18 +136,21 @@ class _Checker:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from rewardmine.server.scoring import RequestEncoder
+        from rewardmine.specs import parse_spec
 
-        encoder = RequestEncoder.from_pretrained(args.model)  # the one loader: GGUF files too
+        spec = parse_spec(args.model)
+        encoder = RequestEncoder.from_pretrained(spec.target)  # the one loader: GGUF files too
         self.encoder = encoder.encoder
-        self.max_length = None if args.endogenous_base_url else encoder.max_length
+        self.max_length = None if spec.kind == "logprobs" else encoder.max_length
 
 
 def run(args: argparse.Namespace) -> int:
     if args.rows_per_write < 1:
         raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
-    from rewardmine.models import resolve_source
+    from rewardmine.specs import resolve_spec
 
-    args.model = resolve_source(args.model)  # a relative path means the same on a Ray worker
+    # a relative path means the same on a Ray worker
+    args.model = resolve_spec(args.model, default="endogenous")
     lines = read_rows(args.input)
     _check_rows(lines, args)
     rows = [row for _, row in lines]
@@ -162,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             skipped = _check_encoding(_Checker(args), todo, args)
             scored = [line for line in todo if line[0] not in skipped]
             blocks = score_rows_on_ray(
-                [row for _, row in scored], factory, system=args.system, aggregate=args.aggregate,
+                [row for _, row in scored], factory, system=args.system,
                 token_rewards=args.token_rewards, rows_per_block=args.rows_per_write,
                 workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                 first_number=done + 1)
@@ -171,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             skipped = _check_encoding(model, todo, args)
             scored = [line for line in todo if line[0] not in skipped]
             blocks = (score_rows(model, [row for _, row in block], system=args.system,
-                                 aggregate=args.aggregate, token_rewards=args.token_rewards)
+                                 token_rewards=args.token_rewards)
                       for block in chunks(scored, args.rows_per_write))
         results = (result for block in blocks for result in block)
         bar = progress_bar(len(todo), desc="rows", unit="row")

@@ -87,10 +87,15 @@ def aggregate(rewards: torch.Tensor, scaled_log_pi: torch.Tensor, how: Aggregate
     prompt's V(s_1) by the response's length, so the shortest response (the end-of-turn token
     alone) would win by the division (V(s_1) is about 32 nats on SmolLM2).
     """
+    check_aggregate(how)
     if how == "sum":
         return float(rewards.sum())
-    if how == "mean":
-        if scaled_log_pi.numel() == 0:
-            raise ValueError("the mean log-likelihood of a response with no actions is undefined")
-        return float(scaled_log_pi.mean())
-    raise ValueError(f"aggregate must be 'sum' or 'mean', not {how!r}")
+    if scaled_log_pi.numel() == 0:
+        raise ValueError("the mean log-likelihood of a response with no actions is undefined")
+    return float(scaled_log_pi.mean())
+
+
+def check_aggregate(how: object) -> None:
+    """Refuse an aggregate other than "sum" or "mean" (the one place that names them)."""
+    if how not in ("sum", "mean"):
+        raise ValueError(f"aggregate must be 'sum' or 'mean', not {how!r}")

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from rewardmine.chat import ChatEncoder, EncodedPair, Prompt
+from rewardmine.endogenous.math import Aggregate, check_aggregate
 from rewardmine.errors import ContextLengthError, RewardmineError
 from rewardmine.upstream import (
     RetryPolicy,
@@ -57,6 +58,8 @@ class RemoteEndogenousReward:
         protocol: "echo" (``echo`` + ``logprobs``, served by vLLM and SGLang) or
             "prompt_logprobs" (vLLM's extension).
         include_end_of_turn: score the end-of-turn token as the response's last action.
+        aggregate: "sum" (log pi(y|x)) or "mean" (its mean over the response's tokens); the
+            scoring calls' ``aggregate=`` overrides it for one call.
         context_limit: tokens an item may have; longer ones raise ContextLengthError before
             any request is sent. None leaves the check to the server.
         concurrency: requests in flight at once.
@@ -66,6 +69,7 @@ class RemoteEndogenousReward:
 
     def __init__(self, base_url: str, model: str, tokenizer: Any, *, api_key: str | None = None,
                  protocol: Protocol = "echo", include_end_of_turn: bool = True,
+                 aggregate: Aggregate = "sum",
                  context_limit: int | None = None, concurrency: int = 16, retries: int = 3,
                  timeout_s: float = 300.0) -> None:
         if protocol not in ("echo", "prompt_logprobs"):
@@ -75,6 +79,8 @@ class RemoteEndogenousReward:
         self.url = base_url.rstrip("/") + "/completions"
         self.model, self.tokenizer, self.api_key = model, tokenizer, api_key
         self.protocol: Protocol = protocol
+        check_aggregate(aggregate)
+        self.aggregate: Aggregate = aggregate
         self.encoder = ChatEncoder(tokenizer, include_end_of_turn=include_end_of_turn)
         self.context_limit, self.concurrency = context_limit, concurrency
         self.retries, self.timeout_s = retries, timeout_s
@@ -94,7 +100,7 @@ class RemoteEndogenousReward:
     # ----------------------------------------------------------------------------- public API
 
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,
-              aggregate: str = "sum") -> list[float]:
+              aggregate: Aggregate | None = None) -> list[float]:
         """log pi(response | prompt) for each response, the local reward minus V(s_1) ("sum"),
         or its mean over the response's tokens, the local reward's exactly ("mean")."""
         if isinstance(responses, str) or not isinstance(responses, Sequence):
@@ -103,18 +109,16 @@ class RemoteEndogenousReward:
                                aggregate=aggregate)
 
     def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
-                   system: str | None = None, aggregate: str = "sum") -> list[float]:
+                   system: str | None = None, aggregate: Aggregate | None = None) -> list[float]:
         """Parallel lists of prompts and responses, scored in input order."""
-        _check_aggregate(aggregate)
         if len(prompts) != len(responses):
             raise ValueError(f"prompts and responses must be parallel lists; got {len(prompts)} "
                              f"prompts and {len(responses)} responses")
         return self._run(self.encoder.encode_many(prompts, responses, system=system), aggregate)
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
-                  *, aggregate: str = "sum") -> list[float]:
+                  *, aggregate: Aggregate | None = None) -> list[float]:
         """log pi of already tokenized actions given their states (no template applied)."""
-        _check_aggregate(aggregate)
         if len(prompt_ids) != len(action_ids):
             raise ValueError("prompt_ids and action_ids must be parallel lists")
         pairs = []
@@ -134,7 +138,9 @@ class RemoteEndogenousReward:
 
     # ------------------------------------------------------------------------------ internals
 
-    def _run(self, pairs: list[EncodedPair], aggregate: str = "sum") -> list[float]:
+    def _run(self, pairs: list[EncodedPair], aggregate: Aggregate | None) -> list[float]:
+        aggregate = self.aggregate if aggregate is None else aggregate
+        check_aggregate(aggregate)
         for i, pair in enumerate(pairs):
             if not pair.action_ids:
                 raise ValueError(
@@ -221,8 +227,3 @@ def _prompt_logprobs(url: str, choice: dict[str, Any], ids: list[int], protocol:
         value = entry.get(str(ids[t]))
         out.append(value.get("logprob") if isinstance(value, dict) else None)
     return out
-
-
-def _check_aggregate(aggregate: str) -> None:
-    if aggregate not in ("sum", "mean"):
-        raise ValueError(f"aggregate must be 'sum' or 'mean', not {aggregate!r}")

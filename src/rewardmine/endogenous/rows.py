@@ -38,8 +38,7 @@ def row_responses(row: Mapping[str, Any], where: str) -> tuple[list[str], bool]:
 
 
 def score_rows(reward: Any, rows: Sequence[Mapping[str, Any]], *, system: str | None = None,
-               aggregate: str = "sum", token_rewards: bool = False,
-               first_number: int = 1) -> list[dict[str, Any]]:
+               token_rewards: bool = False, first_number: int = 1) -> list[dict[str, Any]]:
     """Each row with ``score`` (or ``scores``) added, from one ``score_many`` call over them all.
 
     ``first_number`` is the input row number of ``rows[0]``, for error messages.
@@ -52,7 +51,7 @@ def score_rows(reward: Any, rows: Sequence[Mapping[str, Any]], *, system: str | 
         prompts += [row["prompt"]] * len(texts)
         responses += texts
         shapes.append((texts, many))
-    scores = iter(reward.score_many(prompts, responses, system=system, aggregate=aggregate))
+    scores = iter(reward.score_many(prompts, responses, system=system))
     out = []
     for row, (texts, many) in zip(rows, shapes, strict=True):
         result = dict(row)

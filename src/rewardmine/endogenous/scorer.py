@@ -58,6 +58,9 @@ class EndogenousReward:
         alpha: the temperature of the soft Bellman operator.
         terminal: "zero" (V of the state after the last token is 0, the paper's telescoped form)
             or "value" (read it from the model).
+        aggregate: a response's reward: "sum" (the return, the paper's reward) or "mean" (the
+            length-normalised log-likelihood); the scoring calls' ``aggregate=`` overrides it
+            for one call.
         include_end_of_turn: score the end-of-turn token as the response's last action.
         max_tokens_per_batch: tokens (batch x padded length) per forward pass; a single item
             longer than this runs alone.
@@ -81,6 +84,7 @@ class EndogenousReward:
         *,
         alpha: float = 1.0,
         terminal: rmath.Terminal = "zero",
+        aggregate: rmath.Aggregate = "sum",
         include_end_of_turn: bool = True,
         max_tokens_per_batch: int = 8192,
         head_dtype: Literal["auto"] | torch.dtype | None = "auto",
@@ -94,6 +98,7 @@ class EndogenousReward:
             raise ValueError(f"alpha must be positive, got {alpha}")
         if terminal not in ("zero", "value"):
             raise ValueError(f"terminal must be 'zero' or 'value', not {terminal!r}")
+        rmath.check_aggregate(aggregate)
         if max_tokens_per_batch < 1:
             raise ValueError("max_tokens_per_batch must be at least 1")
         self.model = model.eval()
@@ -101,6 +106,7 @@ class EndogenousReward:
         self.encoder = ChatEncoder(tokenizer, include_end_of_turn=include_end_of_turn)
         self.alpha = float(alpha)
         self.terminal = terminal
+        self.aggregate: rmath.Aggregate = aggregate
         self.max_tokens_per_batch = max_tokens_per_batch
         self.reuse_prompt_cache = reuse_prompt_cache
         self.min_cache_saving = min_cache_saving
@@ -206,7 +212,7 @@ class EndogenousReward:
     # ----------------------------------------------------------------------------- public API
 
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,
-              aggregate: rmath.Aggregate = "sum") -> list[float]:
+              aggregate: rmath.Aggregate | None = None) -> list[float]:
         """One reward per response to ``prompt``; the prompt runs once for all of them."""
         _check_texts(responses, "responses", single="wrap a single response: [text]")
         rendered = self.encoder.render_prompt(prompt, system=system)
@@ -214,7 +220,8 @@ class EndogenousReward:
         return [self._reward(s, aggregate) for s in self._run(pairs)]
 
     def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
-                   system: str | None = None, aggregate: rmath.Aggregate = "sum") -> list[float]:
+                   system: str | None = None, aggregate: rmath.Aggregate | None = None
+                   ) -> list[float]:
         """Rewards for parallel lists of prompts and responses, in input order.
 
         Items whose prompts are identical share one prompt forward, wherever they are in the lists.
@@ -232,7 +239,7 @@ class EndogenousReward:
         return self._token_view(pair, self._run([pair])[0])
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
-                  *, aggregate: rmath.Aggregate = "sum") -> list[float]:
+                  *, aggregate: rmath.Aggregate | None = None) -> list[float]:
         """Rewards for already tokenized items: parallel lists of state and action token ids.
 
         For trainers that hold token ids (verl, OpenRLHF): no template is applied, the ids are
@@ -281,8 +288,9 @@ class EndogenousReward:
             raise ValueError(f"item {index}: a token id is outside the vocabulary [0, {vocab})")
         return pair
 
-    def _reward(self, scored: _Scored, how: rmath.Aggregate) -> float:
-        return rmath.aggregate(scored.rewards, scored.selected - scored.values[:-1], how)
+    def _reward(self, scored: _Scored, how: rmath.Aggregate | None) -> float:
+        return rmath.aggregate(scored.rewards, scored.selected - scored.values[:-1],
+                               self.aggregate if how is None else how)
 
     def _check_lengths(self, pairs: Sequence[EncodedPair]) -> None:
         if self.max_length is None:

@@ -6,7 +6,6 @@ from rewardmine.judge.options import GenerationOptions
 from rewardmine.judge.panel import JudgePanel
 from rewardmine.judge.parse import parse_judgement
 from rewardmine.judge.schema import verdict_schema
-from rewardmine.judge.specs import load_judge, parse_spec
 
-__all__ = ["GenerationOptions", "JudgePanel", "Mode", "PrincipleJudge", "Usage", "load_judge",
-           "parse_judgement", "parse_spec", "verdict_schema"]
+__all__ = ["GenerationOptions", "JudgePanel", "Mode", "PrincipleJudge", "Usage", "parse_judgement",
+           "verdict_schema"]

@@ -10,7 +10,7 @@ These are the comparisons of the endogenous-reward paper:
 The last two are :class:`~rewardmine.judge.PrincipleJudge` in another mode and scale, so they
 share its masking, parsing, retries and backends; :data:`GENRM_POINTWISE` and
 :data:`GENRM_PAIRWISE` are those settings, for a judge built from any spec
-(:func:`rewardmine.judge.specs.load_judge`). Every baseline reads the steering text ``system``
+(:func:`rewardmine.specs.load_judge`). Every baseline reads the steering text ``system``
 as the principle it judges by.
 """
 

@@ -69,7 +69,7 @@ def judge_settings(args: argparse.Namespace, *, prefix: str = "") -> dict[str, A
 def judge_from_args(args: argparse.Namespace, *, prefix: str = "", spec_dest: str = "judge",
                     defaults: Mapping[str, Any] | None = None) -> Any:
     """The list judge (or panel) the judge flags describe."""
-    from rewardmine.judge.specs import load_judge
+    from rewardmine.specs import load_judge
 
     return load_judge(getattr(args, spec_dest), defaults=defaults,
                       **judge_settings(args, prefix=prefix))

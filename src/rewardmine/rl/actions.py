@@ -66,8 +66,8 @@ def ids_match_texts(tokenizer: Any, action_ids: Sequence[Sequence[int]],
 
 
 def score_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]], *,
-                  system: str | None = None, aggregate: str = "sum") -> list[float]:
+                  system: str | None = None) -> list[float]:
     """Endogenous rewards of the generated ids after each prompt (rendered with the reward
     model's template): no re-tokenization, no end-of-turn appended."""
     states = prompt_state_ids(reward, prompts, system=system)
-    return reward.score_ids(states, [list(a) for a in action_ids], aggregate=aggregate)
+    return reward.score_ids(states, [list(a) for a in action_ids])

@@ -1,14 +1,13 @@
-"""What every RL adapter shares: completion texts, text-mode scoring, model caching.
+"""What every RL adapter shares: completion texts and text-mode scoring.
 
-Judging groups of completions lives in :mod:`rewardmine.grouping`.
+Judging groups of completions lives in :mod:`rewardmine.grouping`; loading a reward, once per
+process, in :func:`rewardmine.specs.load_reward`.
 :func:`score_text_pairs` scores prompts that are already rendered text (OpenRLHF's decoded
 queries, base-model prompts) token by token, without applying a template.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,8 +32,8 @@ def completion_text(completion: Any, index: int) -> str:
     )
 
 
-def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: Sequence[str],
-                     **options: Any) -> list[float]:
+def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: Sequence[str]
+                     ) -> list[float]:
     """Endogenous rewards of responses to prompts given as rendered text (no template applied)."""
     states, actions = [], []
     for i, (p, r) in enumerate(zip(prompt_texts, response_texts, strict=True)):
@@ -43,34 +42,4 @@ def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: S
             raise ValueError(f"item {i}: the prompt text encodes to zero tokens")
         states.append(state)
         actions.append(action)
-    return reward.score_ids(states, actions, **options)
-
-
-_MODELS: dict[tuple[str, str], Any] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def cached_endogenous(path: str, **options: Any) -> Any:
-    """An EndogenousReward loaded once per process and path (trainers call reward files often)."""
-    from rewardmine.endogenous import EndogenousReward
-
-    key = (path, json.dumps(options, sort_keys=True, default=str))
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = EndogenousReward.from_pretrained(path, **options)
-        return _MODELS[key]
-
-
-def cached_remote(base_url: str, model: str, *, api_key: str | None = None) -> Any:
-    """The client of a vLLM/SGLang log-probability server, made once per process (the
-    tokenizer of ``model`` loads once); the key defaults to ``OPENAI_API_KEY``."""
-    import os
-
-    from rewardmine.endogenous import EndogenousReward
-
-    api_key = api_key or os.environ.get("OPENAI_API_KEY")
-    key = ("remote", base_url, model, api_key or "")
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = EndogenousReward.from_server(base_url, model, api_key=api_key)
-        return _MODELS[key]
+    return reward.score_ids(states, actions)

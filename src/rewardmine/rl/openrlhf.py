@@ -11,7 +11,7 @@ tokens are scored (docs/rl.md measures how often). The prompt is used as rendere
 reward model should share the policy's template family (its frozen copy does).
 
 Python-file mode: ``--reward.remote_url /path/to/rewardmine/rl/openrlhf_reward_func.py`` with the
-model in the ``REWARDMINE_ENDOGENOUS_MODEL`` environment variable (OpenRLHF passes no options).
+reward spec in the ``REWARDMINE_REWARD`` environment variable (OpenRLHF passes no options).
 """
 
 from __future__ import annotations
@@ -23,24 +23,24 @@ from rewardmine.rl.common import score_text_pairs
 from rewardmine.rollouts import pad_tokens_of, split_queries
 
 
-def endogenous_openrlhf_rewards(reward: Any, queries: Sequence[str], prompts: Sequence[str],
-                                **options: Any) -> dict[str, Any]:
+def endogenous_openrlhf_rewards(reward: Any, queries: Sequence[str], prompts: Sequence[str]
+                                ) -> dict[str, Any]:
     """Endogenous rewards in OpenRLHF's response format (lists of floats)."""
     responses = split_queries(queries, prompts, pad_tokens=pad_tokens_of(reward.tokenizer),
                               end_tokens=reward.encoder.texts.end_tokens)
-    rewards = score_text_pairs(reward, prompts, responses, **options)
+    rewards = score_text_pairs(reward, prompts, responses)
     return {"rewards": rewards, "scores": rewards,
             "extra_logs": {"endogenous_reward": rewards}}
 
 
-def make_reward_func(reward: Any, **options: Any) -> Callable[..., dict[str, Any]]:
+def make_reward_func(reward: Any) -> Callable[..., dict[str, Any]]:
     """A ``reward_func(queries, prompts, labels)`` for OpenRLHF's Python-file mode."""
 
     def reward_func(queries: list[str], prompts: list[str], labels: list[Any] | None = None,
                     **kwargs: Any) -> dict[str, Any]:
         import torch
 
-        out = endogenous_openrlhf_rewards(reward, queries, prompts, **options)
+        out = endogenous_openrlhf_rewards(reward, queries, prompts)
         tensor = torch.tensor(out["rewards"], dtype=torch.float32)
         return {"rewards": tensor, "scores": tensor, "extra_logs": {"endogenous_reward": tensor}}
 

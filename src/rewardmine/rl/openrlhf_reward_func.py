@@ -2,34 +2,35 @@
 
 OpenRLHF imports this file by path and calls ``reward_func(queries, prompts, labels)`` in each
 reward worker. Configure it with environment variables (for Ray, in ``--runtime-env-json``):
-``REWARDMINE_ENDOGENOUS_MODEL`` (required: the frozen reward model's id or path),
-``REWARDMINE_DTYPE`` and ``REWARDMINE_DEVICE`` (default "auto"), ``REWARDMINE_AGGREGATE``
-("sum" or "mean"). The model loads once per worker process. With
-``REWARDMINE_ENDOGENOUS_BASE_URL`` the model is the one a vLLM/SGLang server serves there (its
-log-probabilities: the reward minus V(s_1); key from ``OPENAI_API_KEY``; "sum" only).
+``REWARDMINE_REWARD`` (required) is the reward's spec (:mod:`rewardmine.specs`): a model id or
+path (``endogenous:PATH``), or ``logprobs:MODEL@BASE_URL`` for a vLLM/SGLang server's
+log-probabilities (the reward minus V(s_1); key from ``OPENAI_API_KEY``);
+``REWARDMINE_REWARD_OPTIONS`` is a JSON object of its settings, e.g.
+``{"dtype": "bfloat16", "aggregate": "mean"}``. The reward loads once per worker process.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
-from rewardmine.rl.common import cached_endogenous, cached_remote
 from rewardmine.rl.openrlhf import make_reward_func
+from rewardmine.specs import load_scorer
 
 
 def reward_func(queries: list[str], prompts: list[str], labels: list[Any] | None = None,
                 **kwargs: Any) -> dict[str, Any]:
-    path = os.environ.get("REWARDMINE_ENDOGENOUS_MODEL")
-    if not path:
-        raise RuntimeError("set REWARDMINE_ENDOGENOUS_MODEL to the reward model's id or path")
-    aggregate = os.environ.get("REWARDMINE_AGGREGATE", "sum")
-    if aggregate not in ("sum", "mean"):
-        raise ValueError(f"REWARDMINE_AGGREGATE must be 'sum' or 'mean', not {aggregate!r}")
-    base_url = os.environ.get("REWARDMINE_ENDOGENOUS_BASE_URL")
-    if base_url:
-        reward = cached_remote(base_url, path)
-    else:
-        reward = cached_endogenous(path, dtype=os.environ.get("REWARDMINE_DTYPE", "auto"),
-                                   device=os.environ.get("REWARDMINE_DEVICE", "auto"))
-    return make_reward_func(reward, aggregate=aggregate)(queries, prompts, labels)
+    spec = os.environ.get("REWARDMINE_REWARD")
+    if not spec:
+        raise RuntimeError("set REWARDMINE_REWARD to the reward's spec: the reward model's id or "
+                           "path, or logprobs:MODEL@BASE_URL")
+    text = os.environ.get("REWARDMINE_REWARD_OPTIONS") or "{}"
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"REWARDMINE_REWARD_OPTIONS is not JSON ({error}): {text!r}") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"REWARDMINE_REWARD_OPTIONS must be a JSON object, got {text!r}")
+    reward = load_scorer(spec, defaults={"progress": False}, **options)
+    return make_reward_func(reward)(queries, prompts, labels)

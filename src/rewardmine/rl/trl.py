@@ -21,17 +21,20 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from rewardmine.endogenous.served import ServedReward
 from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE
 from rewardmine.protocols import JudgeReward, ListJudge
 from rewardmine.rl.actions import ActionSource, ids_match_texts, score_actions
-from rewardmine.rl.client import RemoteEndogenous
-from rewardmine.rl.common import (
-    cached_endogenous,
-    cached_remote,
-    completion_text,
-    score_text_pairs,
-)
+from rewardmine.rl.common import completion_text, score_text_pairs
 from rewardmine.rl.groups import consecutive_groups, judge_in_groups
+from rewardmine.specs import (
+    SCORER_KINDS,
+    check_settings,
+    load_judge,
+    load_scorer,
+    parse_spec,
+    resolve_spec,
+)
 
 
 def _digest(text: str) -> str:
@@ -39,8 +42,6 @@ def _digest(text: str) -> str:
 
 
 def _model_label(source: Any) -> str:
-    if isinstance(source, str):
-        return source.rstrip("/").rsplit("/", 1)[-1]
     config = getattr(getattr(source, "model", None), "config", None)
     path = str(getattr(config, "_name_or_path", "") or "")
     return path.rstrip("/").rsplit("/", 1)[-1]
@@ -50,12 +51,14 @@ class EndogenousRewardFunc:
     """A GRPO reward function: the endogenous reward of a frozen causal LM.
 
     Args:
-        reward: an :class:`~rewardmine.EndogenousReward`, a model id/path to load one from
-            (``load_options`` go to ``EndogenousReward.from_pretrained``; loaded once per
-            process), or the URL of a ``rewardmine serve`` shared by every training process
-            (one model in memory).
+        reward: a scorer spec (:mod:`rewardmine.specs`), loaded once per process: a model id or
+            path (``endogenous:PATH``), ``logprobs:MODEL@BASE_URL`` (a vLLM/SGLang server's
+            prompt log-probabilities: the reward minus V(s_1), so rankings and GRPO's group
+            advantages are the local ones; key from ``OPENAI_API_KEY``) or the URL of a
+            ``rewardmine serve`` shared by every training process (``serve:URL``; one model in
+            memory). Or a loaded :class:`~rewardmine.EndogenousReward` (or any scorer with
+            ``score_ids`` and a ``tokenizer``), used with its own options.
         system: a system prompt prepended for the reward model only (it steers the reward).
-        aggregate: "sum" (the paper's response reward) or "mean" over the response tokens.
         prompt_format: "chat" renders each prompt with the reward model's chat template (a
             standard-format string is one user turn); "text" takes string prompts as already
             rendered text, for base models and datasets whose prompts carry their own template.
@@ -66,51 +69,53 @@ class EndogenousRewardFunc:
             every turn with its end-of-turn token). "auto" uses the ids when the reward
             tokenizer decodes every ``completion_ids`` to TRL's completion text, else the text;
             it logs ``<name>/scored_ids`` (1 or 0) on each call.
-        name: the metric name; by default derived from the model and the options, so two
+        name: the metric name; by default derived from the spec and the options, so two
             differently configured functions never log as one.
-        endogenous_base_url: score ``reward`` (then the served model's name) through the
-            vLLM/SGLang server there (its prompt log-probabilities: the reward minus V(s_1),
-            so rankings and GRPO's group advantages are the local ones; key from
-            ``OPENAI_API_KEY``). A :class:`~rewardmine.endogenous.remote.RemoteEndogenousReward`
-            may also be given as ``reward``. Sum only.
+        settings: the reward's settings when ``reward`` is a spec (``aggregate``: "sum", the
+            paper's response reward, or "mean", the length-normalised log-likelihood;
+            ``dtype``, ``device``, ``alpha``, ...).
     """
 
     def __init__(self, reward: Any, *, system: str | None = None,
-                 aggregate: Literal["sum", "mean"] = "sum",
                  prompt_format: Literal["chat", "text"] = "chat",
                  actions: ActionSource = "auto", name: str | None = None,
-                 endogenous_base_url: str | None = None, **load_options: Any) -> None:
+                 **settings: Any) -> None:
         if prompt_format not in ("chat", "text"):
             raise ValueError(f"prompt_format must be 'chat' or 'text', not {prompt_format!r}")
         if prompt_format == "text" and system is not None:
             raise ValueError("system= needs prompt_format='chat' (text prompts are used as given)")
-        if aggregate not in ("sum", "mean"):
-            raise ValueError(f"aggregate must be 'sum' or 'mean', not {aggregate!r}")
         if actions not in ("auto", "ids", "text"):
             raise ValueError(f"actions must be 'auto', 'ids' or 'text', not {actions!r}")
-        remote = isinstance(reward, str) and reward.startswith(("http://", "https://"))
-        if load_options and not isinstance(reward, str):
-            raise TypeError(f"loading options {sorted(load_options)} only apply when reward is a path")
-        if remote and (aggregate != "sum" or prompt_format != "chat"):
-            raise ValueError("a reward server sums token rewards of chat prompts; use "
-                             "aggregate='sum' and prompt_format='chat' with a URL")
-        if endogenous_base_url is not None and (remote or not isinstance(reward, str)
-                                                or load_options):
-            raise ValueError("endogenous_base_url takes the served model's name as reward and "
-                             "no loading options (the server holds the model)")
-        self.endogenous_base_url = endogenous_base_url
-        self.source, self.load_options, self.remote = reward, dict(load_options), remote
-        self.system, self.aggregate = system, aggregate
-        self.prompt_format, self.actions = prompt_format, actions
-        self._model: Any = None if isinstance(reward, str) else reward
-        self.__name__ = name or self._default_name()
+        if isinstance(reward, str):
+            spec = parse_spec(reward, default="endogenous")
+            check_settings(spec, settings)
+            if spec.kind not in SCORER_KINDS:
+                raise ValueError(f"{reward!r} is a judge; EndogenousRewardFunc takes "
+                                 "endogenous:PATH, logprobs:MODEL@BASE_URL or serve:URL (a judge "
+                                 "goes in judge_reward_func)")
+            self.spec: str | None = resolve_spec(spec)
+            if spec.kind == "serve" and prompt_format != "chat":
+                raise ValueError("a reward server renders chat prompts; use prompt_format='chat'"
+                                 " with serve:URL")
+        elif settings:
+            raise TypeError(f"settings {sorted(settings)} only apply when reward is a spec; a "
+                            "loaded reward keeps its own (EndogenousReward(..., aggregate=...))")
+        else:
+            self.spec = None
+        self.settings = dict(settings)
+        self.system, self.prompt_format, self.actions = system, prompt_format, actions
+        self._model: Any = reward if self.spec is None else None
+        self.__name__ = name or self._default_name(reward)
 
-    def _default_name(self) -> str:
-        parts = [_model_label(self.source)] if _model_label(self.source) else []
-        if self.aggregate != "sum":
-            parts.append(self.aggregate)
-        if self.endogenous_base_url is not None:
-            parts.append("logprobs")
+    def _default_name(self, reward: Any) -> str:
+        label = parse_spec(self.spec).label if self.spec is not None else _model_label(reward)
+        parts = [label] if label else []
+        if self.spec is not None:
+            kind = parse_spec(self.spec).kind
+            if kind != "endogenous":
+                parts.append(kind)
+            parts += [f"{k}={v}" for k, v in sorted(self.settings.items())
+                      if k in ("aggregate", "alpha", "terminal")]
         if self.prompt_format != "chat":
             parts.append("text")
         if self.actions != "auto":
@@ -121,19 +126,15 @@ class EndogenousRewardFunc:
 
     @property
     def model(self) -> Any:
-        """The EndogenousReward (or the server's client), loaded on first use in each process."""
+        """The scorer, loaded on first use in each process (once per process and spec)."""
         if self._model is None:
-            if self.endogenous_base_url is not None:
-                self._model = cached_remote(self.endogenous_base_url, self.source)
-            else:
-                self._model = (RemoteEndogenous(self.source) if self.remote
-                               else cached_endogenous(self.source, **self.load_options))
+            self._model = load_scorer(self.spec, defaults={"progress": False}, **self.settings)
         return self._model
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        if isinstance(self.source, str):
-            state["_model"] = None  # reload from the path or URL in the receiving process
+        if self.spec is not None:
+            state["_model"] = None  # reload from the spec in the receiving process
         return state
 
     def __repr__(self) -> str:
@@ -165,19 +166,18 @@ class EndogenousRewardFunc:
                                  "needs string prompts; use prompt_format='chat'")
         ids = self._use_ids(completion_ids, texts, kwargs.get("log_metric"))
         model = self.model
-        if self.remote:
+        if isinstance(model, ServedReward):
             if ids:
                 return model.score_actions(prompts, completion_ids, system=self.system)
             return model.score_many(prompts, texts, system=self.system)
         if ids and self.prompt_format == "text":
             states = [model.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-            return model.score_ids(states, completion_ids, aggregate=self.aggregate)
+            return model.score_ids(states, completion_ids)
         if ids:
-            return score_actions(model, prompts, completion_ids, system=self.system,
-                                 aggregate=self.aggregate)
+            return score_actions(model, prompts, completion_ids, system=self.system)
         if self.prompt_format == "text":
-            return score_text_pairs(model, prompts, texts, aggregate=self.aggregate)
-        return model.score_many(prompts, texts, system=self.system, aggregate=self.aggregate)
+            return score_text_pairs(model, prompts, texts)
+        return model.score_many(prompts, texts, system=self.system)
 
 
 class JudgeRewardFunc:
@@ -188,10 +188,11 @@ class JudgeRewardFunc:
     and all groups of a step go in one ``judge_many`` call.
 
     Args:
-        judge: a :class:`~rewardmine.PrincipleJudge` or any object with ``judge_many``, or a
-            mapping of :func:`rewardmine.rl.verl.load_judge` options (``judge_base_url`` +
-            ``judge_model_name``, ``judge_model``, ``judge_factory``), loaded once per process
-            (so the function pickles without the judge's network client).
+        judge: a :class:`~rewardmine.PrincipleJudge` or any object with ``judge_many``; or a
+            reward spec (:mod:`rewardmine.specs`; several for a panel), or a mapping of the
+            spec under ``"judge"`` and the judge's settings (``{"judge": "openai:M@URL",
+            "constrained": True}``), loaded once per process (so the function pickles without
+            the judge's model or network client).
         principle: the natural-language principle the responses are judged by.
         num_generations: the trainer's ``GRPOConfig.num_generations``.
         reward: "score" (the judge's score) or "rank" (best 1 .. worst 0, linear in the rank).
@@ -203,7 +204,8 @@ class JudgeRewardFunc:
         name: the metric name; by default derived from the options.
     """
 
-    def __init__(self, judge: ListJudge | Mapping[str, Any], principle: str, *,
+    def __init__(self, judge: ListJudge | str | Sequence[str] | Mapping[str, Any], principle: str,
+                 *,
                  num_generations: int, reward: JudgeReward = "score",
                  reference_column: str | None = None,
                  reference_template: str = DEFAULT_REFERENCE_TEMPLATE,
@@ -215,8 +217,24 @@ class JudgeRewardFunc:
         if not isinstance(num_generations, int) or num_generations < 1:
             raise ValueError(f"num_generations must be a positive int (GRPOConfig."
                              f"num_generations), not {num_generations!r}")
+        if isinstance(judge, str) or (isinstance(judge, Sequence)
+                                      and all(isinstance(j, str) for j in judge)):
+            judge = {"judge": judge}
         self.judge_options = dict(judge) if isinstance(judge, Mapping) else None
         self._judge = None if isinstance(judge, Mapping) else judge
+        if self.judge_options is not None:  # a bad spec or setting fails here, not in training
+            options = dict(self.judge_options)
+            specs = options.pop("judge", None)
+            if not specs:
+                raise ValueError("a judge mapping names its spec under 'judge' (principle:PATH, "
+                                 f"openai:MODEL@URL, ...); got the keys {sorted(judge)}")
+            for spec in [specs] if isinstance(specs, str) else specs:
+                check_settings(parse_spec(spec, default="principle"),
+                               {k: v for k, v in options.items() if k != "system_template"})
+            # local paths made absolute: they mean the same in a worker process
+            self.judge_options["judge"] = (
+                resolve_spec(specs, default="principle") if isinstance(specs, str)
+                else [resolve_spec(spec, default="principle") for spec in specs])
         self.principle, self.num_generations, self.reward = principle, num_generations, reward
         self.reference_column, self.reference_template = reference_column, reference_template
         self.on_invalid = on_invalid
@@ -231,9 +249,9 @@ class JudgeRewardFunc:
     @property
     def judge(self) -> ListJudge:
         if self._judge is None:
-            from rewardmine.rl.verl import load_judge
-
-            self._judge = load_judge(**(self.judge_options or {}))
+            options = dict(self.judge_options or {})
+            self._judge = load_judge(options.pop("judge"), defaults={"on_invalid": "return"},
+                                     **options)
         return self._judge
 
     def __getstate__(self) -> dict[str, Any]:

@@ -14,14 +14,13 @@ rewards, use the reward managers in :mod:`rewardmine.rl.verl_managers`.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from rewardmine.grouping import judge_groups
 from rewardmine.protocols import ListJudge
-from rewardmine.rl.client import RemoteEndogenous
-from rewardmine.rl.common import cached_endogenous, cached_remote
+from rewardmine.specs import load_judge as load_spec
+from rewardmine.specs import load_scorer
 
 
 def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None = None) -> Any:
@@ -44,26 +43,33 @@ def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None =
                     "or a list of chat messages")
 
 
-def verl_scorer(model: str | None, server_url: str | None, api_key: str | None,
-                aggregate: str, dtype: str, device: str,
-                endogenous_base_url: str | None = None) -> Any:
-    """The local model (loaded once per process), a reward server's client, or the client of a
-    vLLM/SGLang log-probability server (``endogenous_base_url``, serving ``model``)."""
-    if bool(model) == bool(server_url):
-        raise ValueError("set exactly one of custom_reward_function.reward_kwargs.model (a "
-                         "Hugging Face id or local path) or reward_kwargs.server_url (a "
-                         "`rewardmine serve` address)")
-    if server_url:
-        if aggregate != "sum":
-            raise ValueError("the reward server sums token rewards; aggregate must be 'sum' "
-                             "with server_url")
-        return RemoteEndogenous(server_url, api_key=api_key)
-    if endogenous_base_url:
-        if dtype != "auto" or device != "auto":
-            raise ValueError("endogenous_base_url scores with a log-probability server: "
-                             "dtype and device are the server's")
-        return cached_remote(endogenous_base_url, model, api_key=api_key)
-    return cached_endogenous(model, dtype=dtype, device=device)
+def verl_scorer(*, reward: str | None = None, model: str | None = None,
+                server_url: str | None = None, endogenous_base_url: str | None = None,
+                api_key: str | None = None, **settings: Any) -> Any:
+    """The scorer a verl config names, loaded once per process (:func:`rewardmine.specs.load_scorer`).
+
+    ``reward`` is its spec (``endogenous:PATH``, ``logprobs:MODEL@BASE_URL``, ``serve:URL``). The
+    older keys are spellings of the same specs, kept for verl configs: ``model`` is
+    ``endogenous:PATH``, ``server_url`` is ``serve:URL``, ``model`` with ``endogenous_base_url``
+    is ``logprobs:MODEL@URL``. ``settings`` are the reward's (``aggregate``, ``dtype``, ...);
+    ``None`` values are left out, so a config's unset keys take the reward's defaults.
+    """
+    spellings = [x for x in (reward, model, server_url) if x]
+    if len(spellings) != 1:
+        raise ValueError("set exactly one of custom_reward_function.reward_kwargs.reward (a spec:"
+                         " endogenous:PATH, logprobs:MODEL@BASE_URL or serve:URL), "
+                         "reward_kwargs.model (a Hugging Face id or local path) or "
+                         "reward_kwargs.server_url (a `rewardmine serve` address)")
+    if endogenous_base_url and not model:
+        raise ValueError("endogenous_base_url needs reward_kwargs.model, the served model's name "
+                         "(or write reward=logprobs:MODEL@BASE_URL)")
+    spec = (reward if reward else f"serve:{server_url}" if server_url
+            else f"logprobs:{model}@{endogenous_base_url}" if endogenous_base_url
+            else f"endogenous:{model}")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    if api_key:
+        settings["api_key"] = api_key
+    return load_scorer(spec, defaults={"progress": False}, **settings)
 
 
 ROUTER = "reward_router"  # endogenous_base_url: verl's own reward servers, through its router
@@ -81,57 +87,45 @@ def router_url(endogenous_base_url: str | None, reward_router_address: str | Non
     return f"http://{reward_router_address}/v1"
 
 
-def _score(scorer: Any, prompts: list[Any], responses: list[str], system: str | None,
-           aggregate: str) -> list[float]:
-    if isinstance(scorer, RemoteEndogenous):
-        return scorer.score_many(prompts, responses, system=system)
-    return scorer.score_many(prompts, responses, system=system, aggregate=aggregate)
-
-
 def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
-                  extra_info: Mapping[str, Any] | None = None, *, model: str | None = None,
+                  extra_info: Mapping[str, Any] | None = None, *, reward: str | None = None,
+                  model: str | None = None, server_url: str | None = None,
+                  endogenous_base_url: str | None = None, api_key: str | None = None,
                   prompt_key: str = "question", system: str | None = None,
-                  aggregate: Literal["sum", "mean"] = "sum", dtype: str = "auto",
-                  device: str = "auto", server_url: str | None = None,
-                  api_key: str | None = None, endogenous_base_url: str | None = None,
-                  **verl_extras: Any) -> float:
+                  reward_router_address: str | None = None, reward_model_tokenizer: Any = None,
+                  **settings: Any) -> float:
     """The endogenous reward of one response under the frozen model (naive manager).
 
-    The model is ``model`` loaded in this process, or the one served at ``server_url`` by
-    ``rewardmine serve`` (verl's reward workers often have no GPU), or ``model`` served by the
-    vLLM/SGLang server at ``endogenous_base_url`` (its log-probabilities: the reward minus
-    V(s_1), so GRPO's group advantages are the local ones; "reward_router" there means the
-    vLLM/SGLang reward servers verl itself runs, through its ``reward_router_address``).
-    ``verl_extras`` are the
-    keyword arguments verl adds for its own reward models (``reward_router_address``, ...);
-    they do not apply here.
+    ``reward`` is the reward's spec (:mod:`rewardmine.specs`): ``endogenous:PATH`` loaded in
+    this process, ``serve:URL`` (a ``rewardmine serve``: verl's reward workers often have no
+    GPU) or ``logprobs:MODEL@BASE_URL`` (a vLLM/SGLang server's log-probabilities: the reward
+    minus V(s_1), so GRPO's group advantages are the local ones). The older keys ``model``,
+    ``server_url`` and ``endogenous_base_url`` spell the same (see :func:`verl_scorer`);
+    ``endogenous_base_url="reward_router"`` means the vLLM/SGLang reward servers verl itself
+    runs, through its ``reward_router_address``. ``settings`` are the reward's (``aggregate``,
+    ``dtype``, ``device``, ...; an unknown one is refused with the accepted ones).
     """
-    url = router_url(endogenous_base_url, verl_extras.get("reward_router_address"))
-    scorer = verl_scorer(model, server_url, api_key, aggregate, dtype, device, url)
+    url = router_url(endogenous_base_url, reward_router_address)
+    scorer = verl_scorer(reward=reward, model=model, server_url=server_url,
+                         endogenous_base_url=url, api_key=api_key, **settings)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
-    return _score(scorer, [prompt], [solution_str], system, aggregate)[0]
-
-
-_JUDGES: dict[tuple[Any, ...], ListJudge] = {}
-_JUDGES_LOCK = threading.Lock()
+    return scorer.score_many([prompt], [solution_str], system=system)[0]
 
 
 def load_judge(*, judge: str | Sequence[str] | None = None, judge_model: str | None = None,
                judge_base_url: str | None = None, judge_model_name: str | None = None,
                judge_api_key: str | None = None, judge_factory: str | None = None,
                **judge_options: Any) -> ListJudge:
-    """A judge from config strings, once per process, in the one judge-spec grammar.
+    """A judge from a verl config, once per process (:func:`rewardmine.specs.load_judge`).
 
-    ``judge`` is a spec (``principle:PATH``, ``openai:MODEL@URL``, ``MODULE:FUNCTION``) or a list
-    of them for a Kemeny panel, as everywhere in rewardmine (:func:`rewardmine.judge.specs.load_judge`).
-    The older keys are spellings of the same specs: ``judge_model`` is ``principle:PATH``,
+    ``judge`` is a spec (``principle:PATH``, ``openai:MODEL@URL``, ``MODULE:FUNCTION``, ...) or
+    a list of them for a Kemeny panel, as everywhere in rewardmine. The older keys are spellings
+    of the same specs, kept for verl configs: ``judge_model`` is ``principle:PATH``,
     ``judge_base_url`` + ``judge_model_name`` is ``openai:NAME@URL`` (``judge_api_key`` its key),
     ``judge_factory`` is ``MODULE:FUNCTION``. ``judge_options`` are the judge's settings and
     generation options (``constrained``, ``permutations``, ``max_new_tokens``, ``thinking``, ...).
     Invalid verdicts come back as such; each adapter decides what they are worth.
     """
-    from rewardmine.judge.specs import load_judge as load_spec
-
     spellings = [x for x in (judge, judge_model, judge_base_url, judge_factory) if x]
     if len(spellings) != 1:
         raise ValueError("give exactly one of judge (a spec: principle:PATH, openai:MODEL@URL or "
@@ -145,11 +139,7 @@ def load_judge(*, judge: str | Sequence[str] | None = None, judge_model: str | N
         else str(judge_factory))
     if judge_api_key:
         judge_options = {**judge_options, "api_key": judge_api_key}
-    key = (spec if isinstance(spec, str) else tuple(spec), tuple(sorted(judge_options.items())))
-    with _JUDGES_LOCK:
-        if key not in _JUDGES:
-            _JUDGES[key] = load_spec(spec, defaults={"on_invalid": "return"}, **judge_options)
-        return _JUDGES[key]
+    return load_spec(spec, defaults={"on_invalid": "return"}, **judge_options)
 
 
 async def judge_compute_score(data_source: Any, solution_str: str, ground_truth: Any,

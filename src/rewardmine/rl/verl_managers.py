@@ -29,27 +29,27 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from rewardmine.rl.actions import unpadded
 from rewardmine.rl.groups import judge_in_groups
 
-JUDGE_OPTIONS = ("principle", "judge", "judge_model", "judge_base_url", "judge_model_name",
-                 "judge_api_key", "judge_factory", "reward", "use_reference", "invalid_score",
-                 "group_size",
-                 "group_timeout_s", "prompt_key")
-ENDOGENOUS_OPTIONS = ("model", "server_url", "api_key", "dtype", "device", "aggregate",
-                      "token_level", "system", "endogenous_base_url")
+JUDGE_SPEC_KEYS = ("judge", "judge_model", "judge_base_url", "judge_model_name", "judge_api_key",
+                   "judge_factory")
+ENDOGENOUS_SPEC_KEYS = ("reward", "model", "server_url", "api_key", "endogenous_base_url")
 
 
-def _options(config: Any, known: tuple[str, ...], manager: str) -> dict[str, Any]:
+def _options(config: Any, manager: str) -> dict[str, Any]:
+    """``reward.reward_kwargs`` as plain values. The keys a manager does not use itself are the
+    reward's settings, which its loader checks (an unknown one is refused with the accepted)."""
     from rewardmine.rl.verl_config import ignored_keys
 
     ignored = ignored_keys(config)
     if ignored:
         raise ValueError(f"{manager}: " + "; ".join(ignored))
     raw = config.reward.get("reward_kwargs", None) or {}
-    options = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in dict(raw).items()}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(f"{manager}: unknown reward.reward_kwargs {unknown}; the known options "
-                         f"are {sorted(known)}")
-    return options
+    return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in dict(raw).items()}
+
+
+def _split(options: dict[str, Any], own: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the manager's own options, the reward's settings)."""
+    return ({k: v for k, v in options.items() if k in own},
+            {k: v for k, v in options.items() if k not in own})
 
 
 def sample_ids(data: Any) -> tuple[list[int], list[int]]:
@@ -87,14 +87,18 @@ class JudgeRewardManager(RewardManagerBase):
     or ``reward.reward_model.model_path``. ``reward`` ("score" or "rank"), ``use_reference``
     (show the ground truth), ``invalid_score`` (else an invalid verdict raises), ``group_size``
     (default ``actor_rollout_ref.rollout.n``; validation must use the same n), and
-    ``group_timeout_s`` (how long a group may wait for its last member, default 600).
+    ``group_timeout_s`` (how long a group may wait for its last member, default 600). Every
+    other key is the judge's setting (``constrained``, ``mode``, ``max_new_tokens``, ...).
     """
 
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any,
                  reward_router_address: str | None = None, reward_model_tokenizer: Any = None,
                  **_: Any) -> None:
         super().__init__(config, tokenizer, compute_score)
-        options = _options(config, JUDGE_OPTIONS, type(self).__name__)
+        options, settings = _split(_options(config, type(self).__name__),
+                                   ("principle", "reward", "use_reference", "invalid_score",
+                                    "group_size", "group_timeout_s", "prompt_key",
+                                    *JUDGE_SPEC_KEYS))
         if "principle" not in options:
             raise ValueError("JudgeRewardManager needs +reward.reward_kwargs.principle=...")
         workers = config.reward.get("num_workers", 1)
@@ -110,9 +114,7 @@ class JudgeRewardManager(RewardManagerBase):
         self.prompt_key = options.get("prompt_key", "question")
         self.group_size = int(options.get("group_size") or config.actor_rollout_ref.rollout.n)
         self.timeout_s = float(options.get("group_timeout_s", 600))
-        judge_keys = {k: options[k] for k in ("judge", "judge_model", "judge_base_url",
-                                              "judge_model_name", "judge_api_key", "judge_factory")
-                      if k in options}
+        judge_keys = {k: options[k] for k in JUDGE_SPEC_KEYS if k in options}
         if not any(k in judge_keys for k in ("judge", "judge_model", "judge_base_url",
                                              "judge_factory")):
             if reward_router_address is None:
@@ -124,7 +126,7 @@ class JudgeRewardManager(RewardManagerBase):
             judge_keys.setdefault("judge_model_name", config.reward.reward_model.model_path)
         from rewardmine.rl.verl import load_judge
 
-        self.judge = load_judge(**judge_keys)
+        self.judge = load_judge(**judge_keys, **settings)
         self._groups: dict[str, list[tuple[Any, str, Any, asyncio.Future]]] = {}
 
     async def run_single(self, data: Any) -> dict[str, Any]:
@@ -175,22 +177,23 @@ class JudgeRewardManager(RewardManagerBase):
 class EndogenousRewardManager(RewardManagerBase):
     """The endogenous reward of the policy's generated ids under its frozen copy.
 
-    Options (``reward.reward_kwargs``): ``model`` (path, loaded once per worker) or
-    ``server_url`` (+ ``api_key``) of ``rewardmine serve``, or ``model`` with
-    ``endogenous_base_url`` (a vLLM/SGLang server's log-probabilities: the reward minus V(s_1));
-    ``dtype``, ``device``, ``aggregate``
-    ("sum" or "mean"), ``system`` (rendered into the prompt; then the prompt is re-rendered
-    from ``raw_prompt`` with the reward model's template), ``token_level`` (r_t on every response
-    token; needs verl's colocated reward path).
+    Options (``reward.reward_kwargs``): ``reward``, the reward's spec (``endogenous:PATH``,
+    loaded once per worker; ``serve:URL`` of a ``rewardmine serve``; ``logprobs:MODEL@URL``, a
+    vLLM/SGLang server's log-probabilities: the reward minus V(s_1)), or the older keys
+    ``model`` / ``server_url`` / ``endogenous_base_url`` (+ ``api_key``) of
+    :func:`rewardmine.rl.verl.verl_scorer`; ``system`` (rendered into the prompt; then the prompt
+    is re-rendered from ``raw_prompt`` with the reward model's template), ``token_level`` (r_t on
+    every response token; needs verl's colocated reward path). Every other key is the reward's
+    setting (``dtype``, ``device``, ``aggregate``: "sum" or "mean", ``alpha``, ...).
     """
 
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any,
                  reward_router_address: str | None = None, reward_model_tokenizer: Any = None,
                  **_: Any) -> None:
         super().__init__(config, tokenizer, compute_score)
-        options = _options(config, ENDOGENOUS_OPTIONS, type(self).__name__)
+        options, settings = _split(_options(config, type(self).__name__),
+                                   ("token_level", "system", *ENDOGENOUS_SPEC_KEYS))
         self.token_level = bool(options.get("token_level", False))
-        self.aggregate = options.get("aggregate", "sum")
         self.system = options.get("system")
         rm = config.reward.reward_model
         if self.token_level and (not rm.enable or rm.enable_resource_pool):
@@ -206,15 +209,12 @@ class EndogenousRewardManager(RewardManagerBase):
                 "its served reward model for a classifier score); set it to rewardmine/rl/verl.py")
         from rewardmine.rl.verl import router_url, verl_scorer
 
-        if self.token_level and options.get("endogenous_base_url"):
-            raise ValueError("token_level=True needs V(s_t) at every position, which a "
-                             "log-probability server (endogenous_base_url) does not return; "
-                             "load the model locally (model=...) for token rewards")
-        self.scorer = verl_scorer(options.get("model"), options.get("server_url"),
-                                  options.get("api_key"), self.aggregate,
-                                  options.get("dtype", "auto"), options.get("device", "auto"),
-                                  router_url(options.get("endogenous_base_url"),
-                                             reward_router_address))
+        spec = {**options, "endogenous_base_url": router_url(options.get("endogenous_base_url"),
+                                                              reward_router_address)}
+        self.scorer = verl_scorer(**{k: spec.get(k) for k in ENDOGENOUS_SPEC_KEYS}, **settings)
+        if self.token_level and not hasattr(self.scorer, "token_rewards_ids"):
+            raise ValueError("token_level=True needs V(s_t) at every position, which only a "
+                             "local model gives (reward=endogenous:PATH or model=...)")
         own = getattr(self.scorer, "tokenizer", None)
         if own is not None and own.get_vocab() != tokenizer.get_vocab():
             raise ValueError(
@@ -237,7 +237,7 @@ class EndogenousRewardManager(RewardManagerBase):
                     "reward_extra_info": {"endogenous_reward": tokens.total}}
         if hasattr(self.scorer, "score_ids"):
             (score,) = await loop.run_in_executor(
-                None, lambda: self.scorer.score_ids([state], [actions], aggregate=self.aggregate))
+                None, lambda: self.scorer.score_ids([state], [actions]))
         else:  # a reward server: it renders the prompt itself
             prompt = _prompt(data[-1], "question")
             (score,) = await loop.run_in_executor(

@@ -20,11 +20,11 @@ def register(commands: Any) -> None:
         "together share one model call. API keys also come from REWARDMINE_API_KEYS "
         "(comma-separated).",
     )
-    parser.add_argument("--endogenous-model", help="causal LM whose endogenous reward to serve")
-    parser.add_argument("--endogenous-base-url", default=None, metavar="URL",
-                        help="score --endogenous-model through a vLLM/SGLang server at URL "
-                        "(its prompt log-probabilities: the reward minus V(s_1), same rankings "
-                        "and group advantages; key from OPENAI_API_KEY; see docs/scale.md)")
+    parser.add_argument("--endogenous-model", metavar="SPEC",
+                        help="the endogenous reward to serve: a causal LM's id or path "
+                        "(endogenous:PATH), or logprobs:MODEL@BASE_URL, a vLLM/SGLang server's "
+                        "prompt log-probabilities (the reward minus V(s_1), same rankings and "
+                        "group advantages; key from OPENAI_API_KEY; see docs/scale.md)")
     add_judge_arguments(parser, prefix="judge-", required=False)
     parser.add_argument("--principle", help="default principle (needed by the OpenRLHF judge route)")
     parser.add_argument("--openrlhf-reward", choices=["endogenous", "judge"], default=None,
@@ -118,13 +118,15 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
         openrlhf_reward=openrlhf, prompt_cache=args.prompt_cache,
     )
     if has_judge:  # refuse a bad spec or option now, not in the worker
-        from rewardmine.judge.specs import check_settings, parse_spec
+        from rewardmine.specs import check_settings, parse_spec
 
-        check_settings([parse_spec(s) for s in args.judge], None,
-                       judge_settings(args, prefix="judge-"))
+        for spec in args.judge:
+            check_settings(parse_spec(spec, default="principle"),
+                           judge_settings(args, prefix="judge-"))
     judge_options = dict(specs=args.judge, settings=judge_settings(args, prefix="judge-"))
-    if args.endogenous_base_url:
-        remote = remote_endogenous(args)
+    spec = endogenous_spec(args)
+    if spec is not None and spec.kind == "logprobs":
+        remote = remote_endogenous(args, spec)
         judge = _load_judge(**judge_options) if has_judge and args.in_process else None
         run_judge = None
         if has_judge and not args.in_process:
@@ -137,11 +139,11 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
                           judge_calls=_judge_calls(**judge_options))
     if args.in_process:
         endogenous = None
-        if args.endogenous_model:
+        if spec is not None:
             from rewardmine.endogenous import EndogenousReward
 
-            endogenous = EndogenousReward.from_pretrained(
-                args.endogenous_model, dtype=args.dtype, device=args.device)
+            endogenous = EndogenousReward.from_pretrained(spec.target, dtype=args.dtype,
+                                                          device=args.device)
         judge = _load_judge(**judge_options) if has_judge else None
         return create_app(endogenous=endogenous, judge=judge, config=config)
 
@@ -150,16 +152,15 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
 
     workers: dict[str, ModelWorker] = {}
     try:
-        if args.endogenous_model:
+        if spec is not None:
             workers["endogenous"] = ModelWorker(functools.partial(
-                load_endogenous_runner, args.endogenous_model, prompt_cache=args.prompt_cache,
+                load_endogenous_runner, spec.target, prompt_cache=args.prompt_cache,
                 dtype=args.dtype, device=args.device), name="endogenous",
                 torch_threads=args.worker_threads or "auto")
         if has_judge:
             workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
                                            name="judge", torch_threads=args.worker_threads or "auto")
-        encoder = (RequestEncoder.from_pretrained(args.endogenous_model)
-                   if args.endogenous_model else None)
+        encoder = RequestEncoder.from_pretrained(spec.target) if spec is not None else None
     except BaseException:
         for worker in workers.values():
             worker.close()
@@ -168,31 +169,40 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
                       run_judge=workers.get("judge"), judge_calls=_judge_calls(**judge_options))
 
 
-def remote_endogenous(args: argparse.Namespace) -> Any:
-    """The client of the log-probability server at --endogenous-base-url, refusing the options
-    it cannot honour; the context limit comes from the model's config when it can be read."""
-    from rewardmine.endogenous import EndogenousReward
-    from rewardmine.server.scoring import RequestEncoder
+def endogenous_spec(args: argparse.Namespace) -> Any:
+    """The parsed ``--endogenous-model`` (None without one): a local model or a log-probability
+    server; a bare path is a local model."""
+    from rewardmine.specs import parse_spec
 
     if not args.endogenous_model:
-        raise SystemExit("rewardmine serve: --endogenous-base-url needs --endogenous-model (the "
-                         "served model's name, whose tokenizer renders the prompts)")
+        return None
+    spec = parse_spec(args.endogenous_model, default="endogenous")
+    if spec.kind not in ("endogenous", "logprobs"):
+        raise SystemExit(f"rewardmine serve: --endogenous-model {args.endogenous_model}: give a "
+                         "model's id or path (endogenous:PATH) or logprobs:MODEL@BASE_URL")
+    return spec
+
+
+def remote_endogenous(args: argparse.Namespace, spec: Any) -> Any:
+    """The client of the log-probability server a ``logprobs:`` spec names, refusing the options
+    it cannot honour; the context limit comes from the model's config when it can be read."""
+    from rewardmine.server.scoring import RequestEncoder
+    from rewardmine.specs import load_scorer
+
     fixed = {"--prompt-cache": (args.prompt_cache, "auto"), "--dtype": (args.dtype, "auto"),
              "--device": (args.device, "auto")}
     bad = [flag for flag, (value, default) in fixed.items() if value != default]
     if bad:
-        raise SystemExit(f"rewardmine serve: {', '.join(bad)} do not apply with "
-                         "--endogenous-base-url: the log-probability server holds the model")
+        raise SystemExit(f"rewardmine serve: {', '.join(bad)} do not apply to a logprobs: "
+                         "reward: the log-probability server holds the model")
     try:
-        encoder = RequestEncoder.from_pretrained(args.endogenous_model)
+        encoder = RequestEncoder.from_pretrained(spec.target)
     except (OSError, ValueError) as error:
-        raise SystemExit(f"rewardmine serve: cannot load the tokenizer of "
-                         f"{args.endogenous_model!r} ({error}); it must be the served model's "
-                         "id or a local copy") from None
+        raise SystemExit(f"rewardmine serve: cannot load the tokenizer of {spec.target!r} "
+                         f"({error}); it must be the served model's id or a local copy") from None
     key = getattr(args, "openai_api_key", None) or os.environ.get("OPENAI_API_KEY")
-    return EndogenousReward.from_server(
-        args.endogenous_base_url, args.endogenous_model, api_key=key,
-        tokenizer=encoder.tokenizer, context_limit=encoder.max_length)
+    return load_scorer(spec, api_key=key, tokenizer=encoder.tokenizer,
+                       context_limit=encoder.max_length)
 
 
 def _remote_runner(remote: Any) -> Any:
@@ -205,7 +215,7 @@ def _remote_runner(remote: Any) -> Any:
 
 def _load_judge(specs: list[str], settings: dict[str, Any]) -> Any:
     """The served judge: invalid verdicts come back as such (each route decides what they mean)."""
-    from rewardmine.judge.specs import load_judge
+    from rewardmine.specs import load_judge
 
     return load_judge(specs, defaults={"on_invalid": "return", "progress": False}, **settings)
 
@@ -227,14 +237,13 @@ def _judge_runner(**options: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from rewardmine.judge.specs import resolve_spec
-    from rewardmine.models import resolve_source
+    from rewardmine.specs import resolve_spec
 
     # local paths made absolute: they mean the same in a worker process or a Ray replica
-    if args.endogenous_model and not args.endogenous_base_url:
-        args.endogenous_model = resolve_source(args.endogenous_model)
+    if args.endogenous_model:
+        args.endogenous_model = resolve_spec(args.endogenous_model, default="endogenous")
     if args.judge:
-        args.judge = [resolve_spec(s) for s in args.judge]
+        args.judge = [resolve_spec(s, default="principle") for s in args.judge]
 
     from rewardmine.server.run import uvicorn_server
 
@@ -280,10 +289,11 @@ def _run_replicas(args: argparse.Namespace) -> int:
     if not (args.endogenous_model or args.judge):
         raise SystemExit("rewardmine serve: give --endogenous-model and/or a judge (--judge SPEC)")
     if args.judge:  # refuse a bad spec or option here, not in every replica
-        from rewardmine.judge.specs import check_settings, parse_spec
+        from rewardmine.specs import check_settings, parse_spec
 
-        check_settings([parse_spec(s) for s in args.judge], None,
-                       judge_settings(args, prefix="judge-"))
+        for spec in args.judge:
+            check_settings(parse_spec(spec, default="principle"),
+                           judge_settings(args, prefix="judge-"))
     # the replicas may run on other nodes, without this shell's environment: the keys go along
     keys = api_keys(args.api_key, os.environ.get("REWARDMINE_API_KEYS"))
     replica_args = argparse.Namespace(**{**vars(args), "api_key": keys,

@@ -1,5 +1,6 @@
-"""The judge spec grammar and GenerationOptions, on a real OpenAI-compatible server (loopback stub):
-what reaches the wire, panels, factories, refusals, and ``rewardmine serve``'s judge flags."""
+"""The reward spec grammar, its memoized loader and GenerationOptions, on a real OpenAI-compatible
+server (loopback stub): what reaches the wire, panels, factories, refusals, and ``rewardmine
+serve``'s judge flags."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ import pytest
 from openai_stub import serve
 from rewardmine.judge.options import GenerationOptions, key_value, split_generation
 from rewardmine.judge.panel import JudgePanel
-from rewardmine.judge.specs import JudgeSpec, load_judge, parse_spec
 from rewardmine.protocols import ScorerJudge
+from rewardmine.specs import (
+    RewardSpec,
+    clear_loaded,
+    load_judge,
+    load_reward,
+    load_scorer,
+    parse_spec,
+)
 
 REQUEST = {"principle": "Longer is better.", "prompt": "Q", "responses": {"a": "x", "b": "xxx"}}
 
@@ -22,21 +30,60 @@ class LengthScorer:
 
 
 def make_length_scorer(**settings):
-    """A factory for ``test_judge_specs:make_length_scorer``; records its settings."""
+    """A factory for ``test_specs:make_length_scorer``; records its settings."""
     scorer = LengthScorer()
     scorer.settings = settings
     return scorer
 
 
 def test_grammar():
-    assert parse_spec("principle:/models/judge") == JudgeSpec("principle", "/models/judge")
-    assert parse_spec("openai:Qwen/Qwen3-8B@http://h:8000/v1") == JudgeSpec(
+    assert parse_spec("principle:/models/judge") == RewardSpec("principle", "/models/judge")
+    assert parse_spec("openai:Qwen/Qwen3-8B@http://h:8000/v1") == RewardSpec(
         "openai", "Qwen/Qwen3-8B", "http://h:8000/v1")
+    assert parse_spec("logprobs:org/m@http://h:8000/v1") == RewardSpec(
+        "logprobs", "org/m", "http://h:8000/v1")
+    assert parse_spec("serve:http://h:8000") == RewardSpec("serve", "http://h:8000")
     assert parse_spec("endogenous:m").kind == "endogenous"
-    assert parse_spec("pkg.mod:make") == JudgeSpec("factory", "pkg.mod:make")
-    for bad in ("judge", "openai:model-without-url", "openai:m@ftp://x", "a b:c", "principle:"):
-        with pytest.raises(ValueError, match="judge spec"):
+    assert parse_spec("pkg.mod:make") == RewardSpec("factory", "pkg.mod:make")
+    for text in ("principle:/models/judge", "openai:Qwen/Qwen3-8B@http://h:8000/v1",
+                 "logprobs:org/m@http://h:8000/v1", "serve:http://h:8000", "pkg.mod:make"):
+        assert str(parse_spec(text)) == text  # printing a spec gives the spec back
+    for bad in ("judge", "openai:model-without-url", "openai:m@ftp://x", "a b:c", "principle:",
+                "logprobs:m", "serve:h:8000", "serve:"):
+        with pytest.raises(ValueError, match="reward spec"):
             parse_spec(bad)
+    # a bare name is the kind a command reads; a bare URL is a reward server
+    assert parse_spec("Qwen/Qwen3-8B", default="endogenous") == RewardSpec("endogenous",
+                                                                           "Qwen/Qwen3-8B")
+    assert parse_spec("m/j", default="principle") == RewardSpec("principle", "m/j")
+    assert parse_spec("http://h:8000", default="endogenous") == RewardSpec("serve",
+                                                                           "http://h:8000")
+    assert parse_spec("openai:m@http://h/v1", default="endogenous").kind == "openai"
+    with pytest.raises(ValueError, match="reward spec"):
+        parse_spec("Qwen/Qwen3-8B")
+
+
+def test_loads_are_memoized_per_spec_and_settings(saved_model, monkeypatch):
+    clear_loaded()
+    one = load_scorer(str(saved_model), progress=False)
+    assert load_scorer(f"endogenous:{saved_model}", progress=False) is one
+    monkeypatch.chdir(saved_model.parent)  # a relative path names the same model
+    assert load_reward(f"endogenous:{saved_model.name}", progress=False) is one
+    means = load_scorer(str(saved_model), progress=False, aggregate="mean")
+    assert means is not one and means.aggregate == "mean" and one.aggregate == "sum"
+    assert load_scorer(str(saved_model), progress=False, memoize=False) is not one
+    assert means.score_many(["Q"], ["A"]) == one.score_many(["Q"], ["A"], aggregate="mean")
+
+
+def test_load_scorer_refuses_a_judge_and_each_kind_checks_its_settings():
+    with serve() as (url, _), pytest.raises(ValueError, match="a scorer is needed"):
+        load_scorer(f"openai:stub@{url}")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['dtype'\]"):
+        load_scorer("logprobs:m@http://127.0.0.1:9/v1", dtype="bfloat16")
+    with pytest.raises(ValueError, match="a rewardmine server sums token rewards"):
+        load_scorer("serve:http://127.0.0.1:9", aggregate="mean")
+    with pytest.raises(ValueError, match=r"\['alpha'\]"):
+        load_scorer("serve:http://127.0.0.1:9", alpha=2.0)
 
 
 def test_generation_options_are_typed_and_reach_the_server():
@@ -74,16 +121,18 @@ def test_unknown_settings_are_refused_before_loading():
         load_judge("endogenous:/does/not/exist", mode="pairwise", max_new_tokens=5)
     with pytest.raises(ValueError, match="no module 'no_such_module'"):
         load_judge("no_such_module:make")
+    with pytest.raises(ValueError, match="has no 'nothing'"):
+        load_judge("test_specs:nothing")
 
 
 def test_factory_and_panel_specs():
-    judge = load_judge("test_judge_specs:make_length_scorer", anything=1)
+    judge = load_judge("test_specs:make_length_scorer", anything=1)
     assert isinstance(judge, ScorerJudge) and judge.scorer.settings == {"anything": 1}
     with serve() as (url, _):
-        panel = load_judge([f"openai:one@{url}", "test_judge_specs:make_length_scorer"],
+        panel = load_judge([f"openai:one@{url}", "test_specs:make_length_scorer"],
                            defaults={"on_invalid": "return"})
         assert isinstance(panel, JudgePanel) and list(panel.judges) == [
-            "j1-one", "j2-test_judge_specs.make_length_scorer"]
+            "j1-one", "j2-test_specs.make_length_scorer"]
         (verdict,) = panel.judge_many([REQUEST])
     assert verdict.ranking == ["b", "a"] and verdict.scores == {"b": 1.0, "a": 0.0}
 
@@ -119,3 +168,18 @@ def test_serve_sets_every_judge_option():
         serve_cli.build(serve_args("--judge", f"openai:stub@{url}", "--judge-option", "beams=2"))
     with pytest.raises(SystemExit, match="judge options need a judge"):
         serve_cli.build(serve_args("--endogenous-model", "m", "--judge-max-new-tokens", "5"))
+
+
+def test_the_specs_page_example_prints_what_the_page_shows():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "specs.md").read_text()
+    code, shown = re.search(r"```python\n(.*?)```\n\n```\n(.*?)```", page, re.S).groups()
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == shown

@@ -1,4 +1,4 @@
-"""A minimal client of ``rewardmine serve`` for reward functions that run far from a GPU.
+"""The endogenous reward served by ``rewardmine serve``: a client, for code far from a GPU.
 
 verl's and OpenRLHF's reward functions run in CPU worker processes; with ``server_url`` they send
 the work to a reward server on a GPU instead of loading the model themselves. Requests go through
@@ -15,11 +15,19 @@ from typing import Any
 from rewardmine.upstream import RetryPolicy, UpstreamError, post_json
 
 
-class RemoteEndogenous:
-    """``score_many`` of an EndogenousReward served at ``url`` (sums over tokens, as served)."""
+class ServedReward:
+    """``score_many`` of the EndogenousReward a ``rewardmine serve`` holds at ``url``.
+
+    The server sums token rewards; ``aggregate`` is accepted so that every scorer takes the same
+    options, and anything but "sum" is refused.
+    """
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 600.0,
-                 retries: int = 3) -> None:
+                 retries: int = 3, aggregate: str = "sum") -> None:
+        if aggregate != "sum":
+            raise ValueError(f"a rewardmine server sums token rewards; aggregate={aggregate!r} "
+                             "needs a local endogenous:PATH or a logprobs:MODEL@URL reward")
+        self.aggregate = aggregate
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.timeout_s = timeout_s
