@@ -136,5 +136,5 @@ def test_a_judge_context_error_names_the_judge_and_list(models, tmp_path):
     candidates = [{"id": f"p1/q{k}", "principle": "p", "prompt": "q",
                    "responses": {"r1": "a", "r2": "b" * (0 if k == 0 else 3000)}}
                   for k in range(2)]
-    with pytest.raises(ContextLengthError, match=r"judge big, list 'p1/q1': request 1 needs"):
+    with pytest.raises(ContextLengthError, match=r"judge big: list 'p1/q1' needs"):
         judge_stage(candidates, {"big": judge}, tmp_path / "judgements.jsonl")

@@ -105,7 +105,7 @@ def test_an_endogenous_judge_checks_every_row_first(saved_model, tmp_path, cli_e
     argv = ["judge", "--judge", f"endogenous:{saved_model}", "--principle", "Be brief.",
             "--input", str(source), "--output", str(out), "--rows-per-write", "1"]
     message = cli_error(argv)
-    assert "in.jsonl:4: the row has response 'y' of" in message and "context is 512" in message
+    assert "in.jsonl:4: the row has response 'y', which is" in message and "context is 512" in message
     assert not out.exists()
     source.write_text(json.dumps(rows[0]) + "\n")
     assert main(argv) == 0

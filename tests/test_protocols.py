@@ -174,3 +174,35 @@ def test_prompt_identity_is_injective():
     groups, requests = group_requests("p {reference}", ["a\x00b", "a"], ["x", "y"],
                                       references=["c", "b\x00c"], reference_template="{principle}")
     assert groups == [[0], [1]] and [r["prompt"] for r in requests] == ["a\x00b", "a"]
+
+
+class TokenBudgetScorer(LengthScorer):
+    """A length scorer whose context holds 10 characters of prompt plus response."""
+
+    def check(self, prompts, responses, *, system=None):
+        from rewardmine.chat import check_fits
+
+        for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+            check_fits(i, len(prompt), len(response), 10)
+
+
+def test_pre_flight_checks_name_the_request_the_response_and_the_panel_member():
+    from rewardmine.errors import ContextLengthError
+
+    requests = [{"prompt": "q", "responses": {"a": "x", "b": "y"}},
+                {"prompt": "q", "responses": {"a": "x", "long": "z" * 20}}]
+    judge = ScorerJudge(TokenBudgetScorer())
+    with pytest.raises(ContextLengthError) as info:
+        judge.check(requests)
+    error = info.value
+    assert (error.index, error.length, error.limit) == (1, 21, 10)
+    assert str(error) == ("request 1 has response 'long', which is 21 tokens (1 prompt + 20 "
+                          "response) but the model's context is 10; shorten it (rewardmine "
+                          "never truncates)")
+    assert error.detail == str(error).removeprefix("request 1 ")
+    judge.check(requests[:1])  # fits: nothing raised
+    panel = JudgePanel({"short": ScorerJudge(LengthScorer()), "budget": judge})
+    with pytest.raises(ContextLengthError, match=r"^request 1 has response 'long'.*"
+                                                 r"\(panel judge budget\)$") as info:
+        panel.check(requests)
+    assert info.value.index == 1 and info.value.detail.endswith("(panel judge budget)")

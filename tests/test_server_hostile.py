@@ -104,7 +104,7 @@ def test_over_context_requests_never_reach_a_model_call(server):
     reply = requests.post(server.url + "/v1/score", headers=AUTH, timeout=60, json={
         "prompt": "x " * 5000, "responses": [""] * 50})
     assert reply.status_code == 400 and "item 0" in reply.json()["detail"]
-    assert "its prompt alone" in reply.json()["detail"]
+    assert "has a prompt of 10012 tokens alone" in reply.json()["detail"]
     assert stats()["calls"] == before["calls"] and stats()["requests"] == before["requests"]
 
 

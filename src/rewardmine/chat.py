@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rewardmine.errors import ContextLengthError
+
 Message = dict[str, str]
 Prompt = str | Sequence[Mapping[str, Any]]
 
@@ -294,6 +296,24 @@ class EncodedPair:
 
     def __len__(self) -> int:
         return len(self.prompt_ids) + len(self.action_ids)
+
+
+def check_fits(index: int, prompt_len: int, action_len: int, limit: int | None, *,
+               label: str | None = None, where: str = "the model's context") -> None:
+    """The one fit check: raise :class:`~rewardmine.errors.ContextLengthError` (with the item's
+    index, length and the limit) when ``prompt_len + action_len`` tokens exceed ``limit``; None
+    is no limit. ``label`` names the item in the message (default "item INDEX"); the error's
+    ``detail`` is the message without it."""
+    if limit is None or prompt_len + action_len <= limit:
+        return
+    if action_len:
+        detail = (f"is {prompt_len + action_len} tokens ({prompt_len} prompt + {action_len} "
+                  f"response) but {where} is {limit}")
+    else:
+        detail = f"has a prompt of {prompt_len} tokens alone but {where} is {limit}"
+    detail += "; shorten it (rewardmine never truncates)"
+    raise ContextLengthError(f"{label or f'item {index}'} {detail}", index=index,
+                             length=prompt_len + action_len, limit=limit, detail=detail)
 
 
 @dataclass(frozen=True)

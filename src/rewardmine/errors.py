@@ -13,14 +13,21 @@ class UsageError(RewardmineError, ValueError):
 
 
 class ContextLengthError(RewardmineError, ValueError):
-    """An item does not fit the model's context; rewardmine never truncates it silently."""
+    """An item does not fit the model's context; rewardmine never truncates it silently.
+
+    ``index`` is the item's position in the call that raised it, ``detail`` what is wrong
+    with it without the item's name ("is 900 tokens ... but the model's context is 512; ..."),
+    so that a caller that knows the item by another name (a file's line, a request id) says
+    ``f"{name} {error.detail}"`` instead of editing the message.
+    """
 
     def __init__(self, message: str, *, index: int | None = None, length: int | None = None,
-                 limit: int | None = None) -> None:
+                 limit: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.index = index
         self.length = length
         self.limit = limit
+        self.detail = detail if detail is not None else message
 
 
 class JudgeOutputError(RewardmineError, ValueError):

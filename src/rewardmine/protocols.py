@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from rewardmine.chat import Prompt
-from rewardmine.errors import JudgeOutputError
+from rewardmine.errors import ContextLengthError, JudgeOutputError
 from rewardmine.grouping import judge_groups
 from rewardmine.types import Judgement
 
@@ -67,15 +67,37 @@ class ScorerJudge:
     def __init__(self, scorer: Scorer, *, system_template: str = "{principle}") -> None:
         self.scorer, self.system_template = scorer, system_template
 
+    def _system(self, r: int, request: JudgeRequest) -> str | None:
+        """The request's principle as the scorer's system prompt (checking the request)."""
+        if "prompt" not in request or not isinstance(request.get("responses"), Mapping):
+            raise ValueError(f"request {r} must have 'prompt' and 'responses' (a dict of ids "
+                             f"to texts); it has {sorted(request)}")
+        principle = request.get("principle")
+        return None if principle is None else self.system_template.format(principle=principle)
+
+    def check(self, requests: Sequence[JudgeRequest]) -> None:
+        """Pre-flight: :class:`~rewardmine.errors.ContextLengthError` (``index`` the request's)
+        for the first response over the scorer's context with its prompt, from the scorer's own
+        ``check``; a scorer without one is not checked."""
+        check = getattr(self.scorer, "check", None)
+        if check is None:
+            return
+        for r, request in enumerate(requests):
+            system = self._system(r, request)
+            ids = list(request["responses"])
+            try:
+                check([request["prompt"]] * len(ids), [request["responses"][i] for i in ids],
+                      system=system)
+            except ContextLengthError as error:
+                detail = (error.detail if error.index is None
+                          else f"has response {ids[error.index]!r}, which {error.detail}")
+                raise ContextLengthError(f"request {r} {detail}", index=r, length=error.length,
+                                         limit=error.limit, detail=detail) from error
+
     def judge_many(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         by_system: dict[str | None, list[tuple[int, str]]] = {}
         for r, request in enumerate(requests):
-            if "prompt" not in request or not isinstance(request.get("responses"), Mapping):
-                raise ValueError(f"request {r} must have 'prompt' and 'responses' (a dict of ids "
-                                 f"to texts); it has {sorted(request)}")
-            principle = request.get("principle")
-            system = None if principle is None else self.system_template.format(
-                principle=principle)
+            system = self._system(r, request)
             by_system.setdefault(system, []).extend((r, i) for i in request["responses"])
         scores: list[dict[str, float]] = [{} for _ in requests]
         for system, members in by_system.items():

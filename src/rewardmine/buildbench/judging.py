@@ -39,11 +39,14 @@ def judge_stage(candidates: Sequence[dict[str, Any]], judges: Mapping[str, ListJ
                 try:
                     verdicts[name] = list(judge.judge_many(requests))
                 except ContextLengthError as error:  # say which judge and which list
-                    where = (f"list {block[error.index]['id']!r}" if error.index is not None
-                             and 0 <= error.index < len(block) else "a list")
+                    if error.index is None or not 0 <= error.index < len(block):
+                        raise ContextLengthError(f"judge {name}: {error}", index=error.index,
+                                                 length=error.length, limit=error.limit,
+                                                 detail=error.detail) from error
                     raise ContextLengthError(
-                        f"judge {name}, {where}: {error}", index=error.index,
-                        length=error.length, limit=error.limit) from error
+                        f"judge {name}: list {block[error.index]['id']!r} {error.detail}",
+                        index=error.index, length=error.length, limit=error.limit,
+                        detail=error.detail) from error
                 if len(verdicts[name]) != len(requests):
                     raise ValueError(f"judge {name} returned {len(verdicts[name])} judgements "
                                      f"for {len(requests)} requests")

@@ -12,8 +12,9 @@ import os
 import sys
 from typing import Any
 
+from rewardmine.chat import check_fits
 from rewardmine.endogenous.rows import ADDED, row_responses, score_rows
-from rewardmine.errors import UsageError
+from rewardmine.errors import ContextLengthError, UsageError
 from rewardmine.io import (
     JsonlAppender,
     chunks,
@@ -84,7 +85,6 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
     before anything is scored, naming its line. With ``--on-overflow skip`` a row over the
     context is not an error: returns the input line numbers of such rows and why each is
     skipped."""
-    limit = model.max_length
     skipped: dict[int, str] = {}
     for number, row in lines:
         where = f"{args.input}:{number}"
@@ -95,15 +95,13 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
             raise UsageError(f"{where}: 'prompt': {error}") from None
         for i, text in enumerate(texts):
             pair = model.encoder.encode(rendered, text)
-            if limit is not None and len(pair) > limit:
-                field = f"response {i}" if many else "the response"
-                why = (f"{field} is {len(pair)} tokens with its prompt "
-                       f"({len(pair.prompt_ids)} + {len(pair.action_ids)}) but the model's "
-                       f"context is {limit}")
+            try:
+                check_fits(i, len(pair.prompt_ids), len(pair.action_ids), model.max_length,
+                           label=f"response {i}" if many else "the response")
+            except ContextLengthError as error:
                 if args.on_overflow != "skip":
-                    raise UsageError(f"{where}: {why}; shorten it (rewardmine never truncates), "
-                                     "or pass --on-overflow skip")
-                skipped[number] = why
+                    raise UsageError(f"{where}: {error}, or pass --on-overflow skip") from None
+                skipped[number] = str(error)
                 break
     return skipped
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from rewardmine.chat import ChatEncoder, EncodedPair, Prompt
+from rewardmine.chat import ChatEncoder, EncodedPair, Prompt, check_fits
 from rewardmine.endogenous.math import Aggregate, check_aggregate
 from rewardmine.errors import ContextLengthError, RewardmineError
 from rewardmine.upstream import (
@@ -131,6 +131,14 @@ class RemoteEndogenousReward:
             pairs.append(EncodedPair(tuple(state), tuple(actions), "in_context"))
         return self._run(pairs, aggregate)
 
+    def check(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
+              system: str | None = None) -> None:
+        """Pre-flight: :class:`~rewardmine.errors.ContextLengthError`, naming the item, for the
+        first item over ``context_limit``; nothing is sent."""
+        for i, pair in enumerate(self.encoder.encode_many(prompts, responses, system=system)):
+            check_fits(i, len(pair.prompt_ids), len(pair.action_ids), self.context_limit,
+                       where="the server's context")
+
     def token_rewards(self, *args: Any, **kwargs: Any) -> Any:
         raise RemoteScoringError(
             "token rewards need V(s_t) at every position, which a log-probability server does "
@@ -147,11 +155,8 @@ class RemoteEndogenousReward:
                     f"item {i} has no actions (an empty response without an end-of-turn "
                     "token); its local reward would be 0, not log pi + V(s_1), so it cannot be "
                     "ranked against the others from log-probabilities")
-            if self.context_limit is not None and len(pair) > self.context_limit:
-                raise ContextLengthError(
-                    f"item {i} is {len(pair)} tokens but the server's context is "
-                    f"{self.context_limit}; shorten it (rewardmine never truncates)",
-                    index=i, length=len(pair), limit=self.context_limit)
+            check_fits(i, len(pair.prompt_ids), len(pair.action_ids), self.context_limit,
+                       where="the server's context")
         if not pairs:
             return []
         with ThreadPoolExecutor(min(self.concurrency, len(pairs))) as pool:

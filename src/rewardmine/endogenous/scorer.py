@@ -20,11 +20,10 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from rewardmine.chat import ChatEncoder, EncodedPair, Prompt
+from rewardmine.chat import ChatEncoder, EncodedPair, Prompt, check_fits
 from rewardmine.endogenous import math as rmath
 from rewardmine.endogenous.batching import PromptBatcher, budget_batches
 from rewardmine.endogenous.logits import OutputHead, chunk_rows, selected_and_values
-from rewardmine.errors import ContextLengthError
 from rewardmine.models import (
     Device,
     DType,
@@ -232,6 +231,14 @@ class EndogenousReward:
         pairs = self.encoder.encode_many(prompts, responses, system=system)
         return [self._reward(s, aggregate) for s in self._run(pairs)]
 
+    def check(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
+              system: str | None = None) -> None:
+        """Pre-flight: encode every item as :meth:`score_many` would and raise
+        :class:`~rewardmine.errors.ContextLengthError`, naming the item, for the first one over
+        the model's context; nothing runs on the model."""
+        for i, pair in enumerate(self.encoder.encode_many(prompts, responses, system=system)):
+            check_fits(i, len(pair.prompt_ids), len(pair.action_ids), self.max_length)
+
     def token_rewards(self, prompt: Prompt, response: str, *,
                       system: str | None = None) -> TokenRewards:
         """The reward of ``response`` token by token: log pi, V(s_t) and r_t for each action."""
@@ -292,21 +299,10 @@ class EndogenousReward:
         return rmath.aggregate(scored.rewards, scored.selected - scored.values[:-1],
                                self.aggregate if how is None else how)
 
-    def _check_lengths(self, pairs: Sequence[EncodedPair]) -> None:
-        if self.max_length is None:
-            return
-        for i, pair in enumerate(pairs):
-            if len(pair) > self.max_length:
-                raise ContextLengthError(
-                    f"item {i} is {len(pair)} tokens ({len(pair.prompt_ids)} prompt + "
-                    f"{len(pair.action_ids)} response) but the model's context is "
-                    f"{self.max_length}; shorten it (rewardmine never truncates)",
-                    index=i, length=len(pair), limit=self.max_length,
-                )
-
     def _run(self, pairs: Sequence[EncodedPair]) -> list[_Scored]:
         """Score every pair; results in input order."""
-        self._check_lengths(pairs)
+        for i, pair in enumerate(pairs):
+            check_fits(i, len(pair.prompt_ids), len(pair.action_ids), self.max_length)
         results: list[_Scored | None] = [None] * len(pairs)
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, pair in enumerate(pairs):

@@ -15,7 +15,6 @@ from typing import Any
 
 from rewardmine.errors import ContextLengthError, UsageError
 from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumable_output
-from rewardmine.judge.lengths import first_overflow
 from rewardmine.judge.options import GenerationOptions, key_value
 from rewardmine.progress import progress_bar
 
@@ -123,6 +122,15 @@ def build_judge(args: argparse.Namespace) -> Any:
     return judge_from_args(args, defaults={"on_invalid": "return", "progress": False})
 
 
+def _row_error(source: str, lines: list[tuple[int, Any]], positions: list[int],
+               error: ContextLengthError) -> Exception:
+    """A judge's ContextLengthError about request ``error.index`` of ``positions``, said about
+    the input file's line; an error that names no request of them is returned as it is."""
+    if error.index is None or not 0 <= error.index < len(positions):
+        return error
+    return UsageError(f"{source}:{lines[positions[error.index]][0]}: the row {error.detail}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.rows_per_write < 1:
         raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
@@ -135,9 +143,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.output}: all {len(rows)} rows already judged", file=sys.stderr)
             return 0
         judge = build_judge(args)
-        found = first_overflow(judge, [requests[i] for i in todo])
-        if found is not None:  # before any row is judged, so a bad file writes nothing
-            raise UsageError(f"{args.input}:{lines[todo[found[0]]][0]}: the row {found[1]}")
+        check = getattr(judge, "check", None)
+        if check is not None:  # before any row is judged, so a bad file writes nothing
+            try:
+                check([requests[i] for i in todo])
+            except ContextLengthError as error:
+                raise _row_error(args.input, lines, todo, error) from None
         invalid = 0
         bar = progress_bar(len(todo), desc="rows", unit="row")
         with JsonlAppender(args.output) as out, bar:
@@ -145,13 +156,7 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     verdicts = judge.judge_many([requests[i] for i in block])
                 except ContextLengthError as error:  # a judge whose context the check cannot read
-                    prefix = f"request {error.index}"
-                    if error.index is None or not 0 <= error.index < len(block) \
-                            or not str(error).startswith(prefix):
-                        raise
-                    line = lines[block[error.index]][0]
-                    text = "the row " + str(error)[len(prefix):].lstrip(": ")
-                    raise UsageError(f"{args.input}:{line}: {text}") from None
+                    raise _row_error(args.input, lines, block, error) from None
                 for index, verdict in zip(block, verdicts, strict=True):
                     invalid += not verdict.ok
                     out.write({**rows[index], "judgement": verdict.to_dict()})

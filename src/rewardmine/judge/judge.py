@@ -194,6 +194,22 @@ class PrincipleJudge:
             by_request[unit.request].append(unit)
         return [self._combine(r, items[r], us) for r, us in enumerate(by_request)]
 
+    def check(self, requests: Sequence[Request]) -> None:
+        """Pre-flight, without judging: raise :class:`~rewardmine.errors.ContextLengthError`
+        (``index`` the request's) for the first request one of whose calls would not fit the
+        model's context with its generation budget; the calls are those :meth:`judge_many`
+        makes (every group of the mode)."""
+        rng = random.Random(0)  # an order changes a call's length by a token at most
+        for r, request in enumerate(requests):
+            item = self._normalize(r, request)
+            groups = subsets(list(item.responses), self.mode)
+            for group in groups:
+                masked = build_request(item.principle, item.prompt,
+                                       {i: item.responses[i] for i in group}, rng=rng,
+                                       system=self.system_prompt)
+                which = "" if len(groups) == 1 else f" (responses {list(group)})"
+                self._check_fits(r, masked, which)
+
     def calls_for(self, responses: int) -> int:
         """Model calls one request of ``responses`` responses costs (before retries)."""
         return calls(responses, self.mode, self.permutations)
@@ -265,16 +281,19 @@ class PrincipleJudge:
                     break
         except (TypeError, ValueError) as error:
             raise type(error)(f"request {index}: {error}") from None
+        self._check_fits(index, masked)
+        return masked
+
+    def _check_fits(self, index: int, masked: MaskedRequest, which: str = "") -> None:
+        """The judge's fit check: one call's prompt plus its generation budget."""
         limit = self.backend.context_limit
         need = self.backend.required_tokens(masked.messages, self.options)
         if limit is not None and need is not None and need > limit:
-            raise ContextLengthError(
-                f"request {index} needs {need} tokens (the prompt plus the generation budget) "
-                f"but the model's context holds {limit}; shorten the responses, lower "
-                "max_new_tokens, or judge fewer responses per call (mode='pairwise')",
-                index=index, length=need, limit=limit,
-            )
-        return masked
+            detail = (f"needs {need} tokens{which} (the prompt plus the generation budget) but "
+                      f"the model's context holds {limit}; shorten the responses, lower "
+                      "max_new_tokens, or judge fewer responses per call (mode='pairwise')")
+            raise ContextLengthError(f"request {index} {detail}", index=index, length=need,
+                                     limit=limit, detail=detail)
 
     def _run(self, batch: list[_Unit]) -> None:
         requests = [
@@ -291,7 +310,8 @@ class PrincipleJudge:
                 raise
             index = batch[error.index].request
             raise ContextLengthError(f"request {index}: {error}", index=index,
-                                     length=error.length, limit=error.limit) from error
+                                     length=error.length, limit=error.limit,
+                                     detail=error.detail) from error
         if len(generations) != len(batch):
             raise RuntimeError(
                 f"the backend returned {len(generations)} replies for {len(batch)} requests"

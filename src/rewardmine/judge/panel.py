@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rewardmine.consensus.aggregate import ScoreKind, consensus, rankings_from_judgements
+from rewardmine.errors import ContextLengthError
 from rewardmine.protocols import JudgeRequest, ListJudge
 from rewardmine.types import Judgement
 
@@ -50,6 +51,19 @@ class JudgePanel:
         """Model calls one request costs: every member's (a member without ``calls_for`` is
         counted as one call)."""
         return sum(getattr(j, "calls_for", lambda n: 1)(responses) for j in self.judges)
+
+    def check(self, requests: Sequence[JudgeRequest]) -> None:
+        """Pre-flight of every member that has one (``check``), naming the member."""
+        for name, judge in self.judges.items():
+            check = getattr(judge, "check", None)
+            if check is None:
+                continue
+            try:
+                check(requests)
+            except ContextLengthError as error:
+                raise ContextLengthError(
+                    f"{error} (panel judge {name})", index=error.index, length=error.length,
+                    limit=error.limit, detail=f"{error.detail} (panel judge {name})") from error
 
     def judge_many(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         verdicts = {}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rewardmine.chat import ChatEncoder, prompt_key
+from rewardmine.chat import ChatEncoder, check_fits, prompt_key
 from rewardmine.errors import ContextLengthError
 from rewardmine.rollouts import prompt_state_ids, split_rendered
 
@@ -73,19 +73,6 @@ class Budget:
                 "items done); send fewer or shorter items per request")
 
 
-def _check_length(index: int, prompt_len: int, action_len: int, limit: int | None) -> None:
-    if limit is None or prompt_len + action_len <= limit:
-        return
-    if action_len:
-        message = (f"item {index} is {prompt_len + action_len} tokens ({prompt_len} prompt + "
-                   f"{action_len} response) but the model's context is {limit}")
-    else:
-        message = (f"item {index}: its prompt alone is {prompt_len} tokens but the model's "
-                   f"context is {limit}")
-    raise ContextLengthError(f"{message}; shorten it (rewardmine never truncates)", index=index,
-                             length=prompt_len + action_len, limit=limit)
-
-
 def _check_size(index: int, texts: Any, prompt: Any, response: str | None,
                 limit: int | None) -> None:
     """Refuse an item that cannot fit from its length in bytes alone, before tokenizing it
@@ -123,13 +110,13 @@ def encode_chat(reward: Any, prompts: Sequence[Any], responses: Sequence[str],
         try:
             if key not in rendered:
                 rendered[key] = reward.encoder.render_prompt(prompt, system=system)
-                _check_length(i, len(rendered[key].ids), 0, limit)
+                check_fits(i, len(rendered[key].ids), 0, limit)
             pair = reward.encoder.encode(rendered[key], response)
         except (TypeError, ValueError) as error:
             if isinstance(error, ContextLengthError):
                 raise
             raise type(error)(f"item {i}: {error}") from None
-        _check_length(i, len(pair.prompt_ids), len(pair.action_ids), limit)
+        check_fits(i, len(pair.prompt_ids), len(pair.action_ids), limit)
         out.append((pair.prompt_ids, pair.action_ids))
     return out
 
@@ -146,7 +133,7 @@ def encode_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Seq
     limit = getattr(reward, "max_length", None)
     out = []
     for i, (state, actions) in enumerate(zip(states, action_ids, strict=True)):
-        _check_length(i, len(state), len(actions), limit)
+        check_fits(i, len(state), len(actions), limit)
         out.append((tuple(state), tuple(actions)))
     return out
 
@@ -164,7 +151,7 @@ def encode_text(reward: Any, prompts: Sequence[str], responses: Sequence[str],
         if not state:
             raise ValueError(f"item {i}: the prompt text encodes to zero tokens, so the first "
                              "action has no state; send the rendered prompt")
-        _check_length(i, len(state), len(actions), limit)
+        check_fits(i, len(state), len(actions), limit)
         out.append((tuple(state), tuple(actions)))
     return out
 
