@@ -65,7 +65,7 @@ def test_total_dataset_format_and_domains_reported(tmp_path):
 
 
 def test_a_list_judge_gets_each_items_candidates_in_one_request(tmp_path):
-    from rewardmine.protocols import ScorerJudge
+    from rewardmine.conversions import ScorerJudge
 
     class Recording(ScorerJudge):
         def judge_many(self, requests):

@@ -8,8 +8,8 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rewardmine"
-FOUNDATION = {"types", "protocols", "grouping", "models", "chat", "rollouts", "errors", "io", "progress",
-              "upstream", "statistics"}
+FOUNDATION = {"types", "protocols", "grouping", "conversions", "models", "chat", "rollouts",
+              "errors", "io", "progress", "upstream", "statistics"}
 SCORERS = {"endogenous", "judge", "consensus"}
 LOADER = {"specs"}  # names and loads a reward of either family
 CONSUMERS = {"bench", "rl", "server", "distributed"}

@@ -6,16 +6,10 @@ import itertools
 
 import pytest
 
+from rewardmine.conversions import JudgeScorer, ScorerJudge, as_list_judge, as_scorer
 from rewardmine.errors import JudgeOutputError
 from rewardmine.judge.panel import JudgePanel
-from rewardmine.protocols import (
-    JudgeScorer,
-    ListJudge,
-    Scorer,
-    ScorerJudge,
-    as_list_judge,
-    as_scorer,
-)
+from rewardmine.protocols import ListJudge, Scorer
 from rewardmine.types import Judgement
 
 
@@ -206,3 +200,14 @@ def test_pre_flight_checks_name_the_request_the_response_and_the_panel_member():
                                                  r"\(panel judge budget\)$") as info:
         panel.check(requests)
     assert info.value.index == 1 and info.value.detail.endswith("(panel judge budget)")
+
+
+def test_the_token_scorers_meet_the_token_contract(tokenizer, saved_model):
+    from rewardmine import EndogenousReward
+    from rewardmine.endogenous.remote import RemoteEndogenousReward
+    from rewardmine.protocols import TokenScorer
+
+    local = EndogenousReward.from_pretrained(str(saved_model), progress=False)
+    remote = RemoteEndogenousReward("http://127.0.0.1:9/v1", "m", tokenizer)
+    assert isinstance(local, TokenScorer) and isinstance(remote, TokenScorer)
+    assert not isinstance(LengthScorer(), TokenScorer)

@@ -9,9 +9,9 @@ import argparse
 import pytest
 
 from openai_stub import serve
+from rewardmine.conversions import ScorerJudge
 from rewardmine.judge.options import GenerationOptions, key_value, split_generation
 from rewardmine.judge.panel import JudgePanel
-from rewardmine.protocols import ScorerJudge
 from rewardmine.specs import (
     RewardSpec,
     clear_loaded,

@@ -48,15 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardmine.conversions import ScorerJudge, as_list_judge
 from rewardmine.judge.options import GenerationOptions, split_generation
-from rewardmine.protocols import (
-    ListJudge,
-    Scorer,
-    ScorerJudge,
-    as_list_judge,
-    is_list_judge,
-    is_scorer,
-)
+from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
 SCORER_KINDS = ("endogenous", "logprobs", "serve")
 JUDGE_KINDS = ("principle", "openai", "openai-completions")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from rewardmine.protocols import TokenScorer
 from rewardmine.rollouts import prompt_state_ids
 
 ActionSource = Literal["auto", "ids", "text"]
@@ -65,7 +66,7 @@ def ids_match_texts(tokenizer: Any, action_ids: Sequence[Sequence[int]],
     return True
 
 
-def score_actions(reward: Any, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]], *,
+def score_actions(reward: TokenScorer, prompts: Sequence[Any], action_ids: Sequence[Sequence[int]], *,
                   system: str | None = None) -> list[float]:
     """Endogenous rewards of the generated ids after each prompt (rendered with the reward
     model's template): no re-tokenization, no end-of-turn appended."""

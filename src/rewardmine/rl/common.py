@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rewardmine.protocols import TokenScorer
 from rewardmine.rollouts import split_rendered
 
 
@@ -32,7 +33,7 @@ def completion_text(completion: Any, index: int) -> str:
     )
 
 
-def score_text_pairs(reward: Any, prompt_texts: Sequence[str], response_texts: Sequence[str]
+def score_text_pairs(reward: TokenScorer, prompt_texts: Sequence[str], response_texts: Sequence[str]
                      ) -> list[float]:
     """Endogenous rewards of responses to prompts given as rendered text (no template applied)."""
     states, actions = [], []

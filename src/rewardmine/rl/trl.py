@@ -22,11 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from rewardmine.endogenous.served import ServedReward
-from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE
+from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE, consecutive_groups, judge_groups
 from rewardmine.protocols import JudgeReward, ListJudge
 from rewardmine.rl.actions import ActionSource, ids_match_texts, score_actions
 from rewardmine.rl.common import completion_text, score_text_pairs
-from rewardmine.rl.groups import consecutive_groups, judge_in_groups
 from rewardmine.specs import (
     SCORER_KINDS,
     check_settings,
@@ -275,8 +274,8 @@ class JudgeRewardFunc:
                                f"column; the columns are {columns}")
             references = kwargs[self.reference_column]
         groups = consecutive_groups(len(texts), self.num_generations)
-        rewards, verdicts = judge_in_groups(
-            self.judge, self.principle, prompts, texts, groups, references=references,
+        rewards, verdicts = judge_groups(
+            self.judge, self.principle, prompts, texts, groups=groups, references=references,
             reward=self.reward, reference_template=self.reference_template)
         invalid = [v for v in verdicts if not v.ok]
         if invalid and self.on_invalid == "raise":

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from rewardmine.grouping import judge_groups
 from rewardmine.rl.actions import unpadded
-from rewardmine.rl.groups import judge_in_groups
 
 JUDGE_SPEC_KEYS = ("judge", "judge_model", "judge_base_url", "judge_model_name", "judge_api_key",
                    "judge_factory")
@@ -158,9 +158,9 @@ class JudgeRewardManager(RewardManagerBase):
         references = [m[2] for m in members] if self.use_reference else None
         try:
             rewards, verdicts = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: judge_in_groups(self.judge, self.principle, prompts, texts,
-                                              [list(range(len(members)))],
-                                              references=references, reward=self.reward))
+                None, lambda: judge_groups(self.judge, self.principle, prompts, texts,
+                                           groups=[list(range(len(members)))],
+                                           references=references, reward=self.reward))
             if rewards[0] is None:
                 if self.invalid_score is None:
                     raise RuntimeError(f"the judge's verdict on GRPO group uid={uid} is invalid "
