@@ -159,7 +159,7 @@ def test_unknown_method_and_option_are_refused(tiny_llama, tmp_path, cli_error):
                      refused("a", "--model", "x", "--method", "judges"))
     assert re.search(r"unknown option\(s\) \['beams'\].*accepted: \[",
                      refused("b", "--model", "x", "--method", "judge", "--option", "beams=4"))
-    assert re.search(r"unknown option\(s\) \['beams'\] for method 'verifier'",
+    assert re.search(r"GenerativeVerifier.from_pretrained\(\) got unknown option\(s\) \['beams'\]",
                      refused("c", "--model", str(tiny_llama), "--method", "verifier",
                              "--option", "beams=4"))
     assert "takes one --model" in refused("d", "--model", "x", "--model", "y")

@@ -112,11 +112,14 @@ def test_load_from_a_local_folder(saved_model, tokenizer):
     assert not model.training
     assert model.dtype == resolve_dtype("auto", "cpu")
     half, _ = load_causal_lm(str(saved_model), dtype="bfloat16", device="cpu",
-                             attn_implementation="eager")
+                             model_kwargs={"attn_implementation": "eager"})
     assert half.dtype == torch.bfloat16
     assert half.config._attn_implementation == "eager"
-    with pytest.raises(TypeError, match="dtype=, not torch_dtype="):
+    with pytest.raises(TypeError, match=r"unknown loading option\(s\) \['torch_dtype'\]; "
+                                        r"known: \['dtype'"):
         load_causal_lm(saved_model, torch_dtype=torch.float32)
+    with pytest.raises(TypeError, match="give the dtype as dtype=, not inside model_kwargs"):
+        load_causal_lm(saved_model, model_kwargs={"torch_dtype": torch.float32})
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,11 @@ transformers 5.2x on, ``past_key_values`` before (the old name warns and is remo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,10 +26,75 @@ import torch
 
 DType = Literal["auto", "float32", "bfloat16", "float16"] | torch.dtype
 Device = str | torch.device
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a checkpoint is loaded: the one spelling of the loading options of every loader (the
+    endogenous reward, the local judge, the verifier, build-bench's generators, the reward
+    server's encoder). Every ``from_pretrained`` also takes the fields as keywords; they are
+    gathered into this object once (:meth:`split`) and travel as it to :func:`load_causal_lm`.
+
+    Args:
+        dtype: "auto" (the checkpoint's own; see :func:`resolve_dtype`), "float32", "bfloat16",
+            "float16" or a torch dtype.
+        device: "auto" (see :func:`resolve_device`) or a torch device; ignored when
+            ``model_kwargs`` holds a ``device_map``, which places the model itself.
+        revision: a branch, tag or commit of a hub repository.
+        gguf_file: a GGUF file inside the folder or repository; model and tokenizer are both read
+            from it, every weight dequantized to a dense model (pass a transformers
+            ``quantization_config`` in ``model_kwargs`` to choose otherwise). Needs the ``gguf``
+            extra: ``pip install 'rewardmine[gguf]'``.
+        trust_remote_code: run a repository's own model code.
+        model_kwargs: more options for ``AutoModelForCausalLM.from_pretrained``
+            (``attn_implementation``, ``device_map``, ``low_cpu_mem_usage``, ...).
+    """
+
+    dtype: DType = "auto"
+    device: Device = "auto"
+    revision: str | None = None
+    gguf_file: str | None = None
+    trust_remote_code: bool = False
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dtype, torch.dtype) and self.dtype not in ("auto", *_DTYPES):
+            raise ValueError(f"unknown dtype {self.dtype!r}; use one of {['auto', *_DTYPES]}")
+        if not isinstance(self.trust_remote_code, bool):
+            raise TypeError(f"trust_remote_code must be a bool, got {self.trust_remote_code!r}")
+        if not isinstance(self.model_kwargs, Mapping):
+            raise TypeError(f"model_kwargs must be a dict, got {self.model_kwargs!r}")
+        if "torch_dtype" in self.model_kwargs or "dtype" in self.model_kwargs:
+            raise TypeError("give the dtype as dtype=, not inside model_kwargs")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def split(cls, settings: Mapping[str, Any], base: LoadOptions | None = None
+              ) -> tuple[LoadOptions, dict[str, Any]]:
+        """The loading fields of ``settings`` as a LoadOptions (on top of ``base``), and the
+        other settings."""
+        names = set(cls.names())
+        fields = {k: v for k, v in settings.items() if k in names}
+        rest = {k: v for k, v in settings.items() if k not in names}
+        return dataclasses.replace(base or cls(), **fields), rest
+
+    @classmethod
+    def of(cls, options: LoadOptions | None = None, **fields: Any) -> LoadOptions:
+        """``options`` with ``fields`` on top; a name that is not a field is a TypeError."""
+        load, unknown = cls.split(fields, options)
+        if unknown:
+            raise TypeError(f"unknown loading option(s) {sorted(unknown)}; known: "
+                            f"{list(cls.names())}")
+        return load
+
 
 # CPU flags (as /proc/cpuinfo names them) of instructions that run bf16 matmuls natively
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def resolve_device(device: Device = "auto") -> torch.device:
@@ -127,34 +194,36 @@ def resolve_dtype(dtype: DType, device: Device, checkpoint: torch.dtype | None =
     return _DTYPES[dtype]
 
 
-def load_config(name_or_path: str | Path, *, gguf_file: str | None = None,
-                revision: str | None = None, trust_remote_code: bool = False) -> Any:
-    """A checkpoint's config (a hub id, a folder or a GGUF file), its text part for a
-    multimodal model: what :func:`load_causal_lm` would load, without the weights."""
-    from transformers import AutoConfig
-
-    source, gguf_file = _split_gguf(name_or_path, gguf_file)
-    extra: dict[str, Any] = {}
+def _hub_kwargs(name_or_path: str | Path, options: LoadOptions) -> tuple[str, dict[str, Any]]:
+    """The source and the keywords every transformers ``from_pretrained`` of it takes."""
+    source, gguf_file = _split_gguf(name_or_path, options.gguf_file)
+    common: dict[str, Any] = dict(revision=options.revision,
+                                  trust_remote_code=options.trust_remote_code)
     if gguf_file is not None:
         _require_gguf(gguf_file)
-        extra["gguf_file"] = gguf_file
-    config = AutoConfig.from_pretrained(source, revision=revision,
-                                        trust_remote_code=trust_remote_code, **extra)
+        common["gguf_file"] = gguf_file
+    return source, common
+
+
+def load_config(name_or_path: str | Path, options: LoadOptions | None = None,
+                **fields: Any) -> Any:
+    """A checkpoint's config (a hub id, a folder or a GGUF file), its text part for a
+    multimodal model: what :func:`load_causal_lm` would load, without the weights. ``fields``
+    are :class:`LoadOptions` fields."""
+    from transformers import AutoConfig
+
+    source, common = _hub_kwargs(name_or_path, LoadOptions.of(options, **fields))
+    config = AutoConfig.from_pretrained(source, **common)
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
-def load_tokenizer(name_or_path: str | Path, *, gguf_file: str | None = None,
-                   revision: str | None = None, trust_remote_code: bool = False) -> Any:
+def load_tokenizer(name_or_path: str | Path, options: LoadOptions | None = None,
+                   **fields: Any) -> Any:
     """The tokenizer :func:`load_causal_lm` would load (a hub id, a folder or a GGUF file)."""
     from transformers import AutoTokenizer
 
-    source, gguf_file = _split_gguf(name_or_path, gguf_file)
-    extra: dict[str, Any] = {}
-    if gguf_file is not None:
-        _require_gguf(gguf_file)
-        extra["gguf_file"] = gguf_file
-    return AutoTokenizer.from_pretrained(source, revision=revision,
-                                         trust_remote_code=trust_remote_code, **extra)
+    source, common = _hub_kwargs(name_or_path, LoadOptions.of(options, **fields))
+    return AutoTokenizer.from_pretrained(source, **common)
 
 
 def context_length(config: Any) -> int | None:
@@ -169,30 +238,30 @@ def context_length(config: Any) -> int | None:
     return None
 
 
-def checkpoint_dtype(name_or_path: str | Path, *, gguf_file: str | None = None,
-                     revision: str | None = None, trust_remote_code: bool = False
+def checkpoint_dtype(name_or_path: str | Path, options: LoadOptions | None = None
                      ) -> torch.dtype | None:
     """The dtype a checkpoint's config says its weights are in (None for a GGUF file, whose
     weights are quantized, or a config that does not say)."""
-    source, gguf_file = _split_gguf(name_or_path, gguf_file)
+    options = options or LoadOptions()
+    source, gguf_file = _split_gguf(name_or_path, options.gguf_file)
     if gguf_file is not None:
         return None
-    config = load_config(source, revision=revision, trust_remote_code=trust_remote_code)
+    config = load_config(source, options)
     value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(value, str):
         value = _DTYPES.get(value)
     return value if isinstance(value, torch.dtype) else None
 
 
-def load_dtype(name_or_path: str | Path, dtype: DType, device: Device, *,
-               gguf_file: str | None = None, revision: str | None = None,
-               trust_remote_code: bool = False) -> torch.dtype | Literal["auto"]:
-    """:func:`resolve_dtype` for a checkpoint, reading its own dtype only where it decides."""
+def load_dtype(name_or_path: str | Path, options: LoadOptions | None = None
+               ) -> torch.dtype | Literal["auto"]:
+    """:func:`resolve_dtype` of ``options.dtype`` on ``options.device`` for a checkpoint, reading
+    its own dtype only where it decides."""
+    options = options or LoadOptions()
     checkpoint = None
-    if dtype == "auto" and resolve_device(device).type == "cpu":
-        checkpoint = checkpoint_dtype(name_or_path, gguf_file=gguf_file, revision=revision,
-                                      trust_remote_code=trust_remote_code)
-    return resolve_dtype(dtype, device, checkpoint)
+    if options.dtype == "auto" and resolve_device(options.device).type == "cpu":
+        checkpoint = checkpoint_dtype(name_or_path, options)
+    return resolve_dtype(options.dtype, options.device, checkpoint)
 
 
 def resolve_source(name_or_path: str | Path) -> str:
@@ -256,43 +325,27 @@ def _dense_gguf() -> Any:
     return config(dequantize=True)
 
 
-def load_causal_lm(name_or_path: str | Path, *, gguf_file: str | None = None,
-                   revision: str | None = None, dtype: DType = "auto", device: Device = "auto",
-                   trust_remote_code: bool = False, **model_kwargs: Any) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer, in eval mode on ``device``.
+def load_causal_lm(name_or_path: str | Path, options: LoadOptions | None = None,
+                   **fields: Any) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer, in eval mode on ``options.device``.
 
     Args:
         name_or_path: a Hugging Face hub id, a local folder, or the path of a ``.gguf`` file.
-        gguf_file: a GGUF file inside that folder or repository; model and tokenizer are both read
-            from it, and every weight is dequantized to a dense model (pass a transformers
-            ``quantization_config`` in ``model_kwargs`` to choose otherwise). Needs the ``gguf``
-            package: ``pip install 'rewardmine[gguf]'``.
-        revision: a branch, tag or commit of a hub repository.
-        dtype: "auto" (the checkpoint's own; see :func:`resolve_dtype`), "float32", "bfloat16",
-            "float16" or a torch dtype.
-        device: "auto" (see :func:`resolve_device`) or a torch device; ignored when ``model_kwargs``
-            holds a ``device_map``, which places the model itself.
-        trust_remote_code: run a repository's own model code.
-        model_kwargs: more options for ``AutoModelForCausalLM.from_pretrained``
-            (``attn_implementation``, ``device_map``, ``low_cpu_mem_usage``, ...).
+        options: how to load it (:class:`LoadOptions`); ``fields`` are its fields as keywords
+            (``dtype="float32"``, ``device="cpu"``, ...), on top of it.
     """
     from transformers import AutoModelForCausalLM
 
-    if "torch_dtype" in model_kwargs:
-        raise TypeError("load_causal_lm takes dtype=, not torch_dtype=")
-    source, gguf_file = _split_gguf(name_or_path, gguf_file)
-    if gguf_file is not None:
-        _require_gguf(gguf_file)
-        if "quantization_config" not in model_kwargs and (dense := _dense_gguf()) is not None:
-            model_kwargs = {**model_kwargs, "quantization_config": dense}
-    target = resolve_device(device)
-    common: dict[str, Any] = dict(revision=revision, trust_remote_code=trust_remote_code)
-    if gguf_file is not None:
-        common["gguf_file"] = gguf_file
-    tokenizer = load_tokenizer(source, gguf_file=gguf_file, revision=revision,
-                               trust_remote_code=trust_remote_code)
-    body = load_dtype(source, dtype, target, gguf_file=gguf_file, revision=revision,
-                      trust_remote_code=trust_remote_code)
+    options = LoadOptions.of(options, **fields)
+    model_kwargs = dict(options.model_kwargs)
+    source, common = _hub_kwargs(name_or_path, options)
+    options = dataclasses.replace(options, gguf_file=common.get("gguf_file"))  # of ``source``
+    if "gguf_file" in common and "quantization_config" not in model_kwargs \
+            and (dense := _dense_gguf()) is not None:
+        model_kwargs["quantization_config"] = dense
+    target = resolve_device(options.device)
+    tokenizer = load_tokenizer(source, options)
+    body = load_dtype(source, options)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=body, **common, **model_kwargs)
     if model_kwargs.get("device_map") is None:
         model = model.to(target)
@@ -310,21 +363,18 @@ def cache_keyword(module: torch.nn.Module) -> str:
     return _forward_keyword(type(module).forward)
 
 
-def check_options(cls: type, options: dict[str, Any], *, where: str,
-                  loading: Any = load_causal_lm) -> None:
+def check_options(cls: type, options: Mapping[str, Any], *, where: str) -> None:
     """Raise a TypeError naming every key of ``options`` that ``cls``'s constructor does not take.
 
-    For ``from_pretrained``-style loaders that pass their loading arguments to
-    :func:`load_causal_lm` and the rest to the constructor; the message lists both kinds.
+    For ``from_pretrained``-style loaders that gather their loading options into a
+    :class:`LoadOptions` and pass the rest to the constructor; the message lists both kinds.
     """
     taken = [name for name, p in inspect.signature(cls.__init__).parameters.items()
              if p.kind is inspect.Parameter.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(taken))
     if unknown:
-        loaders = [name for name, p in inspect.signature(loading).parameters.items()
-                   if p.kind is inspect.Parameter.KEYWORD_ONLY]
         raise TypeError(
             f"{where}() got unknown option(s) {unknown}; it accepts the options {taken} and "
-            f"the loading arguments {loaders}; pass options of transformers' "
+            f"the loading options {list(LoadOptions.names())}; pass options of transformers' "
             "AutoModelForCausalLM.from_pretrained as model_kwargs={...}"
         )

@@ -50,6 +50,7 @@ from typing import Any
 
 from rewardmine.conversions import ScorerJudge, as_list_judge
 from rewardmine.judge.options import GenerationOptions, split_generation
+from rewardmine.models import LoadOptions
 from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
 SCORER_KINDS = ("endogenous", "logprobs", "serve")
@@ -326,7 +327,7 @@ def accepted_settings(kind: str) -> list[str]:
     if kind == "endogenous":
         from rewardmine.endogenous import EndogenousReward
 
-        return sorted((_names(EndogenousReward.from_pretrained) - {"name_or_path"})
+        return sorted(set(LoadOptions.names())
                       | (_names(EndogenousReward.__init__) - {"model", "tokenizer"}))
     if kind == "logprobs":
         from rewardmine.endogenous import EndogenousReward
@@ -344,8 +345,8 @@ def accepted_settings(kind: str) -> list[str]:
     if kind == "principle":
         from rewardmine.judge.backends.local import TransformersBackend
 
-        backend = _names(TransformersBackend.__init__) | _names(TransformersBackend.load)
-        return sorted(judge | backend - {"model", "tokenizer"})
+        backend = _names(TransformersBackend.__init__) - {"model", "tokenizer"}
+        return sorted(judge | backend | set(LoadOptions.names()))
     if kind in ("openai", "openai-completions"):
         from rewardmine.judge.backends.openai import OpenAIBackend
 

@@ -19,7 +19,7 @@ import numpy as np
 from rewardmine.buildbench.tasks import pending
 from rewardmine.chat import TextTokenizer, encode_rendered, normalize_messages
 from rewardmine.io import JsonlAppender, chunks
-from rewardmine.models import Device, DType, check_options, load_causal_lm
+from rewardmine.models import LoadOptions, check_options, load_causal_lm
 
 Instruction = Literal["follow", "none"]
 
@@ -80,19 +80,15 @@ class TransformersGenerator:
         self._texts = TextTokenizer(tokenizer)
 
     @classmethod
-    def from_pretrained(cls, path: str, *, name: str | None = None, gguf_file: str | None = None,
-                        revision: str | None = None, dtype: DType = "auto",
-                        device: Device = "auto", trust_remote_code: bool = False,
-                        model_kwargs: dict[str, Any] | None = None,
-                        **options: Any) -> TransformersGenerator:
-        """Load with :func:`rewardmine.models.load_causal_lm`; ``options`` go to the constructor."""
-        check_options(cls, options, where="TransformersGenerator.from_pretrained",
-                      loading=cls.from_pretrained)
-        model, tokenizer = load_causal_lm(path, gguf_file=gguf_file, revision=revision,
-                                          dtype=dtype, device=device,
-                                          trust_remote_code=trust_remote_code,
-                                          **(model_kwargs or {}))
-        source = Path(gguf_file or path)
+    def from_pretrained(cls, path: str, load: LoadOptions | None = None, *,
+                        name: str | None = None, **options: Any) -> TransformersGenerator:
+        """Load with :func:`rewardmine.models.load_causal_lm` (``load`` and the
+        :class:`~rewardmine.models.LoadOptions` fields among ``options``); the other ``options``
+        go to the constructor."""
+        load, options = LoadOptions.split(options, load)
+        check_options(cls, options, where="TransformersGenerator.from_pretrained")
+        model, tokenizer = load_causal_lm(path, load)
+        source = Path(load.gguf_file or path)
         default_name = source.stem if source.suffix == ".gguf" else source.name
         return cls(model, tokenizer, name=name or default_name, **options)
 

@@ -25,8 +25,7 @@ from rewardmine.endogenous import math as rmath
 from rewardmine.endogenous.batching import PromptBatcher, budget_batches
 from rewardmine.endogenous.logits import OutputHead, chunk_rows, selected_and_values
 from rewardmine.models import (
-    Device,
-    DType,
+    LoadOptions,
     cache_keyword,
     check_options,
     context_length,
@@ -139,41 +138,32 @@ class EndogenousReward:
     def from_pretrained(
         cls,
         name_or_path: str,
-        *,
-        gguf_file: str | None = None,
-        revision: str | None = None,
-        dtype: DType = "auto",
-        device: Device = "auto",
-        trust_remote_code: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
+        load: LoadOptions | None = None,
         **options: Any,
     ) -> EndogenousReward:
         """Load a causal LM and its tokenizer (hub id, local folder or GGUF file) as a reward.
 
-        The loading arguments go to :func:`rewardmine.models.load_causal_lm` (``dtype="auto"``: the
-        checkpoint's own; on a CPU a bf16 checkpoint stays bf16 where it has AMX or AVX512-BF16,
-        anything else runs in fp32),
-        ``model_kwargs`` on to ``AutoModelForCausalLM.from_pretrained`` (``device_map``,
-        ``attn_implementation``, ...). ``options`` are the constructor's (``alpha``, ``terminal``,
-        ``reuse_prompt_cache``, ``min_cache_saving``, ``progress``, ``head_dtype``, ...).
+        ``load`` and the :class:`~rewardmine.models.LoadOptions` fields among ``options``
+        (``dtype``, ``device``, ``revision``, ``gguf_file``, ``trust_remote_code``,
+        ``model_kwargs``) say how it loads (``dtype="auto"``: the checkpoint's own; on a CPU a
+        bf16 checkpoint stays bf16 where it has AMX or AVX512-BF16, anything else runs in fp32);
+        the other ``options`` are the constructor's (``alpha``, ``terminal``, ``aggregate``,
+        ``reuse_prompt_cache``, ``progress``, ``head_dtype``, ...).
 
         Example:
             >>> rm = EndogenousReward.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct",
             ...                                       progress=False)  # doctest: +SKIP
         """
-        check_options(cls, options, where="EndogenousReward.from_pretrained",
-                      loading=cls.from_pretrained)
-        target = resolve_device(device)
-        body = load_dtype(name_or_path, dtype, target, gguf_file=gguf_file, revision=revision,
-                          trust_remote_code=trust_remote_code)
+        load, options = LoadOptions.split(options, load)
+        check_options(cls, options, where="EndogenousReward.from_pretrained")
+        target = resolve_device(load.device)
+        body = load_dtype(name_or_path, load)
         # A low-precision body on a CPU keeps an fp32 head with the checkpoint's own weights:
         # load in fp32, read the head off, then cast the body.
         split = (target.type == "cpu" and body != torch.float32
                  and options.get("head_dtype", "auto") in ("auto", torch.float32))
-        model, tokenizer = load_causal_lm(name_or_path, gguf_file=gguf_file, revision=revision,
-                                          dtype=torch.float32 if split else body, device=target,
-                                          trust_remote_code=trust_remote_code,
-                                          **(model_kwargs or {}))
+        model, tokenizer = load_causal_lm(
+            name_or_path, load, dtype=torch.float32 if split else body, device=target)
         reward = cls(model, tokenizer, **options)
         if split:
             reward.cast_body(body)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from rewardmine.chat import Message, Prompt, TextTokenizer, encode_rendered
 from rewardmine.judge.judge import PrincipleJudge
 from rewardmine.judge.modes import GENRM_PAIRWISE, GENRM_POINTWISE
 from rewardmine.judge.prompt import Responses, normalize_responses, render_prompt
-from rewardmine.models import Device, DType, check_options, load_causal_lm
+from rewardmine.models import LoadOptions, check_options, load_causal_lm
 from rewardmine.types import Judgement
 
 DEFAULT_PRINCIPLE = "The response is correct, helpful and safe."
@@ -74,18 +74,14 @@ class GenerativeVerifier:
             else tokenizer.eos_token_id
 
     @classmethod
-    def from_pretrained(cls, path: str, *, gguf_file: str | None = None,
-                        revision: str | None = None, dtype: DType = "auto",
-                        device: Device = "auto", trust_remote_code: bool = False,
-                        model_kwargs: dict[str, Any] | None = None,
+    def from_pretrained(cls, path: str, load: LoadOptions | None = None,
                         **options: Any) -> GenerativeVerifier:
-        """Load with :func:`rewardmine.models.load_causal_lm`; ``options`` go to the constructor."""
-        check_options(cls, options, where="GenerativeVerifier.from_pretrained",
-                      loading=cls.from_pretrained)
-        model, tokenizer = load_causal_lm(path, gguf_file=gguf_file, revision=revision,
-                                          dtype=dtype, device=device,
-                                          trust_remote_code=trust_remote_code,
-                                          **(model_kwargs or {}))
+        """Load with :func:`rewardmine.models.load_causal_lm` (``load`` and the
+        :class:`~rewardmine.models.LoadOptions` fields among ``options``); the other ``options``
+        go to the constructor."""
+        load, options = LoadOptions.split(options, load)
+        check_options(cls, options, where="GenerativeVerifier.from_pretrained")
+        model, tokenizer = load_causal_lm(path, load)
         return cls(model, tokenizer, **options)
 
     def _encode(self, prompt: Prompt, response: str, principle: str | None) -> list[int]:

@@ -122,14 +122,17 @@ class PrincipleJudge:
     def from_pretrained(cls, model: Any, tokenizer: Any = None, **options: Any) -> PrincipleJudge:
         """A judge on a local transformers model (a path, or a loaded model and tokenizer).
 
-        Backend options (``constrained``, ``batch_size``, ``dtype``, ``device``, ...) go to
+        The loading options (:class:`~rewardmine.models.LoadOptions`: ``dtype``, ``device``,
+        ...) say how a path loads; backend options (``constrained``, ``batch_size``, ...) go to
         :class:`~rewardmine.judge.backends.local.TransformersBackend`, the rest (generation
         options included) to the judge.
         """
         from rewardmine.judge.backends.local import TransformersBackend
+        from rewardmine.models import LoadOptions
 
+        load, options = LoadOptions.split(options)
         backend_options, judge_options = _split_options(TransformersBackend, options)
-        backend = TransformersBackend.load(model, tokenizer, **backend_options)
+        backend = TransformersBackend.load(model, tokenizer, load, **backend_options)
         return cls(backend, **judge_options)
 
     @classmethod
@@ -365,9 +368,6 @@ def _split_options(backend_cls: type, options: dict[str, Any]) -> tuple[dict[str
 
     judge_names = names(PrincipleJudge.__init__) - {"backend"} | set(GenerationOptions.names())
     backend_names = names(backend_cls.__init__)
-    loader = getattr(backend_cls, "load", None)
-    if loader is not None:
-        backend_names |= names(loader)
     unknown = set(options) - judge_names - backend_names
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)} for {backend_cls.__name__} or the "

@@ -36,15 +36,14 @@ class RequestEncoder:
     max_length: int | None = None  # the model's context, checked before an item is batched
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, *, gguf_file: str | None = None,
-                        revision: str | None = None) -> RequestEncoder:
+    def from_pretrained(cls, name_or_path: str, load: Any = None) -> RequestEncoder:
         """The same tokenizer, chat encoder and context limit as
-        ``EndogenousReward.from_pretrained`` (a hub id, a folder or a GGUF file), from the one
-        loader, without loading the weights."""
+        ``EndogenousReward.from_pretrained`` (a hub id, a folder or a GGUF file; ``load`` a
+        :class:`~rewardmine.models.LoadOptions`), from the one loader, without the weights."""
         from rewardmine.models import context_length, load_config, load_tokenizer
 
-        tokenizer = load_tokenizer(name_or_path, gguf_file=gguf_file, revision=revision)
-        limit = context_length(load_config(name_or_path, gguf_file=gguf_file, revision=revision))
+        tokenizer = load_tokenizer(name_or_path, load)
+        limit = context_length(load_config(name_or_path, load))
         return cls(tokenizer, ChatEncoder(tokenizer), limit)
 
 

@@ -18,7 +18,7 @@ from rewardmine.chat import Message, TextTokenizer, encode_rendered
 from rewardmine.judge.backends.base import Generation, GenerationRequest
 from rewardmine.judge.backends.decoding import decode, plain_attention_cache, stop_ids
 from rewardmine.judge.options import GenerationOptions
-from rewardmine.models import Device, DType, context_length, load_causal_lm
+from rewardmine.models import LoadOptions, context_length, load_causal_lm
 
 
 class TransformersBackend:
@@ -64,17 +64,15 @@ class TransformersBackend:
         self._plain_cache: bool | None = None  # probed on first use
 
     @classmethod
-    def load(cls, model: Any, tokenizer: Any = None, *, gguf_file: str | None = None,
-             revision: str | None = None, dtype: DType = "auto", device: Device = "auto",
-             trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None,
+    def load(cls, model: Any, tokenizer: Any = None, load: LoadOptions | None = None,
              **options: Any) -> TransformersBackend:
         """Load from a hub id, folder or GGUF file with :func:`rewardmine.models.load_causal_lm`
-        (``model_kwargs`` go on to transformers), or wrap an already loaded ``(model, tokenizer)``."""
+        (``load`` and the :class:`~rewardmine.models.LoadOptions` fields among ``options``), or
+        wrap an already loaded ``(model, tokenizer)``; the other ``options`` are the
+        constructor's."""
+        load, options = LoadOptions.split(options, load)
         if isinstance(model, (str, Path)):
-            model, loaded = load_causal_lm(model, gguf_file=gguf_file, revision=revision,
-                                           dtype=dtype, device=device,
-                                           trust_remote_code=trust_remote_code,
-                                           **(model_kwargs or {}))
+            model, loaded = load_causal_lm(model, load)
             tokenizer = tokenizer or loaded
         elif tokenizer is None:
             raise ValueError("pass the tokenizer with a loaded model: from_pretrained(model, tokenizer)")
