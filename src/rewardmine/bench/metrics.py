@@ -1,5 +1,10 @@
-"""Ranking metrics for reward models: pairwise accuracy with explicit ties, and NDCG (Kendall's tau-b
-is :func:`rewardmine.statistics.kendall_tau_b`).
+"""Ranking metrics for reward models: pairwise outcomes with explicit ties and the benchmarks' tie
+rules, and NDCG (Kendall's tau-b is :func:`rewardmine.statistics.kendall_tau_b`).
+
+This module is the one home of tie arithmetic. A benchmark names its official tie rule
+(:data:`TIE_RULES`); :func:`tie_credit` turns the rule and the kind of scorer into what a tied pair
+earns, and :func:`pair_outcomes` scores pairs with it. A pair whose two responses are identical
+cannot be won or lost: it is excluded (NaN) and counted, in every benchmark alike.
 
 Each function takes plain sequences of numbers and is exact (no sampling); the bootstrap lives in
 :mod:`rewardmine.bench.stats`.
@@ -7,40 +12,123 @@ Each function takes plain sequences of numbers and is exact (no sampling); the b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+
+ScorerKind = Literal["scalar", "generative"]
+"""A scalar scorer gives each response a number of its own (the endogenous reward, the verifier,
+a classifier); a generative judge reads the candidates and returns a verdict (a list judge)."""
+
+TieRule = Literal["strict", "half", "by-kind"]
+TIE_RULES: dict[str, str] = {
+    "strict": "a tie is wrong (0)",
+    "half": "a tie is half right (0.5)",
+    "by-kind": "a tie is wrong (0) for a scalar scorer and half right (0.5) for a generative judge",
+}
+DEGENERATE_TIE_RATE = 0.9
+"""A scorer that ties on this share of pairs or more is flagged degenerate: its accuracy then
+measures the tie rule, not its preferences."""
+
+
+def tie_credit(rule: TieRule, kind: ScorerKind) -> float:
+    """What a tied pair earns under a benchmark's tie ``rule`` for a scorer of ``kind``."""
+    if kind not in ("scalar", "generative"):
+        raise ValueError(f"scorer kind must be 'scalar' or 'generative', got {kind!r}")
+    if rule == "strict":
+        return 0.0
+    if rule == "half":
+        return 0.5
+    if rule == "by-kind":
+        return 0.5 if kind == "generative" else 0.0
+    raise ValueError(f"unknown tie rule {rule!r}; known: {sorted(TIE_RULES)}")
+
+
+def scorer_kind(reward: Any) -> ScorerKind:
+    """The kind of a reward as the runner holds it: a list judge is generative, except a scorer
+    wrapped as one (:class:`~rewardmine.protocols.ScorerJudge`); a scorer is scalar."""
+    from rewardmine.protocols import ScorerJudge, is_list_judge, is_scorer
+
+    if isinstance(reward, ScorerJudge):
+        return "scalar"
+    if is_scorer(reward):
+        return "scalar"
+    if is_list_judge(reward):
+        return "generative"
+    raise TypeError(f"a {type(reward).__name__} is neither a scorer nor a list judge")
 
 
 @dataclass(frozen=True)
 class PairCounts:
     """Outcomes of comparing a preferred response with a dispreferred one, pair by pair.
 
-    A tie (equal scores) is neither a win nor a loss; ``accuracy`` counts it as wrong (the strict
-    convention of RewardBench and RM-Bench) and ``accuracy_ties_half`` as half right.
+    A tie (equal scores) is neither a win nor a loss; ``score(credit)`` gives it ``credit``
+    (:func:`tie_credit`). Pairs of identical responses are not in ``total``: they are counted
+    apart (``identical``) and excluded from every rate.
     """
 
     wins: int
     ties: int
     losses: int
+    identical: int = 0
 
     @property
     def total(self) -> int:
         return self.wins + self.ties + self.losses
 
+    def score(self, credit: float) -> float:
+        """(wins + credit * ties) / total."""
+        return (self.wins + credit * self.ties) / self.total if self.total else float("nan")
+
     @property
     def accuracy(self) -> float:
-        return self.wins / self.total if self.total else float("nan")
+        """A tie counted as wrong (the strict rule)."""
+        return self.score(0.0)
 
     @property
     def accuracy_ties_half(self) -> float:
-        return (self.wins + 0.5 * self.ties) / self.total if self.total else float("nan")
+        return self.score(0.5)
+
+    @property
+    def tie_rate(self) -> float:
+        return self.ties / self.total if self.total else float("nan")
 
     def __add__(self, other: PairCounts) -> PairCounts:
         return PairCounts(self.wins + other.wins, self.ties + other.ties,
-                          self.losses + other.losses)
+                          self.losses + other.losses, self.identical + other.identical)
+
+
+def pair_outcomes(preferred: np.ndarray, other: np.ndarray, *, credit: float,
+                  identical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, (what it earns, whether it is tied): 1 for a strict win, ``credit`` for a tie,
+    0 for a loss; both NaN where ``identical`` marks a pair of identical responses."""
+    a, b = np.asarray(preferred, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    tied = (a == b).astype(np.float64)
+    earned = (a > b) + credit * tied
+    if identical is not None:
+        earned = np.where(identical, np.nan, earned)
+        tied = np.where(identical, np.nan, tied)
+    return earned, tied
+
+
+def mean_of_pairs(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> Any:
+    """The mean over the pairs that count (NaN marks an excluded pair); NaN when none counts."""
+    values = np.asarray(values, dtype=np.float64)
+    present = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present, values, 0.0).sum(axis=axis) / present.sum(axis=axis)
+
+
+def with_tie_rates(figures: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
+                   earned: np.ndarray, tied: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+    """A benchmark's figures from what its pairs earned, plus ``tie_rate/KEY`` beside each: the
+    same arithmetic applied to the tie indicators, so a figure's tie rate weighs its pairs as
+    the figure does."""
+    out = dict(figures(earned, strata))
+    out.update({f"tie_rate/{key}": value for key, value in figures(tied, strata).items()})
+    return out
 
 
 def _vector(values: Sequence[float], name: str) -> np.ndarray:
@@ -53,12 +141,19 @@ def _vector(values: Sequence[float], name: str) -> np.ndarray:
     return array
 
 
-def pairwise_counts(preferred: Sequence[float], other: Sequence[float]) -> PairCounts:
-    """Wins, ties and losses of ``preferred[i]`` against ``other[i]`` (parallel sequences)."""
+def pairwise_counts(preferred: Sequence[float], other: Sequence[float], *,
+                    identical: Sequence[bool] | None = None) -> PairCounts:
+    """Wins, ties and losses of ``preferred[i]`` against ``other[i]`` (parallel sequences); pairs
+    marked ``identical`` are counted apart and left out of the rest."""
     a, b = _vector(preferred, "preferred"), _vector(other, "other")
     if a.shape != b.shape:
         raise ValueError(f"preferred has {a.size} scores but other has {b.size}; pair them 1:1")
-    return PairCounts(int((a > b).sum()), int((a == b).sum()), int((a < b).sum()))
+    same = np.zeros(a.shape, dtype=bool) if identical is None else np.asarray(identical, bool)
+    if same.shape != a.shape:
+        raise ValueError(f"identical has {same.size} flags for {a.size} pairs")
+    a, b = a[~same], b[~same]
+    return PairCounts(int((a > b).sum()), int((a == b).sum()), int((a < b).sum()),
+                      int(same.sum()))
 
 
 def ndcg(scores: Sequence[float], relevance: Sequence[float], *, k: int | None = None,

@@ -13,6 +13,10 @@ judged in one call); ``model`` is one string, or a list of them where a method t
   ``model`` is a judge spec (``principle:PATH``, ``openai:MODEL@URL``, ``endogenous:PATH``,
   ``MODULE:FUNCTION``; a bare path means ``principle:PATH``); several make a Kemeny panel.
 - ``MODULE:FUNCTION``: any importable factory with the signature above.
+
+A method registered with a ``kind`` ("scalar" or "generative") says which tie rule applies to it
+before it is built (``--engine ray`` builds it elsewhere); otherwise the kind is read from the
+reward it returns (:func:`rewardmine.bench.metrics.scorer_kind`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from rewardmine.bench.base import Benchmark
 from rewardmine.bench.dsp import DSP
 from rewardmine.bench.hhrlhf import HHRLHF, SPLITS
+from rewardmine.bench.metrics import ScorerKind
 from rewardmine.bench.multifaceted import MultifacetedBench
 from rewardmine.bench.principle_file import PrincipleFile
 from rewardmine.bench.principles import PrincipleLists
@@ -40,11 +45,22 @@ Reward = Scorer | ListJudge
 MethodFactory = Callable[[Any, Mapping[str, Any]], Reward]
 BenchmarkFactory = Callable[[Mapping[str, Any]], Benchmark]
 _METHODS: dict[str, MethodFactory] = {}
+_KINDS: dict[str, ScorerKind] = {}
 
 
-def register_method(name: str, factory: MethodFactory) -> None:
-    """Make ``--method name`` build its reward with ``factory(model, options)``."""
+def register_method(name: str, factory: MethodFactory, *, kind: ScorerKind | None = None) -> None:
+    """Make ``--method name`` build its reward with ``factory(model, options)``; ``kind`` says
+    whether it is a scalar scorer or a generative judge (for the tie rule) before it is built."""
     _METHODS[name] = factory
+    if kind is not None:
+        _KINDS[name] = kind
+    else:
+        _KINDS.pop(name, None)
+
+
+def method_kind(method: str) -> ScorerKind | None:
+    """The kind a method was registered with, or None when only its reward can tell."""
+    return _KINDS.get(method)
 
 
 def methods() -> list[str]:
@@ -135,11 +151,11 @@ def _spec_of(text: str) -> Any:
     return parse_spec(text)
 
 
-register_method("endogenous", _endogenous)
-register_method("verifier", _verifier)
-register_method("judge", _judge_method({"mode": "listwise"}))
-register_method("judge-pointwise", _judge_method(GENRM_POINTWISE))
-register_method("judge-pairwise", _judge_method(GENRM_PAIRWISE))
+register_method("endogenous", _endogenous, kind="scalar")
+register_method("verifier", _verifier, kind="scalar")
+register_method("judge", _judge_method({"mode": "listwise"}), kind="generative")
+register_method("judge-pointwise", _judge_method(GENRM_POINTWISE), kind="generative")
+register_method("judge-pairwise", _judge_method(GENRM_PAIRWISE), kind="generative")
 
 
 def _texts(options: Mapping[str, Any], key: str) -> dict[str, str] | None:

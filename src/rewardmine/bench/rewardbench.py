@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, load_records, require
+from rewardmine.bench.metrics import ScorerKind, mean_of_pairs, pair_outcomes, tie_credit, with_tie_rates
 
 HUB_ID = "allenai/reward-bench"
 
@@ -65,6 +66,10 @@ class RewardBench:
     """Loader and official scoring of RewardBench v1 (filtered split)."""
 
     name = "rewardbench"
+    ties = "by-kind"
+    ties_source = ("allenai/reward-bench: scripts/run_rm.py counts a classifier's pair right when "
+                   "score_chosen > score_rejected; scripts/run_generative.py gives a generative "
+                   "judge's tie or unparsable verdict 0.5")
     headline = ("overall", "chat", "chat_hard", "safety", "reasoning")
     references = (
         Reference("Skywork-Reward-Llama-3.1-8B-v0.2",
@@ -97,7 +102,9 @@ class RewardBench:
         return {"id": item.id, "subset": item.stratum, "score_chosen": scores[0],
                 "score_rejected": scores[1]}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        """Per item, what its pair earned and whether it was tied (NaN: identical responses)."""
+        credit = tie_credit(self.ties, kind)
         ids, values, strata = [], [], []
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -108,14 +115,19 @@ class RewardBench:
             chosen = _score(row, "score_chosen", item_id)
             rejected = _score(row, "score_rejected", item_id)
             ids.append(item_id)
-            values.append([float(chosen > rejected), float(chosen == rejected)])
+            earned, tied = pair_outcomes(chosen, rejected, credit=credit,
+                                         identical=(0, 1) in row_identical(row))
+            values.append([float(earned), float(tied)])
             strata.append(subset)
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        accuracy = {s: float(values[strata == s, 0].mean()) for s in np.unique(strata)}
+        return with_tie_rates(self._figures, values[:, :1], values[:, 1:], strata)
+
+    def _figures(self, earned: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        accuracy = {s: float(mean_of_pairs(earned[strata == s, 0])) for s in np.unique(strata)}
         out: dict[str, float] = {}
         for section, subsets in SECTIONS.items():
             present = [s for s in subsets if s in accuracy]
@@ -131,10 +143,16 @@ class RewardBench:
         subsets = {}
         for s in np.unique(table.strata):
             mask = table.strata == s
-            subsets[str(s)] = {"items": int(mask.sum()), "wins": int(table.values[mask, 0].sum()),
-                               "ties": int(table.values[mask, 1].sum())}
+            tied = table.values[mask, 1]
+            subsets[str(s)] = {"items": int(mask.sum()),
+                               "wins": int(np.nansum(table.values[mask, 0] == 1)),
+                               "ties": int(np.nansum(tied)),
+                               "identical": int(np.isnan(tied).sum())}
         present = set(subsets)
-        return {"subsets": subsets, "weights": EXAMPLE_COUNTS,
+        tied = table.values[:, 1]
+        return {"pairs": int((~np.isnan(tied)).sum()), "tied_pairs": int(np.nansum(tied)),
+                "identical_pairs": int(np.isnan(tied).sum()),
+                "subsets": subsets, "weights": EXAMPLE_COUNTS,
                 "sections_scored": [s for s, members in SECTIONS.items()
                                     if present & set(members)],
                 "subsets_missing": [s for s in EXAMPLE_COUNTS if s not in present]}

@@ -1,0 +1,292 @@
+"""Each benchmark's tie rule against an independent implementation of its source's rule, written
+here from the source (not by calling our arithmetic), on random scores with many ties; one rule
+for identical responses; the tie rate beside each figure and the degenerate flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardmine.bench import DSP, HHRLHF, RewardBench, RewardBench2, RMBench, run_benchmark
+from rewardmine.bench.base import IDENTICAL, Candidate, identical_pairs
+from rewardmine.bench.dsp import DOMAINS, RESPONSES
+from rewardmine.bench.metrics import PairCounts, pairwise_counts, scorer_kind, tie_credit
+from rewardmine.bench.report import render_markdown
+from rewardmine.bench.rewardbench import EXAMPLE_COUNTS, SECTIONS
+from rewardmine.protocols import ScorerJudge
+from rewardmine.types import Judgement
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+
+
+def _coarse(rng, size):
+    """Scores on a 4-level scale, so that about a quarter of all pairs tie."""
+    return rng.integers(0, 4, size=size).astype(float).tolist()
+
+
+# --- RM-Bench: THU-KEG/RM-Bench scripts/utils.py compute_accuracy ---------------------------
+
+def _rmbench_compute_accuracy(results):
+    """compute_accuracy as published: a cell counts score_chosen[i] > score_rejected[j]."""
+    acc_matrix = np.zeros((3, 3))
+    for result in results:
+        for i in range(len(result["score_chosen"])):
+            for j in range(len(result["score_rejected"])):
+                if result["score_chosen"][i] > result["score_rejected"][j]:
+                    acc_matrix[i][j] += 1
+    acc_matrix /= len(results)
+    hard = np.sum(np.triu(acc_matrix, 1)) / 3
+    normal = np.mean(np.diag(acc_matrix))
+    easy = np.sum(np.tril(acc_matrix, -1)) / 3
+    return {"hard": hard, "normal": normal, "easy": easy}
+
+
+@pytest.mark.parametrize("kind", ["scalar", "generative"])
+def test_rmbench_is_strict_for_every_kind(kind):
+    rng = np.random.default_rng(0)
+    rows = [{"id": f"chat/{n}", "scores_chosen": _coarse(rng, 3),
+             "scores_rejected": _coarse(rng, 3)} for n in range(60)]
+    bench = RMBench()
+    table = bench.table(rows, kind=kind)
+    figures = bench.figures(table.values, table.strata)
+    expected = _rmbench_compute_accuracy([{"score_chosen": r["scores_chosen"],
+                                           "score_rejected": r["scores_rejected"]} for r in rows])
+    for key in ("hard", "normal", "easy"):
+        assert figures[key] == pytest.approx(expected[key])
+    ties = np.mean([[c == r for c in row["scores_chosen"] for r in row["scores_rejected"]]
+                    for row in rows])
+    assert figures["tie_rate/chat"] == pytest.approx(ties) and ties > 0.1
+
+
+# --- RewardBench v1: run_rm.py (strict) and run_generative.py (tie or error = 0.5) ----------
+
+def _rewardbench_reference(rows, generative):
+    """Per item: run_rm.py's ``1 if chosen > rejected else 0``, or run_generative.py's verdict
+    (A when the chosen is preferred, B when the rejected is, anything else 0.5); subsets are
+    averaged, and each section weighs its subsets by EXAMPLE_COUNTS
+    (calculate_scores_per_section)."""
+    results = {}
+    for row in rows:
+        c, r = row["score_chosen"], row["score_rejected"]
+        if generative:
+            winner = "A" if c > r else "B" if r > c else "error"
+            value = 1 if winner == "A" else 0 if winner == "B" else 0.5
+        else:
+            value = 1 if c > r else 0
+        results.setdefault(row["subset"], []).append(value)
+    per_subset = {s: sum(v) / len(v) for s, v in results.items()}
+    sections = {}
+    for section, subsets in SECTIONS.items():
+        present = [s for s in subsets if s in per_subset]
+        if present:
+            total = sum(EXAMPLE_COUNTS[s] for s in present)
+            sections[section] = sum(per_subset[s] * EXAMPLE_COUNTS[s] for s in present) / total
+    return per_subset, sections
+
+
+@pytest.mark.parametrize("kind", ["scalar", "generative"])
+def test_rewardbench_tie_rule_depends_on_the_kind_of_scorer(kind):
+    rng = np.random.default_rng(1)
+    subsets = list(EXAMPLE_COUNTS)
+    rows = [{"id": str(n), "subset": subsets[n % len(subsets)],
+             "score_chosen": float(rng.integers(0, 3)), "score_rejected": float(rng.integers(0, 3))}
+            for n in range(400)]
+    bench = RewardBench()
+    table = bench.table(rows, kind=kind)
+    figures = bench.figures(table.values, table.strata)
+    per_subset, sections = _rewardbench_reference(rows, generative=kind == "generative")
+    for subset, value in per_subset.items():
+        assert figures[f"subset/{subset}"] == pytest.approx(value)
+    for section, value in sections.items():
+        assert figures[section] == pytest.approx(value)
+    assert figures["overall"] == pytest.approx(np.mean(list(sections.values())))
+
+
+# --- RewardBench 2: rewardbench/utils.py, run_generative_v2.py (0 in winners) / len(winners) --
+
+def test_rewardbench2_one_over_k():
+    rng = np.random.default_rng(2)
+    rows, expected = [], {}
+    for n in range(200):
+        scores = _coarse(rng, 4)
+        subset = ("Factuality", "Math", "Safety")[n % 3]
+        rows.append({"id": str(n), "subset": subset, "scores_chosen": scores[:1],
+                     "scores_rejected": scores[1:]})
+        winners = [i for i, s in enumerate(scores) if s == max(scores)]
+        expected.setdefault(subset, []).append((0 in winners) / len(winners))
+    bench = RewardBench2()
+    for kind in ("scalar", "generative"):
+        table = bench.table(rows, kind=kind)
+        figures = bench.figures(table.values, table.strata)
+        for subset, key in (("Factuality", "factuality"), ("Math", "math"), ("Safety", "safety")):
+            assert figures[key] == pytest.approx(np.mean(expected[subset]))
+
+
+# --- DSP: Linear95/DSP trainer.py compute_metrics (every pair in both orders) ----------------
+
+def _dsp_compute_metrics(logits, scores):
+    """compute_metrics of trainer.py for a batch of pairs, in numpy: every ordered pair whose
+    labels differ counts, and is right when (logit_j > logit_i) == (score_j > score_i)."""
+    logits, scores = np.asarray(logits, float), np.asarray(scores, float)
+    logits_diff = logits[:, None, :] - logits[:, :, None]
+    larger = (scores[:, None, :] > scores[:, :, None]) * 1.0
+    smaller = (scores[:, None, :] < scores[:, :, None]) * 1.0
+    pred_compare = (logits_diff > 0) * 1.0
+    total_mask = larger + smaller
+    correct = (pred_compare == larger) * total_mask
+    return correct.sum() / total_mask.sum()
+
+
+def _dsp_rows(rng, queries):
+    return [{"id": str(q), "scores": {steer: dict(zip(RESPONSES, _coarse(rng, 5), strict=True))
+                                      for steer in DOMAINS}} for q in range(queries)]
+
+
+def test_dsp_scores_each_pair_in_both_orders():
+    rows = _dsp_rows(np.random.default_rng(3), 40)
+    bench = DSP()
+    table = bench.table(rows, kind="scalar")
+    matrix = bench.details(table)["matrix"]
+    for a, steer in enumerate(DOMAINS):
+        for b, target in enumerate(DOMAINS):
+            # the --to_pairs test pairs of domain `target`: its response (label 1) vs each other
+            logits = [[row["scores"][steer][target], row["scores"][steer][other]]
+                      for row in rows for other in RESPONSES if other != target]
+            labels = [[1, 0]] * len(logits)
+            assert matrix[a][b] == pytest.approx(_dsp_compute_metrics(logits, labels))
+    assert bench.table(rows, kind="generative").values.tolist() == table.values.tolist()
+
+
+def test_dsp_identical_responses_are_left_out_and_counted():
+    items = DSP().load(FIXTURES / "dsp")
+    item = items[0]
+    item.record["responses"]["literature"] = item.record["responses"]["academy"]
+    bench = DSP()
+    same = identical_pairs(bench.candidates(item))
+    assert same == [[5 * s, 5 * s + 3] for s in range(4)]  # academy = literature, per steering
+    rows = _dsp_rows(np.random.default_rng(4), 2)
+    rows[0][IDENTICAL] = same
+    table = bench.table(rows)
+    details = bench.details(table)
+    # the pair (academy, literature) is in academy's pairs and in literature's, under 4 steerings
+    assert details["identical_pairs"] == 8 and details["pairs"] == 2 * 64 - 8
+    assert details["queries_with_identical_responses"] == ["0"]
+    matrix = details["matrix"]
+    for a, steer in enumerate(DOMAINS):
+        for b, target in enumerate(DOMAINS):
+            logits = [[row["scores"][steer][target], row["scores"][steer][other]]
+                      for n, row in enumerate(rows) for other in RESPONSES if other != target
+                      and not (n == 0 and {target, other} == {"academy", "literature"})]
+            assert matrix[a][b] == pytest.approx(_dsp_compute_metrics(logits, [[1, 0]] *
+                                                                       len(logits)))
+
+
+def test_dsp_shared_copy_identical_responses():
+    from rewardmine.bench.data import shared_data_dir
+
+    root = shared_data_dir()
+    if root is None or not (root / "dsp").exists():
+        pytest.skip("shared data folder ../shared/data/dsp is not present")
+    bench = DSP()
+    items = bench.load(root / "dsp")
+    texts = [[item.record["responses"][r] for r in RESPONSES] for item in items]
+    with_identical = [n for n, t in enumerate(texts) if len(set(t)) < 5]
+    all_five = [n for n, t in enumerate(texts) if len(set(t)) == 1]
+    assert len(with_identical) == 26 and all_five == [13, 246, 589]
+    rows = [{**bench.to_row(item, [0.0] * 20), IDENTICAL: identical_pairs(bench.candidates(item))}
+            for item in items]
+    # a pair is identical when the domain response equals the other one, counted per steering
+    expected = 4 * sum(t[b] == t[k] for t in texts for b in range(4) for k in range(5) if k != b)
+    details = bench.details(bench.table(rows))
+    assert details["identical_pairs"] == expected
+    assert [int(q) for q in details["queries_with_identical_responses"]] == with_identical
+
+
+# --- HH-RLHF: RewardBench's rule for its prior sets ------------------------------------------
+
+@pytest.mark.parametrize("kind", ["scalar", "generative"])
+def test_hh_rlhf_follows_rewardbench_prior_sets(kind):
+    rng = np.random.default_rng(5)
+    rows = [{"id": f"helpful-base/{n}", "split": "helpful-base",
+             "score_chosen": float(rng.integers(0, 3)), "score_rejected": float(rng.integers(0, 3)),
+             IDENTICAL: [[0, 1]] if n % 10 == 0 else []} for n in range(200)]
+    bench = HHRLHF()
+    figures = bench.figures(*_values(bench.table(rows, kind=kind)))
+    kept = [r for r in rows if not r[IDENTICAL]]
+    half = 0.5 if kind == "generative" else 0.0
+    expected = np.mean([1 if r["score_chosen"] > r["score_rejected"] else
+                        half if r["score_chosen"] == r["score_rejected"] else 0 for r in kept])
+    assert figures["overall"] == pytest.approx(expected)
+
+
+def _values(table):
+    return table.values, table.strata
+
+
+# --- the one home of the arithmetic ------------------------------------------------------------
+
+def test_tie_credit_and_pair_counts():
+    assert tie_credit("strict", "generative") == 0.0
+    assert tie_credit("half", "scalar") == 0.5
+    assert tie_credit("by-kind", "scalar") == 0.0 and tie_credit("by-kind", "generative") == 0.5
+    with pytest.raises(ValueError, match="unknown tie rule"):
+        tie_credit("lenient", "scalar")  # type: ignore[arg-type]
+    counts = pairwise_counts([3, 1, 2, 2, 5], [1, 2, 2, 0, 5], identical=[0, 0, 0, 0, 1])
+    assert counts == PairCounts(wins=2, ties=1, losses=1, identical=1)
+    assert counts.score(0.5) == 0.625 and counts.tie_rate == 0.25
+
+
+def test_identical_pairs_need_prompt_response_and_system_equal():
+    a = Candidate("q", "same", "s1")
+    assert identical_pairs([a, Candidate("q", "same", "s1"), Candidate("q", "same", "s2"),
+                            Candidate("p", "same", "s1")]) == [[0, 1]]
+
+
+class _TieJudge:
+    """A list judge that scores every response 5: it ties on every pair."""
+
+    def judge_many(self, requests):
+        return [Judgement(scores={k: 5.0 for k in r["responses"]},
+                          ranking=list(r["responses"])) for r in requests]
+
+
+class _Constant:
+    def score_many(self, prompts, responses, *, system=None):
+        return [1.0] * len(responses)
+
+
+def test_kind_comes_from_the_reward_and_reaches_the_arithmetic(tmp_path):
+    assert scorer_kind(_TieJudge()) == "generative"
+    assert scorer_kind(_Constant()) == "scalar"
+    assert scorer_kind(ScorerJudge(_Constant())) == "scalar"
+    source = FIXTURES / "rewardbench" / "filtered.json"
+    judged = run_benchmark(RewardBench(), tmp_path / "judge", reward=_TieJudge(), source=source,
+                           resamples=20)
+    scored = run_benchmark(RewardBench(), tmp_path / "scalar", reward=_Constant(), source=source,
+                           resamples=20)
+    assert judged["run"]["scorer_kind"] == "generative" and judged["overall"] == 0.5
+    assert scored["run"]["scorer_kind"] == "scalar" and scored["overall"] == 0.0
+    for summary in (judged, scored):
+        assert summary["tie_rate"] == 1.0 and summary["degenerate"] is True
+        assert set(summary["tie_rates"]) == set(summary["intervals"])
+    report = render_markdown(judged, [])
+    assert "**Degenerate scorer: it tied on 100.0% of pairs" in report
+    with pytest.raises(ValueError, match="--scorer-kind"):
+        run_benchmark(RewardBench(), tmp_path / "file", scores_file=FIXTURES /
+                      "rewardbench-scores.jsonl", source=source, resamples=20)
+
+
+def test_rewardbench2_prompt_with_identical_correct_and_incorrect_is_left_out():
+    rows = [{"id": "1", "subset": "Math", "scores_chosen": [2.0], "scores_rejected": [2, 1, 0],
+             IDENTICAL: [[0, 1]]},
+            {"id": "2", "subset": "Math", "scores_chosen": [2.0], "scores_rejected": [2, 1, 0]}]
+    bench = RewardBench2()
+    table = bench.table(rows)
+    figures = bench.figures(table.values, table.strata)
+    assert figures["math"] == 0.5  # only prompt 2: the top shared by 2
+    assert figures["tie_rate/math"] == pytest.approx(1 / 3)
+    assert bench.details(table)["identical_pairs"] == 1
+    assert bench.details(table)["prompts_tied_at_top"] == 1
+
