@@ -4,6 +4,7 @@ for identical responses; the tie rate beside each figure and the degenerate flag
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from rewardmine.bench.dsp import DOMAINS, RESPONSES
 from rewardmine.bench.metrics import PairCounts, pairwise_counts, scorer_kind, tie_credit
 from rewardmine.bench.report import render_markdown
 from rewardmine.bench.rewardbench import EXAMPLE_COUNTS, SECTIONS
+from rewardmine.bench.runner import summarize
 from rewardmine.protocols import ScorerJudge
 from rewardmine.types import Judgement
 
@@ -278,6 +280,24 @@ def test_kind_comes_from_the_reward_and_reaches_the_arithmetic(tmp_path):
                       "rewardbench-scores.jsonl", source=source, resamples=20)
 
 
+def test_summary_gives_tie_rates_and_baselines(tmp_path):
+    bench = RMBench()
+    items = bench.load(FIXTURES / "rm-bench")
+    rows = [json.loads(line) for line in
+            (FIXTURES / "rm-bench-scores.jsonl").read_text().splitlines()]
+    summary = summarize(bench, rows, resamples=20, items=items)
+    assert summary["ties"]["rule"] == "strict" and summary["ties"]["credit"] == 0.0
+    assert summary["degenerate"] is False and 0 < summary["tie_rate"] < 0.9
+    assert set(summary["baselines"]) == {"length-short", "length-long", "position-first"}
+    # length-long by hand: the share of chat comparisons whose chosen response is longer
+    chat = [item for item in items if item.stratum == "chat"]
+    chat_wins = np.mean([len(c) > len(r) for item in chat for c in item.record["chosen"]
+                         for r in item.record["rejected"]])
+    assert summary["baselines"]["length-long"]["chat"] == pytest.approx(chat_wins)
+    report = render_markdown(summary, [])
+    assert "| figure | ours | 95% interval | tie rate | length-short | length-long |" in report
+
+
 def test_rewardbench2_prompt_with_identical_correct_and_incorrect_is_left_out():
     rows = [{"id": "1", "subset": "Math", "scores_chosen": [2.0], "scores_rejected": [2, 1, 0],
              IDENTICAL: [[0, 1]]},
@@ -290,3 +310,16 @@ def test_rewardbench2_prompt_with_identical_correct_and_incorrect_is_left_out():
     assert bench.details(table)["identical_pairs"] == 1
     assert bench.details(table)["prompts_tied_at_top"] == 1
 
+
+def test_baselines_are_methods_and_position_first_reads_text_only():
+    from rewardmine.bench.registry import make_method, method_kind
+
+    for name, expected in (("length-short", [-1.0, -8.0]), ("length-long", [1.0, 8.0])):
+        assert make_method(name, "none").score_many(["q", "q"], ["4", "It is 4."]) == expected
+        assert method_kind(name) == "scalar"
+    first = make_method("position-first", "none")
+    a, b = "the chosen answer", "the rejected answer"
+    # the score of a response does not depend on where the benchmark lists it
+    assert first.score_many(["q", "q"], [a, b]) == first.score_many(["q", "q"], [b, a])[::-1]
+    with pytest.raises(ValueError, match="takes no options"):
+        make_method("length-long", "none", {"device": "cpu"})

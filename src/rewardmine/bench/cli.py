@@ -46,8 +46,9 @@ def register(commands: Any) -> None:
                             "repeatable for a panel")
         source.add_argument("--scores", help="JSONL of precomputed per-item scores")
         sub.add_argument("--method", default="endogenous",
-                         help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, a "
-                         "registered method or MODULE:FUNCTION")
+                         help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, "
+                         "length-short, length-long, position-first, a registered method or "
+                         "MODULE:FUNCTION")
         sub.add_argument("--scorer-kind", choices=["scalar", "generative"], default=None,
                          help="scalar scorer or generative judge, for the tie rule of "
                          "rewardbench and hh-rlhf (default: from the method; --scores needs it "

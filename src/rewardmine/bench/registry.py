@@ -12,6 +12,8 @@ judged in one call); ``model`` is one string, or a list of them where a method t
   response alone on 1-10 (GenRM-pointwise); ``judge-pairwise`` compares every pair (GenRM-pairwise).
   ``model`` is a judge spec (``principle:PATH``, ``openai:MODEL@URL``, ``endogenous:PATH``,
   ``MODULE:FUNCTION``; a bare path means ``principle:PATH``); several make a Kemeny panel.
+- ``length-short``, ``length-long``, ``position-first``: the model-free baselines of
+  :mod:`rewardmine.bench.baselines` (``--model`` is ignored; give any text, e.g. ``none``).
 - ``MODULE:FUNCTION``: any importable factory with the signature above.
 
 A method registered with a ``kind`` ("scalar" or "generative") says which tie rule applies to it
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardmine.bench.base import Benchmark
+from rewardmine.bench.baselines import BASELINES, BaselineScorer
 from rewardmine.bench.dsp import DSP
 from rewardmine.bench.hhrlhf import HHRLHF, SPLITS
 from rewardmine.bench.metrics import ScorerKind
@@ -151,11 +154,22 @@ def _spec_of(text: str) -> Any:
     return parse_spec(text)
 
 
+def _baseline(name: str) -> MethodFactory:
+    def factory(model: Any, options: Mapping[str, Any]) -> Scorer:
+        if options:
+            raise ValueError(f"method {name!r} takes no options, got {sorted(options)}")
+        return BaselineScorer(name)  # type: ignore[arg-type]
+
+    return factory
+
+
 register_method("endogenous", _endogenous, kind="scalar")
 register_method("verifier", _verifier, kind="scalar")
 register_method("judge", _judge_method({"mode": "listwise"}), kind="generative")
 register_method("judge-pointwise", _judge_method(GENRM_POINTWISE), kind="generative")
 register_method("judge-pairwise", _judge_method(GENRM_PAIRWISE), kind="generative")
+for _name in BASELINES:
+    register_method(_name, _baseline(_name), kind="scalar")
 
 
 def _texts(options: Mapping[str, Any], key: str) -> dict[str, str] | None:

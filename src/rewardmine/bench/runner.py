@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rewardmine.bench.base import IDENTICAL, Benchmark, Candidate, Item, identical_pairs
+from rewardmine.bench.baselines import BASELINES, BaselineScorer
 from rewardmine.bench.metrics import DEGENERATE_TIE_RATE, TIE_RULES, ScorerKind, scorer_kind, tie_credit
 from rewardmine.bench.stats import bootstrap, paired_bootstrap
 from rewardmine.chat import prompt_key
@@ -205,12 +206,15 @@ def run_kind(meta: Mapping[str, Any] | None) -> ScorerKind:
 
 def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
               resamples: int = 1000, level: float = 0.95,
-              meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              meta: Mapping[str, Any] | None = None,
+              items: Sequence[Item] | None = None) -> dict[str, Any]:
     """Figures, intervals and details of scored rows, as the summary JSON.
 
     The rows are scored under the benchmark's tie rule for the kind of scorer ``meta`` records
     (``scorer_kind``). Beside each headline figure goes its tie rate (``tie_rates``); a scorer
-    that ties on 90% or more of the pairs is flagged ``degenerate``.
+    that ties on 90% or more of the pairs is flagged ``degenerate``. With ``items`` (the
+    benchmark's items, holding the texts), the model-free baselines of
+    :mod:`rewardmine.bench.baselines` are scored on the same items (``baselines``).
     """
     kind = run_kind(meta)
     table = bench.table(rows, kind=kind)
@@ -236,6 +240,8 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
     summary["bootstrap"] = {"resamples": resamples, "level": level, "seed": seed,
                             "strata": sorted({str(s) for s in table.strata})}
     summary["details"] = details
+    if items is not None:
+        summary["baselines"] = baselines(bench, items, {str(row["id"]) for row in rows})
     summary["references"] = [asdict(ref) for ref in bench.references]
     summary["run"] = dict(meta or {})
     return summary
@@ -248,6 +254,25 @@ def _pooled_tie_rate(details: Mapping[str, Any], rates: Mapping[str, float],
     if details.get("pairs"):
         return details["tied_pairs"] / details["pairs"]
     return rates.get(headline[0], float("nan")) if headline else float("nan")
+
+
+def baselines(bench: Benchmark, items: Sequence[Item], ids: set[str]) -> dict[str, Any]:
+    """The headline figures of each model-free baseline on the items in ``ids``, with the same
+    arithmetic and the tie rule of a scalar scorer; no bootstrap (they are references)."""
+    chosen = [item for item in items if item.id in ids]
+    out: dict[str, Any] = {}
+    for name in BASELINES:
+        scorer = BaselineScorer(name)
+        rows = []
+        for item, scores in zip(chosen, _scored([bench.candidates(i) for i in chosen], scorer),
+                                strict=True):
+            row = bench.to_row(item, scores)
+            row[IDENTICAL] = identical_pairs(bench.candidates(item))
+            rows.append(row)
+        table = bench.table(rows, kind="scalar")
+        figures = bench.figures(table.values, table.strata)
+        out[name] = {key: figures[key] for key in bench.headline if key in figures}
+    return out
 
 
 def run_benchmark(bench: Benchmark, out: str | Path, *,
@@ -313,7 +338,7 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         rows = score_items(bench, items, reward, out / ITEMS, items_per_call=items_per_call,
                            progress=progress)
         record["scoring_seconds_this_session"] = round(time.perf_counter() - started, 3)
-    summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record)
+    summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record, items=items)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
