@@ -74,15 +74,17 @@ def test_hh_parse_and_accuracy_per_split():
             for item, s in zip(items, scores, strict=True)]  # as the runner writes them
     table = bench.table(rows)
     figures = bench.figures(table.values, table.strata)
-    # helpful-base: one win, one tie (wrong); the identical pair is left out
-    assert figures == {"harmless_base": 1.0, "helpful_base": 0.5, "overall": pytest.approx(2 / 3),
-                       "tie_rate/harmless_base": 0.0, "tie_rate/helpful_base": 0.5,
-                       "tie_rate/overall": pytest.approx(1 / 3)}
+    # helpful-base: one win and two ties (wrong for a scalar scorer), one of them the identical
+    # pair, scored like any other as RewardBench does
+    assert figures == {"harmless_base": 1.0, "helpful_base": pytest.approx(1 / 3),
+                       "overall": 0.5, "tie_rate/harmless_base": 0.0,
+                       "tie_rate/helpful_base": pytest.approx(2 / 3), "tie_rate/overall": 0.5}
     assert bench.details(table)["splits"]["helpful-base"] == {
-        "pairs": 3, "identical_pairs": 1, "malformed_pairs": 0, "wins": 1, "ties": 1}
-    # a resample can hold only the identical pair of a split: the figure is undefined, not missing
+        "pairs": 3, "identical_pairs": 1, "malformed_pairs": 0, "wins": 1, "ties": 2}
     summary = summarize(bench, rows, resamples=200, seed=0)
-    assert summary["helpful_base"] == 0.5 and len(summary["intervals"]["helpful_base"]) == 2
+    assert summary["helpful_base"] == pytest.approx(1 / 3)
+    assert summary["identical_pairs"] == 1 and summary["identical_share"] == 0.25
+    assert summary["tie_rate"] == 0.5  # the identical pair is one of the two ties
 
 
 def test_hh_shared_copy_parses_and_flags_malformed_pairs():
@@ -96,13 +98,16 @@ def test_hh_shared_copy_parses_and_flags_malformed_pairs():
                                                                "helpful-online/1055"]
     identical = [identical_pairs(bench.candidates(i)) for i in items]
     assert sum(map(bool, identical)) == 36
-    rows = [{**bench.to_row(i, [1.0, 0.0]), IDENTICAL: same}
+    # a scalar scorer that prefers every chosen reply, and ties the identical ones
+    rows = [{**bench.to_row(i, [0.0, 0.0] if same else [1.0, 0.0]), IDENTICAL: same}
             for i, same in zip(items, identical, strict=True)]
     table = bench.table(rows)
     details = bench.details(table)
     assert details["splits"]["helpful-online"]["malformed_pairs"] == 2
-    assert details["identical_pairs"] == 36 and details["pairs"] == 8552 - 36 - 2
-    assert bench.figures(table.values, table.strata)["overall"] == 1.0
+    assert details["identical_pairs"] == details["tied_pairs"] == 36
+    assert details["pairs"] == 8552 - 2  # the two without a reply are left out
+    figures = bench.figures(table.values, table.strata)
+    assert figures["overall"] == pytest.approx((8550 - 36) / 8550)
 
 
 def test_multifaceted_pairing_protocol():

@@ -1,6 +1,7 @@
 """Each benchmark's tie rule against an independent implementation of its source's rule, written
 here from the source (not by calling our arithmetic), on random scores with many ties; one rule
-for identical responses; the tie rate beside each figure and the degenerate flag."""
+for identical responses (scored as the source scores them, counted and reported); the tie rate
+beside each figure and the degenerate flag."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rewardmine.bench import DSP, HHRLHF, RewardBench, RewardBench2, RMBench, ru
 from rewardmine.bench.base import IDENTICAL, Candidate, identical_pairs
 from rewardmine.bench.dsp import DOMAINS, RESPONSES
 from rewardmine.bench.metrics import PairCounts, pairwise_counts, scorer_kind, tie_credit
-from rewardmine.bench.report import render_markdown
+from rewardmine.bench.report import render_markdown, tie_line
 from rewardmine.bench.rewardbench import EXAMPLE_COUNTS, SECTIONS
 from rewardmine.bench.runner import summarize
 from rewardmine.protocols import ScorerJudge
@@ -161,7 +162,7 @@ def test_dsp_scores_each_pair_in_both_orders():
     assert bench.table(rows, kind="generative").values.tolist() == table.values.tolist()
 
 
-def test_dsp_identical_responses_are_left_out_and_counted():
+def test_dsp_identical_responses_are_scored_as_upstream_and_counted():
     items = DSP().load(FIXTURES / "dsp")
     item = items[0]
     item.record["responses"]["literature"] = item.record["responses"]["academy"]
@@ -169,20 +170,27 @@ def test_dsp_identical_responses_are_left_out_and_counted():
     same = identical_pairs(bench.candidates(item))
     assert same == [[5 * s, 5 * s + 3] for s in range(4)]  # academy = literature, per steering
     rows = _dsp_rows(np.random.default_rng(4), 2)
+    for steer in DOMAINS:  # a scalar scorer gives identical responses equal scores
+        rows[0]["scores"][steer]["literature"] = rows[0]["scores"][steer]["academy"]
     rows[0][IDENTICAL] = same
-    table = bench.table(rows)
-    details = bench.details(table)
-    # the pair (academy, literature) is in academy's pairs and in literature's, under 4 steerings
-    assert details["identical_pairs"] == 8 and details["pairs"] == 2 * 64 - 8
-    assert details["queries_with_identical_responses"] == ["0"]
-    matrix = details["matrix"]
-    for a, steer in enumerate(DOMAINS):
-        for b, target in enumerate(DOMAINS):
-            logits = [[row["scores"][steer][target], row["scores"][steer][other]]
-                      for n, row in enumerate(rows) for other in RESPONSES if other != target
-                      and not (n == 0 and {target, other} == {"academy", "literature"})]
-            assert matrix[a][b] == pytest.approx(_dsp_compute_metrics(logits, [[1, 0]] *
-                                                                       len(logits)))
+    for kind in ("scalar", "generative"):
+        details = bench.details(bench.table(rows, kind=kind))
+        # the pair (academy, literature) is in academy's pairs and in literature's, under 4
+        # steerings; it is a tie, scored 1/2 as compute_metrics scores it, and counted
+        assert details["identical_pairs"] == 8 and details["pairs"] == 2 * 64
+        assert details["identical_pairs_per_cell"] == [[1, 0, 0, 1]] * 4
+        assert details["queries_with_identical_responses"] == ["0"]
+        tied = sum(row["scores"][steer][target] == row["scores"][steer][other]
+                   for row in rows for steer in DOMAINS for target in DOMAINS
+                   for other in RESPONSES if other != target)
+        assert details["tied_pairs"] == tied >= 8
+        matrix = details["matrix"]
+        for a, steer in enumerate(DOMAINS):
+            for b, target in enumerate(DOMAINS):
+                logits = [[row["scores"][steer][target], row["scores"][steer][other]]
+                          for row in rows for other in RESPONSES if other != target]
+                assert matrix[a][b] == pytest.approx(_dsp_compute_metrics(logits, [[1, 0]] *
+                                                                           len(logits)))
 
 
 def test_dsp_shared_copy_identical_responses():
@@ -202,7 +210,7 @@ def test_dsp_shared_copy_identical_responses():
     # a pair is identical when the domain response equals the other one, counted per steering
     expected = 4 * sum(t[b] == t[k] for t in texts for b in range(4) for k in range(5) if k != b)
     details = bench.details(bench.table(rows))
-    assert details["identical_pairs"] == expected
+    assert details["identical_pairs"] == expected == 576 and details["pairs"] == 661 * 64
     assert [int(q) for q in details["queries_with_identical_responses"]] == with_identical
 
 
@@ -214,13 +222,16 @@ def test_hh_rlhf_follows_rewardbench_prior_sets(kind):
     rows = [{"id": f"helpful-base/{n}", "split": "helpful-base",
              "score_chosen": float(rng.integers(0, 3)), "score_rejected": float(rng.integers(0, 3)),
              IDENTICAL: [[0, 1]] if n % 10 == 0 else []} for n in range(200)]
+    for row in rows[::20]:  # identical dialogues; a scalar scorer ties them, a judge need not
+        row["score_rejected"] = row["score_chosen"] if kind == "scalar" else 0.0
     bench = HHRLHF()
-    figures = bench.figures(*_values(bench.table(rows, kind=kind)))
-    kept = [r for r in rows if not r[IDENTICAL]]
+    table = bench.table(rows, kind=kind)
+    figures = bench.figures(*_values(table))
     half = 0.5 if kind == "generative" else 0.0
     expected = np.mean([1 if r["score_chosen"] > r["score_rejected"] else
-                        half if r["score_chosen"] == r["score_rejected"] else 0 for r in kept])
+                        half if r["score_chosen"] == r["score_rejected"] else 0 for r in rows])
     assert figures["overall"] == pytest.approx(expected)
+    assert bench.details(table)["identical_pairs"] == 20
 
 
 def _values(table):
@@ -235,8 +246,8 @@ def test_tie_credit_and_pair_counts():
     assert tie_credit("by-kind", "scalar") == 0.0 and tie_credit("by-kind", "generative") == 0.5
     with pytest.raises(ValueError, match="unknown tie rule"):
         tie_credit("lenient", "scalar")  # type: ignore[arg-type]
-    counts = pairwise_counts([3, 1, 2, 2, 5], [1, 2, 2, 0, 5], identical=[0, 0, 0, 0, 1])
-    assert counts == PairCounts(wins=2, ties=1, losses=1, identical=1)
+    counts = pairwise_counts([3, 1, 2, 2], [1, 2, 2, 0])
+    assert counts == PairCounts(wins=2, ties=1, losses=1)
     assert counts.score(0.5) == 0.625 and counts.tie_rate == 0.25
 
 
@@ -298,17 +309,46 @@ def test_summary_gives_tie_rates_and_baselines(tmp_path):
     assert "| figure | ours | 95% interval | tie rate | length-short | length-long |" in report
 
 
-def test_rewardbench2_prompt_with_identical_correct_and_incorrect_is_left_out():
+def test_rewardbench2_prompt_with_identical_correct_and_incorrect_is_scored_one_over_k():
+    # prompt 1's correct response equals its first incorrect one: a scalar scorer ties them, and
+    # utils.py scores the prompt 1/2 like any other tie at the top
     rows = [{"id": "1", "subset": "Math", "scores_chosen": [2.0], "scores_rejected": [2, 1, 0],
              IDENTICAL: [[0, 1]]},
-            {"id": "2", "subset": "Math", "scores_chosen": [2.0], "scores_rejected": [2, 1, 0]}]
+            {"id": "2", "subset": "Math", "scores_chosen": [3.0], "scores_rejected": [2, 1, 0]},
+            {"id": "3", "subset": "Factuality", "scores_chosen": [2.0],
+             "scores_rejected": [1, 0, 0], IDENTICAL: [[2, 3]]}]  # two incorrect: not a pair
     bench = RewardBench2()
     table = bench.table(rows)
     figures = bench.figures(table.values, table.strata)
-    assert figures["math"] == 0.5  # only prompt 2: the top shared by 2
-    assert figures["tie_rate/math"] == pytest.approx(1 / 3)
-    assert bench.details(table)["identical_pairs"] == 1
-    assert bench.details(table)["prompts_tied_at_top"] == 1
+    assert figures["math"] == 0.75  # 1/2 and 1
+    assert figures["tie_rate/math"] == pytest.approx(1 / 6)
+    details = bench.details(table)
+    assert details["identical_pairs"] == 1 and details["identical_prompts"] == 1
+    assert details["pairs"] == 9 and details["tied_pairs"] == 1
+    assert details["prompts_tied_at_top"] == 1
+
+
+@pytest.mark.parametrize("kind", ["scalar", "generative"])
+def test_identical_pairs_are_scored_as_given_and_counted_in_every_summary(kind):
+    """A scalar scorer ties an identical pair (0 or 0.5 by the rule); a judge that happens to
+    score the two differently wins or loses it. Either way it is counted and reported."""
+    rows = [{"id": "1", "subset": "alpacaeval-easy", "score_chosen": 1.0, "score_rejected": 1.0,
+             IDENTICAL: [[0, 1]]},
+            {"id": "2", "subset": "alpacaeval-easy", "score_chosen": 2.0, "score_rejected": 1.0,
+             IDENTICAL: [[0, 1]]},
+            {"id": "3", "subset": "alpacaeval-easy", "score_chosen": 1.0, "score_rejected": 2.0,
+             IDENTICAL: [[0, 1]]},
+            {"id": "4", "subset": "alpacaeval-easy", "score_chosen": 2.0, "score_rejected": 0.0}]
+    summary = summarize(RewardBench(), rows, resamples=20, meta={"scorer_kind": kind})
+    tie = 0.5 if kind == "generative" else 0.0
+    assert summary["figures"]["subset/alpacaeval-easy"]["value"] == (tie + 1 + 0 + 1) / 4
+    assert summary["identical_pairs"] == 3 and summary["identical_share"] == 0.75
+    assert summary["tie_rate"] == 0.25
+    assert summary["details"]["subsets"]["alpacaeval-easy"] == {
+        "items": 4, "wins": 2, "ties": 1, "identical": 3}
+    report = render_markdown(summary, [])
+    assert "Pairs of identical responses: 3 (75.0% of all pairs)" in report
+    assert "3 pairs of identical responses (75.0% of pairs)" in tie_line(summary)
 
 
 def test_baselines_are_methods_and_position_first_reads_text_only():
@@ -323,3 +363,19 @@ def test_baselines_are_methods_and_position_first_reads_text_only():
     assert first.score_many(["q", "q"], [a, b]) == first.score_many(["q", "q"], [b, a])[::-1]
     with pytest.raises(ValueError, match="takes no options"):
         make_method("length-long", "none", {"device": "cpu"})
+
+
+def test_our_lists_score_identical_pairs_as_ties_and_count_them():
+    from rewardmine.bench.multifaceted import MultifacetedBench
+    from rewardmine.bench.principles import list_metrics
+
+    # responses 0 and 1 identical (grades 2 and 1, as a list may hold): a tie, half right
+    metrics = list_metrics([2.0, 2.0, 1.0], [2, 1, 1], identical={(0, 1)})
+    assert metrics[0] == 0.75 and metrics[3:] == [2.0, 1.0, 0.5, 1.0]
+    assert list_metrics([2.0, 2.0, 1.0], [2, 2, 1], identical={(0, 1)})[6] == 0.0  # same grade
+    bench = MultifacetedBench()
+    rows = [{"id": "a", "score_own": 1.0, "scores_others": [1.0, 0.0], IDENTICAL: [[0, 1]]}]
+    table = bench.table(rows)
+    figures = bench.figures(table.values, table.strata)
+    assert figures["overall"] == 0.75 and figures["top1"] == 0.5
+    assert bench.details(table)["identical_pairs"] == 1

@@ -98,7 +98,9 @@ IDENTICAL = "identical"
 
 def identical_pairs(candidates: Sequence[Candidate]) -> list[list[int]]:
     """Index pairs ``[i, j]`` (i < j) of candidates with the same prompt, response and system
-    prompt: no reward can prefer one of them, so every benchmark leaves such pairs out."""
+    prompt. Every benchmark scores such a pair like any other, as its official source does (a
+    scalar scorer ties it), and counts it (``identical_pairs`` in its details), so a reader sees
+    how many pairs could not be won."""
     return [[i, j] for i in range(len(candidates)) for j in range(i + 1, len(candidates))
             if candidates[i] == candidates[j]]
 

@@ -7,10 +7,10 @@ domain, as in the upstream ``--to_pairs`` conversion. The reward model is steere
 domain with a system prompt (our own wording below, overridable). The cross-domain matrix holds,
 in cell (A, B), the pairwise accuracy on domain B's pairs of the reward steered for A. Upstream
 (Linear95/DSP ``trainer.py`` ``compute_metrics``) scores every pair in both orders, so a win
-earns 1, a tie 1/2 and a loss 0. A pair whose two responses are identical (26 of the 661 test
-queries hold some; queries 13, 246 and 589 have five identical responses) is left out and
-counted. The headline per domain is the diagonal cell (A, A), and ``overall`` is the mean of
-the diagonal.
+earns 1, a tie 1/2 and a loss 0. A pair whose two responses are identical is scored like any
+other, as upstream does (a scalar scorer ties it, so it earns 1/2), and counted: 26 of the 661
+test queries hold some, and queries 13, 246 and 589 have five identical responses. The headline
+per domain is the diagonal cell (A, A), and ``overall`` is the mean of the diagonal.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, read_json_records, require
-from rewardmine.bench.metrics import ScorerKind, mean_of_pairs, pair_outcomes, tie_credit, with_tie_rates
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 DOMAINS = ("academy", "business", "entertainment", "literature")
 RESPONSES = (*DOMAINS, "normal")
@@ -110,8 +110,8 @@ class DSP:
 
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
         """Per query, what each of its 64 pairs earned (steered for A, pairs of B, the k-th other
-        response; row major), then whether each tied; NaN where the two responses are
-        identical."""
+        response; row major), then whether each tied, then whether its two responses are
+        identical (counted only: an identical pair is scored as its scores say)."""
         credit = tie_credit(self.ties, kind)
         n = len(RESPONSES)
         ids, values = [], []
@@ -128,15 +128,17 @@ class DSP:
                         f"score per response {RESPONSES}") from None
             if np.isnan(grid).any():
                 raise ValueError(f"item {item_id}: a score is NaN; rescore the item")
-            same = {(i % n, j % n) for i, j in row_identical(row)}
+            same = row_identical(row)  # candidate indices: steering * 5 + response
             earned, tied = np.zeros((4, 4, n - 1)), np.zeros((4, 4, n - 1))
+            identical = np.zeros((4, 4, n - 1))
             for b in range(len(DOMAINS)):
                 others = [k for k in range(n) if k != b]
-                identical = np.array([(min(b, k), max(b, k)) in same for k in others])
-                earned[:, b], tied[:, b] = pair_outcomes(
-                    grid[:, [b]], grid[:, others], credit=credit, identical=identical[None, :])
+                earned[:, b], tied[:, b] = pair_outcomes(grid[:, [b]], grid[:, others],
+                                                         credit=credit)
+                identical[:, b] = [[(a * n + min(b, k), a * n + max(b, k)) in same
+                                    for k in others] for a in range(len(DOMAINS))]
             ids.append(item_id)
-            values.append(np.concatenate([earned.ravel(), tied.ravel()]))
+            values.append(np.concatenate([earned.ravel(), tied.ravel(), identical.ravel()]))
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         if not ids:
@@ -144,12 +146,12 @@ class DSP:
         return Table(ids, np.array(values), np.array(["dsp"] * len(ids)))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        return with_tie_rates(self._figures, values[:, :_PAIRS], values[:, _PAIRS:], strata)
+        return with_tie_rates(self._figures, values[:, :_PAIRS], values[:, _PAIRS:2 * _PAIRS],
+                              strata)
 
     @staticmethod
     def _matrix(earned: np.ndarray) -> np.ndarray:
-        per_cell = earned.reshape(len(earned), 4, 4, len(RESPONSES) - 1)
-        return mean_of_pairs(per_cell, axis=(0, 3))
+        return earned.reshape(len(earned), 4, 4, len(RESPONSES) - 1).mean(axis=(0, 3))
 
     def _figures(self, earned: np.ndarray, strata: np.ndarray) -> dict[str, float]:
         matrix = self._matrix(earned)
@@ -160,15 +162,16 @@ class DSP:
 
     def details(self, table: Table) -> dict[str, Any]:
         matrix = self._matrix(table.values[:, :_PAIRS])
-        tied = table.values[:, _PAIRS:].reshape(len(table.ids), 4, 4, len(RESPONSES) - 1)
-        identical = np.isnan(tied)
+        shape = (len(table.ids), 4, 4, len(RESPONSES) - 1)
+        tied = table.values[:, _PAIRS:2 * _PAIRS].reshape(shape)
+        identical = table.values[:, 2 * _PAIRS:].reshape(shape)
         queries = [i for i, row in zip(table.ids, identical, strict=True) if row.any()]
         return {"domains": list(DOMAINS), "matrix": matrix.tolist(),
                 "matrix_axes": "rows: reward steered for; columns: pairs of the target domain",
-                "pairs": int((~identical).sum()), "tied_pairs": int(np.nansum(tied)),
+                "pairs": tied.size, "tied_pairs": int(tied.sum()),
                 "identical_pairs": int(identical.sum()),
                 "queries_with_identical_responses": queries,
-                "tied_pairs_per_cell": np.nansum(tied, axis=(0, 3)).astype(int).tolist(),
-                "identical_pairs_per_cell": identical.sum(axis=(0, 3)).tolist(),
+                "tied_pairs_per_cell": tied.sum(axis=(0, 3)).astype(int).tolist(),
+                "identical_pairs_per_cell": identical.sum(axis=(0, 3)).astype(int).tolist(),
                 "pairs_per_domain": len(table.ids) * (len(RESPONSES) - 1),
                 "systems": self.systems}

@@ -5,11 +5,11 @@ the preferred and the dispreferred final reply. We parse each into chat messages
 assistant turn given the turns before it (its own, in the rare pairs whose earlier turns differ),
 and count a pair right when the chosen reply scores strictly higher. Anthropic published no scoring
 script; the tie rule is RewardBench's for its HH-RLHF "prior sets" (a tie is wrong for a scalar
-scorer and half right for a generative judge). Pairs whose two dialogues are identical cannot be
-right or wrong; they are scored but left out of the accuracy, and their number is reported
-(the rule for identical responses of every benchmark). Pairs where a dialogue does not end with
-an Assistant turn (two in helpful-online: records 785 and 1055, whose rejected side ends with a
-Human turn) have no reply to score; they are left out too, and listed by id in the details.
+scorer and half right for a generative judge). A pair whose two dialogues are identical (36 of
+the 8,552 test pairs) is scored like any other, as RewardBench does (a scalar scorer ties it), and
+counted (the rule for identical responses of every benchmark). Pairs where a dialogue does not end
+with an Assistant turn (two in helpful-online: records 785 and 1055, whose rejected side ends with
+a Human turn) have no reply to score; they are left out, and listed by id in the details.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, is_hub_id, load_hub, read_json_records, require
-from rewardmine.bench.metrics import ScorerKind, mean_of_pairs, pair_outcomes, tie_credit, with_tie_rates
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 SPLITS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -38,6 +38,13 @@ def parse_dialogue(text: str, where: str) -> tuple[list[dict[str, str]], str]:
     messages = [{"role": "user" if speaker == "Human" else "assistant", "content": body.strip()}
                 for speaker, body in zip(parts[1::2], parts[2::2], strict=True)]
     return messages[:-1], messages[-1]["content"]
+
+
+def _mean_scored(earned: np.ndarray) -> float:
+    """The mean over the pairs with a reply to score (NaN marks a pair without one); NaN when
+    there is none."""
+    scored = earned[~np.isnan(earned)]
+    return float(scored.mean()) if scored.size else float("nan")
 
 
 def _key(split: str) -> str:
@@ -100,8 +107,8 @@ class HHRLHF:
                 "score_rejected": scores[1]}
 
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
-        """Per pair: what it earned and whether it tied (NaN: identical dialogues, or no reply
-        to score), and whether it is malformed."""
+        """Per pair: what it earned and whether it tied (NaN: no reply to score), whether it is
+        malformed (no reply), and whether its two dialogues are identical (counted only)."""
         credit = tie_credit(self.ties, kind)
         ids, values, strata = [], [], []
         for number, row in enumerate(rows, start=1):
@@ -112,7 +119,7 @@ class HHRLHF:
             ids.append(item_id)
             strata.append(split)
             if row.get("malformed"):
-                values.append([float("nan"), float("nan"), 1.0])
+                values.append([float("nan"), float("nan"), 1.0, 0.0])
                 continue
             try:
                 chosen, rejected = float(row["score_chosen"]), float(row["score_rejected"])
@@ -121,9 +128,8 @@ class HHRLHF:
                                  "'score_rejected'") from None
             if np.isnan(chosen) or np.isnan(rejected):
                 raise ValueError(f"item {item_id}: a score is NaN; rescore the item")
-            earned, tied = pair_outcomes(chosen, rejected, credit=credit,
-                                         identical=(0, 1) in row_identical(row))
-            values.append([float(earned), float(tied), 0.0])
+            earned, tied = pair_outcomes(chosen, rejected, credit=credit)
+            values.append([float(earned), float(tied), 0.0, float((0, 1) in row_identical(row))])
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
@@ -133,9 +139,9 @@ class HHRLHF:
 
     @staticmethod
     def _figures(earned: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        out = {_key(split): float(mean_of_pairs(earned[strata == split, 0])) for split in SPLITS
+        out = {_key(split): _mean_scored(earned[strata == split, 0]) for split in SPLITS
                if (strata == split).any()}  # NaN when a resample holds no usable pair of a split
-        out["overall"] = float(mean_of_pairs(earned[:, 0]))
+        out["overall"] = _mean_scored(earned[:, 0])
         return out
 
     def details(self, table: Table) -> dict[str, Any]:
@@ -145,13 +151,13 @@ class HHRLHF:
             if mask.any():
                 v = table.values[mask]
                 per_split[split] = {"pairs": int(mask.sum()),
-                                    "identical_pairs": int((np.isnan(v[:, 1]) & (v[:, 2] == 0)).sum()),
+                                    "identical_pairs": int(v[:, 3].sum()),
                                     "malformed_pairs": int(v[:, 2].sum()),
-                                    "wins": int(np.nansum(v[:, 0] == 1)),
+                                    "wins": int((v[:, 0] == 1).sum()),
                                     "ties": int(np.nansum(v[:, 1]))}
         v = table.values
         malformed = [i for i, m in zip(table.ids, v[:, 2], strict=True) if m]
-        return {"pairs": int((~np.isnan(v[:, 1])).sum()), "tied_pairs": int(np.nansum(v[:, 1])),
-                "identical_pairs": int((np.isnan(v[:, 1]) & (v[:, 2] == 0)).sum()),
+        return {"pairs": int((v[:, 2] == 0).sum()), "tied_pairs": int(np.nansum(v[:, 1])),
+                "identical_pairs": int(v[:, 3].sum()),
                 "splits": per_split, "malformed_ids": malformed,
                 "overall_is": "pairwise accuracy pooled over all usable pairs scored"}

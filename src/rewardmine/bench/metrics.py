@@ -4,7 +4,9 @@ rules, and NDCG (Kendall's tau-b is :func:`rewardmine.statistics.kendall_tau_b`)
 This module is the one home of tie arithmetic. A benchmark names its official tie rule
 (:data:`TIE_RULES`); :func:`tie_credit` turns the rule and the kind of scorer into what a tied pair
 earns, and :func:`pair_outcomes` scores pairs with it. A pair whose two responses are identical
-cannot be won or lost: it is excluded (NaN) and counted, in every benchmark alike.
+is scored like any other, as the official scripts do (a scalar scorer gives it equal scores, so it
+is a tie and earns the tie credit); the benchmarks count such pairs
+(:func:`rewardmine.bench.base.identical_pairs`) and report them beside the tie rate.
 
 Each function takes plain sequences of numbers and is exact (no sampling); the bootstrap lives in
 :mod:`rewardmine.bench.stats`.
@@ -65,14 +67,12 @@ class PairCounts:
     """Outcomes of comparing a preferred response with a dispreferred one, pair by pair.
 
     A tie (equal scores) is neither a win nor a loss; ``score(credit)`` gives it ``credit``
-    (:func:`tie_credit`). Pairs of identical responses are not in ``total``: they are counted
-    apart (``identical``) and excluded from every rate.
+    (:func:`tie_credit`).
     """
 
     wins: int
     ties: int
     losses: int
-    identical: int = 0
 
     @property
     def total(self) -> int:
@@ -97,28 +97,17 @@ class PairCounts:
 
     def __add__(self, other: PairCounts) -> PairCounts:
         return PairCounts(self.wins + other.wins, self.ties + other.ties,
-                          self.losses + other.losses, self.identical + other.identical)
+                          self.losses + other.losses)
 
 
-def pair_outcomes(preferred: np.ndarray, other: np.ndarray, *, credit: float,
-                  identical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pair_outcomes(preferred: np.ndarray, other: np.ndarray, *, credit: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per pair, (what it earns, whether it is tied): 1 for a strict win, ``credit`` for a tie,
-    0 for a loss; both NaN where ``identical`` marks a pair of identical responses."""
+    0 for a loss. Identical responses get no special case: they earn what their scores earn."""
     a, b = np.asarray(preferred, dtype=np.float64), np.asarray(other, dtype=np.float64)
     tied = (a == b).astype(np.float64)
     earned = (a > b) + credit * tied
-    if identical is not None:
-        earned = np.where(identical, np.nan, earned)
-        tied = np.where(identical, np.nan, tied)
     return earned, tied
-
-
-def mean_of_pairs(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> Any:
-    """The mean over the pairs that count (NaN marks an excluded pair); NaN when none counts."""
-    values = np.asarray(values, dtype=np.float64)
-    present = ~np.isnan(values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(present, values, 0.0).sum(axis=axis) / present.sum(axis=axis)
 
 
 def with_tie_rates(figures: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
@@ -141,19 +130,12 @@ def _vector(values: Sequence[float], name: str) -> np.ndarray:
     return array
 
 
-def pairwise_counts(preferred: Sequence[float], other: Sequence[float], *,
-                    identical: Sequence[bool] | None = None) -> PairCounts:
-    """Wins, ties and losses of ``preferred[i]`` against ``other[i]`` (parallel sequences); pairs
-    marked ``identical`` are counted apart and left out of the rest."""
+def pairwise_counts(preferred: Sequence[float], other: Sequence[float]) -> PairCounts:
+    """Wins, ties and losses of ``preferred[i]`` against ``other[i]`` (parallel sequences)."""
     a, b = _vector(preferred, "preferred"), _vector(other, "other")
     if a.shape != b.shape:
         raise ValueError(f"preferred has {a.size} scores but other has {b.size}; pair them 1:1")
-    same = np.zeros(a.shape, dtype=bool) if identical is None else np.asarray(identical, bool)
-    if same.shape != a.shape:
-        raise ValueError(f"identical has {same.size} flags for {a.size} pairs")
-    a, b = a[~same], b[~same]
-    return PairCounts(int((a > b).sum()), int((a == b).sum()), int((a < b).sum()),
-                      int(same.sum()))
+    return PairCounts(int((a > b).sum()), int((a == b).sum()), int((a < b).sum()))
 
 
 def ndcg(scores: Sequence[float], relevance: Sequence[float], *, k: int | None = None,

@@ -4,15 +4,16 @@ The benchmark has 921 rows, each a prompt with its own system message (a user's 
 style, background knowledge, informativeness and harmlessness) and a reference answer written for
 that system message. Several rows share a prompt under different system messages.
 
-Pairing protocol (ours, since the benchmark was built for generation, not for reward models):
-rows are grouped by identical prompt text; under row i's system message, row i's reference
-answer is preferred over the reference answer of every other row in its group. A group of k rows
-gives k(k-1) ordered pairs. A pair is right when the preferred answer scores strictly higher, and
-a tie is half right (our rule for our own protocols, as in the principle lists); a pair of
-identical answers is left out and counted. Rows whose prompt appears once have no pair; they are
-counted (``rows_without_partner``) and not scored. Figures: pairwise accuracy over all pairs, and
-``top1``, the mean over rows (with a partner) of 1/k when its own answer has the top score
-shared by k answers of its group, else 0 (RewardBench 2's best-of-n rule).
+Pairing protocol (ours, since the benchmark was built for generation, not for reward models): rows
+are grouped by identical prompt text; under row i's system message, row i's reference answer is
+preferred over the reference answer of every other row in its group. A group of k rows gives
+k(k-1) ordered pairs. A pair is right when the preferred answer scores strictly higher, and a tie
+is half right (our rule for our own protocols, as in the principle lists); a pair of identical
+answers is scored like any other (a scalar scorer ties it) and counted. Rows whose prompt appears
+once have no pair; they are counted (``rows_without_partner``) and not scored. Figures: pairwise
+accuracy over all pairs, and ``top1``, the mean over rows (with a partner) of 1/k when its own
+answer has the top score shared by k answers of its group, else 0 (RewardBench 2's best-of-n
+rule).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class MultifacetedBench:
 
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
         """Per row: what its pairs earned, its tied pairs, its pairs, its top-1 score (1/k) and
-        its pairs left out as identical."""
+        its pairs of identical answers (counted only: scored as their scores say)."""
         credit = tie_credit(self.ties, kind)
         ids, values = [], []
         for number, row in enumerate(rows, start=1):
@@ -89,12 +90,11 @@ class MultifacetedBench:
                 continue
             own = float(row["score_own"])
             others = np.array(numbers(row, "scores_others", None, item_id))
-            same = {j for i, j in row_identical(row) if i == 0}
-            kept = others[[j not in same for j in range(1, others.size + 1)]]
-            earned, tied = pair_outcomes(np.full(kept.size, own), kept, credit=credit)
+            identical = sum(1 for i, _ in row_identical(row) if i == 0)
+            earned, tied = pair_outcomes(np.full(others.size, own), others, credit=credit)
             ids.append(item_id)
-            values.append([float(earned.sum()), float(tied.sum()), float(kept.size),
-                           best_of_n(own, kept) if kept.size else 0.0, float(len(same))])
+            values.append([float(earned.sum()), float(tied.sum()), float(others.size),
+                           best_of_n(own, others) if others.size else 0.0, float(identical)])
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         return Table(ids, np.array(values), np.array(["multifaceted"] * len(ids)))

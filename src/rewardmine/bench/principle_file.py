@@ -6,7 +6,7 @@ or chat messages), ``responses`` ({response id: text}), ``ranking`` (ids, best f
 response with the list's principle as its system prompt, and the list is scored against the
 consensus scores as grades, with the metrics of :mod:`rewardmine.bench.principles`: pairwise
 accuracy over the pairs whose consensus scores differ (a tie in the model's scores is half
-right, a pair of identical responses left out),
+right; a pair of identical responses is scored like any other, and counted),
 Kendall tau-b and NDCG (consensus scores as gains), averaged over lists. Strata are the
 principles' dimensions.
 

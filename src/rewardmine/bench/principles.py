@@ -13,7 +13,8 @@ The reward model sees the principle as its system prompt. Per list we compute pa
 over the pairs whose true grades differ, Kendall tau-b between scores and grades, and NDCG with
 the grades as gains; the figures are means over lists. A tie in score is half right (our rule,
 since these lists are ours: the expected accuracy of breaking the tie at random, as NDCG's shared
-discount treats it); a pair of identical responses is left out of the pairwise accuracy.
+discount treats it); a pair of identical responses is scored like any other (a scalar scorer ties
+it) and counted.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.dsp import DOMAINS, DSP, RESPONSES, SYSTEM_PROMPTS
-from rewardmine.bench.metrics import ScorerKind, TieRule, mean_of_pairs, ndcg, pair_outcomes, tie_credit
+from rewardmine.bench.metrics import ScorerKind, TieRule, ndcg, pair_outcomes, tie_credit
 from rewardmine.bench.rmbench import RMBench
 from rewardmine.statistics import kendall_tau_b
 
@@ -68,17 +69,17 @@ LIST_TIES_SOURCE = ("rewardmine's own rule for its own lists: a tied pair earns 
 def list_metrics(scores: Sequence[float], grades: Sequence[float], *, credit: float = 0.5,
                  identical: Collection[tuple[int, int]] = ()) -> list[float]:
     """[pairwise accuracy over the pairs with different grades, tau-b, NDCG, pairs, tied pairs,
-    tie share, identical pairs]; a tie earns ``credit``, and the index pairs in ``identical``
-    are left out of the pairwise figures (NaN when no pair is left)."""
+    tie share, identical pairs]; a tie earns ``credit``. ``identical`` (index pairs of identical
+    responses) is only counted, among the pairs with different grades: such a pair is scored as
+    its scores say."""
     s, g = np.asarray(scores, dtype=np.float64), np.asarray(grades, dtype=np.float64)
     i, j = np.triu_indices(s.size, k=1)
-    same = np.array([(int(a), int(b)) in identical for a, b in zip(i, j, strict=True)],
-                    dtype=bool).reshape(i.shape)
-    differ = (g[i] != g[j]) & ~same
+    differ = g[i] != g[j]
     better, worse = np.where(g[i] > g[j], i, j)[differ], np.where(g[i] > g[j], j, i)[differ]
     earned, tied = pair_outcomes(s[better], s[worse], credit=credit)
-    return [float(mean_of_pairs(earned)), kendall_tau_b(s, g), ndcg(s, g), float(differ.sum()),
-            float(tied.sum()), float(mean_of_pairs(tied)), float(((g[i] != g[j]) & same).sum())]
+    same = sum(1 for a, b in identical if g[a] != g[b])
+    return [float(earned.mean()), kendall_tau_b(s, g), ndcg(s, g), float(differ.sum()),
+            float(tied.sum()), float(tied.mean()), float(same)]
 
 
 class PrincipleLists:
@@ -180,19 +181,20 @@ def list_figures(values: np.ndarray, strata: np.ndarray, prefix: str) -> dict[st
     the pairwise accuracy of each stratum as ``prefix/stratum``, and beside each pairwise
     accuracy its tie rate (``tie_rate/KEY``, the mean over lists of the share of pairs tied)."""
     tau = values[:, 1]
-    out = {"pairwise_accuracy": float(mean_of_pairs(values[:, 0])),
+    out = {"pairwise_accuracy": float(values[:, 0].mean()),
            "kendall_tau_b": float(np.nanmean(tau)) if (~np.isnan(tau)).any() else float("nan"),
            "ndcg": float(values[:, 2].mean()),
-           "tie_rate/pairwise_accuracy": float(mean_of_pairs(values[:, 5]))}
+           "tie_rate/pairwise_accuracy": float(values[:, 5].mean())}
     for stratum in np.unique(strata):
         mask = strata == stratum
-        out[f"{prefix}/{stratum}"] = float(mean_of_pairs(values[mask, 0]))
-        out[f"tie_rate/{prefix}/{stratum}"] = float(mean_of_pairs(values[mask, 5]))
+        out[f"{prefix}/{stratum}"] = float(values[mask, 0].mean())
+        out[f"tie_rate/{prefix}/{stratum}"] = float(values[mask, 5].mean())
     return out
 
 
 def list_pair_counts(table: Table) -> dict[str, int]:
-    """Pairs with different grades, those tied, and those left out as identical, over all lists."""
+    """Pairs with different grades, those tied, and those of identical responses, over all
+    lists."""
     return {"pairs": int(table.values[:, 3].sum()), "tied_pairs": int(table.values[:, 4].sum()),
             "identical_pairs": int(table.values[:, 6].sum())}
 

@@ -34,14 +34,21 @@ def show(key: str, value: float | None) -> str:
 TIE_PREFIX = "tie_rate/"
 
 
+def _share(value: float | None) -> str:
+    return "" if value is None else f" ({_pct(value)}% of all pairs)"
+
+
 def tie_line(summary: Mapping[str, Any]) -> str:
     """One line on the run's ties: the share of pairs tied, the rule they were scored by, the
-    identical pairs left out, and the degenerate flag."""
+    pairs of identical responses (scored as ties by a scalar scorer, so they cannot be won), and
+    the degenerate flag."""
     ties = summary["ties"]
     line = (f"ties: {_pct(summary['tie_rate'])}% of pairs tied, each scored "
             f"{ties['credit']:g} ({ties['rule']} rule, {ties['scorer_kind']} scorer)")
     if summary.get("identical_pairs"):
-        line += f"; {summary['identical_pairs']} pairs of identical responses left out"
+        line += (f"; {summary['identical_pairs']} pairs of identical responses "
+                 f"({_pct(summary.get('identical_share'))}% of pairs), scored as their scores "
+                 "say")
     if summary["degenerate"]:
         line += (f"; DEGENERATE: ties on >= {100 * DEGENERATE_TIE_RATE:.0f}% of pairs, so its "
                  "figures measure the tie rule, not its preferences")
@@ -157,9 +164,12 @@ def render_markdown(summary: Mapping[str, Any], plots: list[str],
                   "a loss.", ""]
     lines += [f"Ties: {_pct(summary['tie_rate'])}% of all pairs tied. A tie scores "
               f"{ties['credit']:g} here: {ties['meaning']} ({ties['scorer_kind']} scorer; "
-              f"source: {ties['source']}). Pairs of identical responses left out of every "
-              f"figure: {summary.get('identical_pairs') or 0}. The tie rate of a figure is the "
-              "share of its pairs tied, weighted as the figure weighs them.", ""]
+              f"source: {ties['source']}). Pairs of identical responses: "
+              f"{summary.get('identical_pairs') or 0}{_share(summary.get('identical_share'))}; "
+              "they are scored like any other pair, as the benchmark's source does (a scalar "
+              "scorer ties them, so they cannot be won), and counted in the tie rate. The tie "
+              "rate of a figure is the share of its pairs tied, weighted as the figure weighs "
+              "them.", ""]
     base = summary.get("baselines") or {}
     header = "| figure | ours | 95% interval | tie rate |" + "".join(
         f" {name} |" for name in base) + " published (see references) |"

@@ -24,7 +24,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.data import default_source, is_hub_id, load_hub, read_json_records, require
-from rewardmine.bench.metrics import ScorerKind, mean_of_pairs, pair_outcomes, tie_credit, with_tie_rates
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 STYLES = ("concise", "detailed_plain", "detailed_markdown")
 SOURCE_DOMAINS = ("chat", "code", "math", "safety-refuse", "safety-response")
@@ -113,7 +113,8 @@ class RMBench:
 
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
         """Per item, what its 9 comparisons earned (chosen style i vs rejected style j, row
-        major), then whether each was tied; NaN where the two responses are identical."""
+        major), then whether each was tied, then whether its two responses are identical
+        (counted only: compute_accuracy scores such a pair as its scores say)."""
         credit = tie_credit(self.ties, kind)
         ids, values, strata, seen = [], [], [], set()
         for number, row in enumerate(rows, start=1):
@@ -128,10 +129,9 @@ class RMBench:
             chosen = np.array(numbers(row, "scores_chosen", 3, item_id))
             rejected = np.array(numbers(row, "scores_rejected", 3, item_id))
             same = row_identical(row)
-            identical = np.array([[(i, 3 + j) in same for j in range(3)] for i in range(3)])
-            earned, tied = pair_outcomes(chosen[:, None], rejected[None, :], credit=credit,
-                                         identical=identical)
-            values.append(np.concatenate([earned.ravel(), tied.ravel()]))
+            identical = [(i, 3 + j) in same for i in range(3) for j in range(3)]
+            earned, tied = pair_outcomes(chosen[:, None], rejected[None, :], credit=credit)
+            values.append(np.concatenate([earned.ravel(), tied.ravel(), identical]))
             ids.append(item_id)
             strata.append(source_domain)
         if not ids:
@@ -139,7 +139,7 @@ class RMBench:
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        return with_tie_rates(self._figures, values[:, :9], values[:, 9:], strata)
+        return with_tie_rates(self._figures, values[:, :9], values[:, 9:18], strata)
 
     def _figures(self, wins: np.ndarray, strata: np.ndarray) -> dict[str, float]:
         domains = np.array([domain_of(s) for s in strata])
@@ -148,13 +148,13 @@ class RMBench:
         for domain in DOMAINS:
             mask = domains == domain
             if mask.any():
-                parts[domain] = matrix_parts(mean_of_pairs(wins[mask], axis=0).reshape(3, 3))
+                parts[domain] = matrix_parts(wins[mask].mean(axis=0).reshape(3, 3))
                 out[domain] = parts[domain]["score"]
         for level in ("easy", "normal", "hard"):
             out[level] = float(np.mean([p[level] for p in parts.values()]))
         out["overall"] = float(np.mean([p["score"] for p in parts.values()]))
         out["mean_easy_normal_hard"] = (out["easy"] + out["normal"] + out["hard"]) / 3
-        out["item_pooled"] = float(mean_of_pairs(wins))
+        out["item_pooled"] = float(wins.mean())
         return out
 
     def details(self, table: Table) -> dict[str, Any]:
@@ -163,17 +163,16 @@ class RMBench:
         for domain in DOMAINS:
             mask = domains == domain
             if mask.any():
-                matrix = mean_of_pairs(table.values[mask, :9], axis=0).reshape(3, 3)
+                matrix = table.values[mask, :9].mean(axis=0).reshape(3, 3)
                 matrices[domain] = matrix.tolist()
-                tied = table.values[mask, 9:]
-                per_domain[domain] = {**matrix_parts(matrix), "items": int(mask.sum()),
-                                      "tied_comparisons": int(np.nansum(tied)),
-                                      "identical_comparisons": int(np.isnan(tied).sum())}
+                per_domain[domain] = {
+                    **matrix_parts(matrix), "items": int(mask.sum()),
+                    "tied_comparisons": int(table.values[mask, 9:18].sum()),
+                    "identical_comparisons": int(table.values[mask, 18:].sum())}
         sources = {s: int((table.strata == s).sum()) for s in SOURCE_DOMAINS
                    if (table.strata == s).any()}
         return {"styles": list(STYLES), "matrices": matrices, "domains": per_domain,
-                "pairs": int((~np.isnan(table.values[:, 9:])).sum()),
-                "tied_pairs": int(np.nansum(table.values[:, 9:])),
-                "identical_pairs": int(np.isnan(table.values[:, 9:]).sum()),
+                "pairs": 9 * len(table.ids), "tied_pairs": int(table.values[:, 9:18].sum()),
+                "identical_pairs": int(table.values[:, 18:].sum()),
                 "domains_scored": list(matrices), "items_per_source": sources,
                 "domains_missing": [d for d in DOMAINS if d not in matrices]}

@@ -212,7 +212,9 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
 
     The rows are scored under the benchmark's tie rule for the kind of scorer ``meta`` records
     (``scorer_kind``). Beside each headline figure goes its tie rate (``tie_rates``); a scorer
-    that ties on 90% or more of the pairs is flagged ``degenerate``. With ``items`` (the
+    that ties on 90% or more of the pairs is flagged ``degenerate``. Pairs of identical responses
+    are scored like any other (they are ties for a scalar scorer) and counted:
+    ``identical_pairs`` and their share of all pairs, ``identical_share``. With ``items`` (the
     benchmark's items, holding the texts), the model-free baselines of
     :mod:`rewardmine.bench.baselines` are scored on the same items (``baselines``).
     """
@@ -231,6 +233,9 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
     summary["tie_rate"] = _pooled_tie_rate(details, summary["tie_rates"], headline)
     summary["degenerate"] = bool(summary["tie_rate"] >= DEGENERATE_TIE_RATE)
     summary["identical_pairs"] = details.get("identical_pairs")
+    summary["identical_share"] = (details["identical_pairs"] / details["pairs"]
+                                  if details.get("pairs") and "identical_pairs" in details
+                                  else None)
     summary["ties"] = {"rule": bench.ties, "scorer_kind": kind,
                        "credit": tie_credit(bench.ties, kind), "meaning": TIE_RULES[bench.ties],
                        "source": bench.ties_source}
