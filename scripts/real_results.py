@@ -44,6 +44,7 @@ from real_results_page import NAMES, render_page  # noqa: F401
 
 from rewardmine.bench import compare_runs, make_benchmark, make_method, run_benchmark, summarize
 from rewardmine.bench.base import Item
+from rewardmine.bench.registry import method_kind
 from rewardmine.io import JsonlAppender, completed_rows, read_jsonl
 
 SEED = 0
@@ -269,8 +270,10 @@ def run_one(ctx: Context, benchmark: str, run: str, method: str, model: str,
                         else "baselines"}}
     reward = reward_for(ctx, run, method, model, options) if todo else _NoScoring()
     started = time.perf_counter()  # loading excluded (the variants load on first use)
+    # the kind (for the tie rule) from the method's name: a rerun's stand-in reward cannot tell
     summary = run_benchmark(bench, folder, reward=reward, source=ctx.data.get(benchmark),
-                            seed=SEED, resamples=ctx.resamples, meta=meta, progress=True)
+                            seed=SEED, resamples=ctx.resamples, meta=meta, progress=True,
+                            kind=method_kind(method))
     seconds = time.perf_counter() - started
     key = f"{benchmark}/{run}"
     entry = ctx.state.setdefault(key, {"seconds": 0.0, "items": 0})

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from rewardmine.bench.base import IDENTICAL, identical_pairs
 from rewardmine.bench.data import read_json_records, shared_data_dir
 from rewardmine.bench.dsp import DSP, SYSTEM_PROMPTS, pairs_per_domain
 from rewardmine.bench.hhrlhf import HHRLHF, parse_dialogue
@@ -16,16 +17,20 @@ def test_dsp_cross_domain_matrix_hand_computed():
     table = bench.table(read_json_records(FIXTURES / "dsp-scores.jsonl"))
     figures = bench.figures(table.values, table.strata)
     # steered for academy, query 0: academy 3 beats business 1, entertainment 1, normal 0 and
-    # ties literature 3 (a tie is wrong) -> 3/4; query 1 -> 4/4.
-    assert figures["academy"] == pytest.approx(0.875)
-    assert figures["business"] == pytest.approx(0.5)
-    assert figures["entertainment"] == figures["literature"] == 0.0
-    assert figures["overall"] == pytest.approx((0.875 + 0.5) / 4)
+    # ties literature 3 (a tie is half right) -> 3.5/4; query 1 -> 4/4.
+    assert figures["academy"] == pytest.approx(7.5 / 8)
+    # business steered for business: query 0 ties all four (2/4), query 1 wins all four
+    assert figures["business"] == pytest.approx(6 / 8)
+    assert figures["entertainment"] == figures["literature"] == 0.5  # every pair tied
+    assert figures["tie_rate/entertainment"] == 1.0
+    assert figures["tie_rate/academy"] == pytest.approx(1 / 8)
+    assert figures["overall"] == pytest.approx((7.5 / 8 + 6 / 8 + 0.5 + 0.5) / 4)
     details = bench.details(table)
-    assert details["matrix"][0][3] == pytest.approx(0.375)  # academy reward, literature pairs
-    assert details["matrix"][0][1] == pytest.approx(0.125)
-    assert details["tied_pairs"][0][0] == 1
-    assert details["pairs_per_domain"] == 8
+    # academy reward, literature pairs: query 0 3 wins and a tie, query 1 a loss and 3 ties
+    assert details["matrix"][0][3] == pytest.approx(5 / 8)
+    assert details["matrix"][0][1] == pytest.approx(3 / 8)
+    assert details["tied_pairs_per_cell"][0][0] == 1
+    assert details["pairs_per_domain"] == 8 and details["identical_pairs"] == 0
 
 
 def test_dsp_candidates_steer_with_domain_prompts():
@@ -65,16 +70,21 @@ def test_hh_parse_and_accuracy_per_split():
                                      "helpful-base/2"]
     assert bench.candidates(items[1])[0].prompt[-1] == {"role": "user", "content": "Yes."}
     scores = [[1, 0], [2, 1], [1, 1], [0, 0]]
-    rows = [bench.to_row(item, s) for item, s in zip(items, scores, strict=True)]
+    rows = [{**bench.to_row(item, s), IDENTICAL: identical_pairs(bench.candidates(item))}
+            for item, s in zip(items, scores, strict=True)]  # as the runner writes them
     table = bench.table(rows)
     figures = bench.figures(table.values, table.strata)
-    # helpful-base: one win, one tie (wrong); the identical pair is left out
-    assert figures == {"harmless_base": 1.0, "helpful_base": 0.5, "overall": pytest.approx(2 / 3)}
+    # helpful-base: one win and two ties (wrong for a scalar scorer), one of them the identical
+    # pair, scored like any other as RewardBench does
+    assert figures == {"harmless_base": 1.0, "helpful_base": pytest.approx(1 / 3),
+                       "overall": 0.5, "tie_rate/harmless_base": 0.0,
+                       "tie_rate/helpful_base": pytest.approx(2 / 3), "tie_rate/overall": 0.5}
     assert bench.details(table)["splits"]["helpful-base"] == {
-        "pairs": 3, "identical_pairs": 1, "malformed_pairs": 0, "wins": 1, "ties": 1}
-    # a resample can hold only the identical pair of a split: the figure is undefined, not missing
+        "pairs": 3, "identical_pairs": 1, "malformed_pairs": 0, "wins": 1, "ties": 2}
     summary = summarize(bench, rows, resamples=200, seed=0)
-    assert summary["helpful_base"] == 0.5 and len(summary["intervals"]["helpful_base"]) == 2
+    assert summary["helpful_base"] == pytest.approx(1 / 3)
+    assert summary["identical_pairs"] == 1 and summary["identical_share"] == 0.25
+    assert summary["tie_rate"] == 0.5  # the identical pair is one of the two ties
 
 
 def test_hh_shared_copy_parses_and_flags_malformed_pairs():
@@ -86,12 +96,18 @@ def test_hh_shared_copy_parses_and_flags_malformed_pairs():
     assert len(items) == 8552
     assert [i.id for i in items if "malformed" in i.extra] == ["helpful-online/785",
                                                                "helpful-online/1055"]
-    assert sum(i.extra["identical"] for i in items) == 36
-    rows = [bench.to_row(i, [1.0, 0.0]) for i in items]
+    identical = [identical_pairs(bench.candidates(i)) for i in items]
+    assert sum(map(bool, identical)) == 36
+    # a scalar scorer that prefers every chosen reply, and ties the identical ones
+    rows = [{**bench.to_row(i, [0.0, 0.0] if same else [1.0, 0.0]), IDENTICAL: same}
+            for i, same in zip(items, identical, strict=True)]
     table = bench.table(rows)
     details = bench.details(table)
     assert details["splits"]["helpful-online"]["malformed_pairs"] == 2
-    assert bench.figures(table.values, table.strata)["overall"] == 1.0
+    assert details["identical_pairs"] == details["tied_pairs"] == 36
+    assert details["pairs"] == 8552 - 2  # the two without a reply are left out
+    figures = bench.figures(table.values, table.strata)
+    assert figures["overall"] == pytest.approx((8550 - 36) / 8550)
 
 
 def test_multifaceted_pairing_protocol():
@@ -104,7 +120,9 @@ def test_multifaceted_pairing_protocol():
             bench.to_row(items[2], [0, 1, 2]), bench.to_row(items[3], [])]
     table = bench.table(rows)
     figures = bench.figures(table.values, table.strata)
-    assert figures["overall"] == pytest.approx(3 / 6)
-    assert figures["top1"] == pytest.approx(1 / 3)
+    # 2 wins; a tie (half) and a win; 2 losses. top1: 1, the top shared by 2 (1/2), 0
+    assert figures["overall"] == pytest.approx(3.5 / 6)
+    assert figures["top1"] == pytest.approx(1.5 / 3)
+    assert figures["tie_rate/overall"] == pytest.approx(1 / 6)
     assert bench.details(table) == {"rows": 4, "rows_without_partner": 1, "pairs": 6,
-                                    "wins": 3, "ties": 1}
+                                    "tied_pairs": 1, "identical_pairs": 0}

@@ -39,11 +39,13 @@ def test_scores_file_metrics_by_hand(tmp_path):
     assert main(["bench", "principles-build-bench", "--scores", str(path),
                  "--out", str(tmp_path / "run"), "--resamples", "20"]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    # a: 3 of 3 pairs right; b: 0 of 2 (the tied grades 0, 0 are not a pair); c: a tie is wrong
+    # a: 3 of 3 pairs right; b: 0 of 2 (the tied grades 0, 0 are not a pair); c: its one pair
+    # is a tie, half right (strictly, it is wrong)
     assert [brute_accuracy(r["scores"], r["grades"]) for r in rows] == [1.0, 0.0, 0.0]
-    assert summary["pairwise_accuracy"] == pytest.approx(1 / 3)
+    assert summary["pairwise_accuracy"] == pytest.approx((1 + 0 + 0.5) / 3)
+    assert summary["tie_rates"]["pairwise_accuracy"] == pytest.approx(1 / 3)
     assert summary["figures"]["dimension/style"]["value"] == 1.0
-    assert summary["figures"]["dimension/tone"]["value"] == 0.0
+    assert summary["figures"]["dimension/tone"]["value"] == 0.25
     # tau-b: a is +1; b by hand: concordant 0, discordant 2, ties in grades 1 -> -2/sqrt(3*2)
     assert summary["kendall_tau_b"] == pytest.approx((1 - 2 / 6 ** 0.5) / 2)  # c undefined
     assert summary["details"]["dimensions"]["tone"]["tied_pairs"] == 1

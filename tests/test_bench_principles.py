@@ -41,7 +41,8 @@ def test_list_metrics_hand_case():
     assert perfect[0] == 1.0 and perfect[2] == pytest.approx(1.0)
     assert perfect[3] == 11  # 15 pairs minus 1 tie among grade-2 and 3 among grade-1
     tied = list_metrics([1, 1, 1, 1, 1, 1], grades)
-    assert tied[0] == 0.0 and tied[4] == 11 and np.isnan(tied[1])
+    assert tied[0] == 0.5 and tied[4] == 11 and tied[5] == 1.0 and np.isnan(tied[1])
+    assert list_metrics([1, 1, 1, 1, 1, 1], grades, credit=0.0)[0] == 0.0
     reversed_ = list_metrics([1, 2, 3, 4, 5, 6], grades)
     assert reversed_[0] == 0.0 and reversed_[1] < 0
 

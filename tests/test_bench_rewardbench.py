@@ -21,7 +21,8 @@ def test_v1_sections_weighted_by_official_counts():
     assert "safety" not in figures
     assert figures["overall"] == pytest.approx(np.mean([78 / 128, 0.0, 984 / 1148]))
     details = bench.details(table)
-    assert details["subsets"]["alpacaeval-easy"] == {"items": 2, "wins": 1, "ties": 1}
+    assert details["subsets"]["alpacaeval-easy"] == {"items": 2, "wins": 1, "ties": 1,
+                                                     "identical": 0}
     assert details["sections_scored"] == ["chat", "chat_hard", "reasoning"]
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rewardmine.bench.metrics import ScorerKind, TieRule
 from rewardmine.chat import Prompt
 
 
@@ -72,6 +73,10 @@ class Benchmark(Protocol):
     name: str
     headline: tuple[str, ...]
     references: tuple[Reference, ...]
+    ties: TieRule
+    """The official tie rule (:data:`rewardmine.bench.metrics.TIE_RULES`)."""
+    ties_source: str
+    """Where the tie rule comes from."""
 
     def load(self, source: str | Path | None = None) -> list[Item]: ...
 
@@ -79,11 +84,34 @@ class Benchmark(Protocol):
 
     def to_row(self, item: Item, scores: Sequence[float]) -> dict[str, Any]: ...
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table: ...
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar"
+              ) -> Table: ...
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]: ...
 
     def details(self, table: Table) -> dict[str, Any]: ...
+
+
+IDENTICAL = "identical"
+"""The row key listing the pairs of an item's candidates that are identical (index pairs)."""
+
+
+def identical_pairs(candidates: Sequence[Candidate]) -> list[list[int]]:
+    """Index pairs ``[i, j]`` (i < j) of candidates with the same prompt, response and system
+    prompt. Every benchmark scores such a pair like any other, as its official source does (a
+    scalar scorer ties it), and counts it (``identical_pairs`` in its details), so a reader sees
+    how many pairs could not be won."""
+    return [[i, j] for i in range(len(candidates)) for j in range(i + 1, len(candidates))
+            if candidates[i] == candidates[j]]
+
+
+def row_identical(row: Mapping[str, Any]) -> set[tuple[int, int]]:
+    """The identical candidate pairs a row records (:func:`identical_pairs`); an older HH-RLHF
+    row's ``true`` means its two candidates."""
+    value = row.get(IDENTICAL) or []
+    if value is True:
+        return {(0, 1)}
+    return {(min(p), max(p)) for p in value}
 
 
 def row_id(row: Mapping[str, Any], number: int) -> str:

@@ -48,8 +48,13 @@ def register(commands: Any) -> None:
                             "for a panel")
         source.add_argument("--scores", help="JSONL of precomputed per-item scores")
         sub.add_argument("--method", default="endogenous",
-                         help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, a "
-                         "registered method or MODULE:FUNCTION")
+                         help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, "
+                         "length-short, length-long, position-first, a registered method or "
+                         "MODULE:FUNCTION")
+        sub.add_argument("--scorer-kind", choices=["scalar", "generative"], default=None,
+                         help="scalar scorer or generative judge, for the tie rule of "
+                         "rewardbench and hh-rlhf (default: from the method; --scores needs it "
+                         "there)")
         sub.add_argument("--data", default=None,
                          help="data path or Hugging Face id (default: $REWARDMINE_DATA/NAME, "
                          "else ../shared/data/NAME from the working directory)")
@@ -89,7 +94,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewardmine.bench.report import show, write_report
+    from rewardmine.bench.report import show, tie_line, write_report
     from rewardmine.bench.runner import run_benchmark
 
     extra = {k: getattr(args, k) for k in BENCH_SETTINGS if getattr(args, k, None)}
@@ -108,13 +113,18 @@ def run(args: argparse.Namespace) -> int:
     # the data is read before a model of gigabytes loads, so a bad --data costs no model load
     items = bench.load(args.data) if model and not args.scores else None
     reward = _reward(args, model, options) if model else None
+    from rewardmine.bench.registry import method_kind
+
+    kind = args.scorer_kind or (method_kind(args.method) if model else None)
     summary = run_benchmark(bench, args.out, reward=reward, scores_file=args.scores,
-                            source=args.data, items=items, seed=args.seed,
+                            source=args.data, items=items, seed=args.seed, kind=kind,
                             resamples=args.resamples,
                             limit=args.limit, meta=meta, items_per_call=args.items_per_call)
     report = write_report(summary, args.out)
     shown = ", ".join(f"{k} {show(k, summary[k])}" for k in summary["intervals"])
-    print(f"{bench.name}: {summary['items']} items; {shown} (% except tau-b)\nreport: {report}")
+    print(f"{bench.name}: {summary['items']} items; {shown} (% except tau-b)")
+    print(tie_line(summary))
+    print(f"report: {report}")
     return 0
 
 

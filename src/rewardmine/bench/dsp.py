@@ -5,9 +5,12 @@ literature) and the original Alpaca answer ("normal"). For a target domain D, th
 preferred over each of the other four, so the 661 test queries give 661 x 4 = 2,644 pairs per
 domain, as in the upstream ``--to_pairs`` conversion. The reward model is steered towards a
 domain with a system prompt (our own wording below, overridable). The cross-domain matrix holds,
-in cell (A, B), the pairwise accuracy on domain B's pairs of the reward steered for A; a pair is
-right only when the preferred response scores strictly higher. The headline per domain is the
-diagonal cell (A, A), and ``overall`` is the mean of the diagonal.
+in cell (A, B), the pairwise accuracy on domain B's pairs of the reward steered for A. Upstream
+(Linear95/DSP ``trainer.py`` ``compute_metrics``) scores every pair in both orders, so a win
+earns 1, a tie 1/2 and a loss 0. A pair whose two responses are identical is scored like any
+other, as upstream does (a scalar scorer ties it, so it earns 1/2), and counted: 26 of the 661
+test queries hold some, and queries 13, 246 and 589 have five identical responses. The headline
+per domain is the diagonal cell (A, A), and ``overall`` is the mean of the diagonal.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, read_json_records, require
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 DOMAINS = ("academy", "business", "entertainment", "literature")
 RESPONSES = (*DOMAINS, "normal")
@@ -45,6 +49,9 @@ SYSTEM_PROMPTS = {
 }
 
 
+_PAIRS = len(DOMAINS) * len(DOMAINS) * (len(RESPONSES) - 1)  # 64 pairs per query and steering
+
+
 def pairs_per_domain(items: Sequence[Item]) -> int:
     """Number of test pairs for one target domain: each query's D response vs the 4 others."""
     return len(items) * (len(RESPONSES) - 1)
@@ -58,6 +65,9 @@ class DSP:
     """
 
     name = "dsp"
+    ties = "half"
+    ties_source = ("Linear95/DSP trainer.py compute_metrics: each pair is compared in both "
+                   "orders, so a tie is right in one of the two")
     headline = ("overall", *DOMAINS)
     references = (
         Reference("domain-specific reward model (academy) of Cheng et al.", {"academy": 0.7689},
@@ -98,7 +108,12 @@ class DSP:
         return {"id": item.id, "scores": {steer: {response: next(it) for response in RESPONSES}
                                           for steer in DOMAINS}}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        """Per query, what each of its 64 pairs earned (steered for A, pairs of B, the k-th other
+        response; row major), then whether each tied, then whether its two responses are
+        identical (counted only: an identical pair is scored as its scores say)."""
+        credit = tie_credit(self.ties, kind)
+        n = len(RESPONSES)
         ids, values = [], []
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -113,13 +128,17 @@ class DSP:
                         f"score per response {RESPONSES}") from None
             if np.isnan(grid).any():
                 raise ValueError(f"item {item_id}: a score is NaN; rescore the item")
-            wins, ties = np.zeros((4, 4)), np.zeros((4, 4))
+            same = row_identical(row)  # candidate indices: steering * 5 + response
+            earned, tied = np.zeros((4, 4, n - 1)), np.zeros((4, 4, n - 1))
+            identical = np.zeros((4, 4, n - 1))
             for b in range(len(DOMAINS)):
-                others = np.delete(grid, b, axis=1)
-                wins[:, b] = (grid[:, [b]] > others).mean(axis=1)
-                ties[:, b] = (grid[:, [b]] == others).mean(axis=1)
+                others = [k for k in range(n) if k != b]
+                earned[:, b], tied[:, b] = pair_outcomes(grid[:, [b]], grid[:, others],
+                                                         credit=credit)
+                identical[:, b] = [[(a * n + min(b, k), a * n + max(b, k)) in same
+                                    for k in others] for a in range(len(DOMAINS))]
             ids.append(item_id)
-            values.append(np.concatenate([wins.ravel(), ties.ravel()]))
+            values.append(np.concatenate([earned.ravel(), tied.ravel(), identical.ravel()]))
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         if not ids:
@@ -127,17 +146,32 @@ class DSP:
         return Table(ids, np.array(values), np.array(["dsp"] * len(ids)))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        matrix = values[:, :16].mean(axis=0).reshape(4, 4)
+        return with_tie_rates(self._figures, values[:, :_PAIRS], values[:, _PAIRS:2 * _PAIRS],
+                              strata)
+
+    @staticmethod
+    def _matrix(earned: np.ndarray) -> np.ndarray:
+        return earned.reshape(len(earned), 4, 4, len(RESPONSES) - 1).mean(axis=(0, 3))
+
+    def _figures(self, earned: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        matrix = self._matrix(earned)
         out = {domain: float(matrix[i, i]) for i, domain in enumerate(DOMAINS)}
         out["overall"] = float(np.mean(np.diag(matrix)))
         out["off_diagonal"] = float(matrix[~np.eye(4, dtype=bool)].mean())
         return out
 
     def details(self, table: Table) -> dict[str, Any]:
-        matrix = table.values[:, :16].mean(axis=0).reshape(4, 4)
-        ties = table.values[:, 16:].sum(axis=0).reshape(4, 4) * (len(RESPONSES) - 1)
+        matrix = self._matrix(table.values[:, :_PAIRS])
+        shape = (len(table.ids), 4, 4, len(RESPONSES) - 1)
+        tied = table.values[:, _PAIRS:2 * _PAIRS].reshape(shape)
+        identical = table.values[:, 2 * _PAIRS:].reshape(shape)
+        queries = [i for i, row in zip(table.ids, identical, strict=True) if row.any()]
         return {"domains": list(DOMAINS), "matrix": matrix.tolist(),
                 "matrix_axes": "rows: reward steered for; columns: pairs of the target domain",
-                "tied_pairs": np.rint(ties).astype(int).tolist(),
+                "pairs": tied.size, "tied_pairs": int(tied.sum()),
+                "identical_pairs": int(identical.sum()),
+                "queries_with_identical_responses": queries,
+                "tied_pairs_per_cell": tied.sum(axis=(0, 3)).astype(int).tolist(),
+                "identical_pairs_per_cell": identical.sum(axis=(0, 3)).astype(int).tolist(),
                 "pairs_per_domain": len(table.ids) * (len(RESPONSES) - 1),
                 "systems": self.systems}

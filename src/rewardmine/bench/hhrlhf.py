@@ -3,11 +3,13 @@
 Each record holds two whole dialogues, ``"\\n\\nHuman: ...\\n\\nAssistant: ..."``, that end with
 the preferred and the dispreferred final reply. We parse each into chat messages, score the last
 assistant turn given the turns before it (its own, in the rare pairs whose earlier turns differ),
-and count a pair right when the chosen reply scores strictly higher. Pairs whose two dialogues
-are identical cannot be right or wrong; they are scored but left out of the accuracy, and their
-number is reported. Pairs where a dialogue does not end with an Assistant turn (two in
-helpful-online: records 785 and 1055, whose rejected side ends with a Human turn) have no reply
-to score; they are left out too, and listed by id in the details.
+and count a pair right when the chosen reply scores strictly higher. Anthropic published no scoring
+script; the tie rule is RewardBench's for its HH-RLHF "prior sets" (a tie is wrong for a scalar
+scorer and half right for a generative judge). A pair whose two dialogues are identical (36 of
+the 8,552 test pairs) is scored like any other, as RewardBench does (a scalar scorer ties it), and
+counted (the rule for identical responses of every benchmark). Pairs where a dialogue does not end
+with an Assistant turn (two in helpful-online: records 785 and 1055, whose rejected side ends with
+a Human turn) have no reply to score; they are left out, and listed by id in the details.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, is_hub_id, load_hub, read_json_records, require
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 SPLITS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -37,6 +40,13 @@ def parse_dialogue(text: str, where: str) -> tuple[list[dict[str, str]], str]:
     return messages[:-1], messages[-1]["content"]
 
 
+def _mean_scored(earned: np.ndarray) -> float:
+    """The mean over the pairs with a reply to score (NaN marks a pair without one); NaN when
+    there is none."""
+    scored = earned[~np.isnan(earned)]
+    return float(scored.mean()) if scored.size else float("nan")
+
+
 def _key(split: str) -> str:
     return split.replace("-", "_")
 
@@ -45,6 +55,9 @@ class HHRLHF:
     """Loader and pairwise scoring of the HH-RLHF test splits."""
 
     name = "hh-rlhf"
+    ties = "by-kind"
+    ties_source = ("allenai/reward-bench, which scores the HH-RLHF test sets as prior sets: "
+                   "scripts/run_rm.py (a tie is wrong), scripts/run_generative.py (a tie is 0.5)")
     headline = ("overall", *(_key(s) for s in SPLITS))
     references: tuple[Reference, ...] = ()
 
@@ -73,7 +86,7 @@ class HHRLHF:
             for number, record in enumerate(records):
                 place = f"{where} record {number}"
                 require(record, ("chosen", "rejected"), place)
-                extra: dict[str, Any] = {"identical": record["chosen"] == record["rejected"]}
+                extra: dict[str, Any] = {}
                 try:
                     extra["chosen"] = parse_dialogue(record["chosen"], place + " chosen")
                     extra["rejected"] = parse_dialogue(record["rejected"], place + " rejected")
@@ -91,9 +104,12 @@ class HHRLHF:
         if "malformed" in item.extra:
             return {"id": item.id, "split": item.stratum, "malformed": item.extra["malformed"]}
         return {"id": item.id, "split": item.stratum, "score_chosen": scores[0],
-                "score_rejected": scores[1], "identical": item.extra["identical"]}
+                "score_rejected": scores[1]}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        """Per pair: what it earned and whether it tied (NaN: no reply to score), whether it is
+        malformed (no reply), and whether its two dialogues are identical (counted only)."""
+        credit = tie_credit(self.ties, kind)
         ids, values, strata = [], [], []
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -103,7 +119,7 @@ class HHRLHF:
             ids.append(item_id)
             strata.append(split)
             if row.get("malformed"):
-                values.append([0.0, 0.0, 0.0, 1.0])
+                values.append([float("nan"), float("nan"), 1.0, 0.0])
                 continue
             try:
                 chosen, rejected = float(row["score_chosen"]), float(row["score_rejected"])
@@ -112,21 +128,20 @@ class HHRLHF:
                                  "'score_rejected'") from None
             if np.isnan(chosen) or np.isnan(rejected):
                 raise ValueError(f"item {item_id}: a score is NaN; rescore the item")
-            identical = bool(row.get("identical", False))
-            values.append([float(chosen > rejected), float(chosen == rejected), float(identical),
-                           0.0])
+            earned, tied = pair_outcomes(chosen, rejected, credit=credit)
+            values.append([float(earned), float(tied), 0.0, float((0, 1) in row_identical(row))])
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        usable = (values[:, 2] == 0) & (values[:, 3] == 0)
-        out = {}
-        for split in SPLITS:
-            if (strata == split).any():  # a resample may hold no usable pair of a small split
-                mask = (strata == split) & usable
-                out[_key(split)] = float(values[mask, 0].mean()) if mask.any() else float("nan")
-        out["overall"] = float(values[usable, 0].mean()) if usable.any() else float("nan")
+        return with_tie_rates(self._figures, values[:, :1], values[:, 1:2], strata)
+
+    @staticmethod
+    def _figures(earned: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        out = {_key(split): _mean_scored(earned[strata == split, 0]) for split in SPLITS
+               if (strata == split).any()}  # NaN when a resample holds no usable pair of a split
+        out["overall"] = _mean_scored(earned[:, 0])
         return out
 
     def details(self, table: Table) -> dict[str, Any]:
@@ -135,10 +150,14 @@ class HHRLHF:
             mask = table.strata == split
             if mask.any():
                 v = table.values[mask]
-                per_split[split] = {"pairs": int(mask.sum()), "identical_pairs": int(v[:, 2].sum()),
-                                    "malformed_pairs": int(v[:, 3].sum()),
-                                    "wins": int(v[:, 0].sum()),
-                                    "ties": int(((v[:, 1] == 1) & (v[:, 2] == 0)).sum())}
-        malformed = [i for i, v in zip(table.ids, table.values, strict=True) if v[3]]
-        return {"splits": per_split, "malformed_ids": malformed,
+                per_split[split] = {"pairs": int(mask.sum()),
+                                    "identical_pairs": int(v[:, 3].sum()),
+                                    "malformed_pairs": int(v[:, 2].sum()),
+                                    "wins": int((v[:, 0] == 1).sum()),
+                                    "ties": int(np.nansum(v[:, 1]))}
+        v = table.values
+        malformed = [i for i, m in zip(table.ids, v[:, 2], strict=True) if m]
+        return {"pairs": int((v[:, 2] == 0).sum()), "tied_pairs": int(np.nansum(v[:, 1])),
+                "identical_pairs": int(v[:, 3].sum()),
+                "splits": per_split, "malformed_ids": malformed,
                 "overall_is": "pairwise accuracy pooled over all usable pairs scored"}

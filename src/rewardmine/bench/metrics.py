@@ -1,5 +1,12 @@
-"""Ranking metrics for reward models: pairwise accuracy with explicit ties, and NDCG (Kendall's tau-b
-is :func:`rewardmine.statistics.kendall_tau_b`).
+"""Ranking metrics for reward models: pairwise outcomes with explicit ties and the benchmarks' tie
+rules, and NDCG (Kendall's tau-b is :func:`rewardmine.statistics.kendall_tau_b`).
+
+This module is the one home of tie arithmetic. A benchmark names its official tie rule
+(:data:`TIE_RULES`); :func:`tie_credit` turns the rule and the kind of scorer into what a tied pair
+earns, and :func:`pair_outcomes` scores pairs with it. A pair whose two responses are identical
+is scored like any other, as the official scripts do (a scalar scorer gives it equal scores, so it
+is a tie and earns the tie credit); the benchmarks count such pairs
+(:func:`rewardmine.bench.base.identical_pairs`) and report them beside the tie rate.
 
 Each function takes plain sequences of numbers and is exact (no sampling); the bootstrap lives in
 :mod:`rewardmine.bench.stats`.
@@ -7,19 +14,59 @@ Each function takes plain sequences of numbers and is exact (no sampling); the b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+
+ScorerKind = Literal["scalar", "generative"]
+"""A scalar scorer gives each response a number of its own (the endogenous reward, the verifier,
+a classifier); a generative judge reads the candidates and returns a verdict (a list judge)."""
+
+TieRule = Literal["strict", "half", "by-kind"]
+TIE_RULES: dict[str, str] = {
+    "strict": "a tie is wrong (0)",
+    "half": "a tie is half right (0.5)",
+    "by-kind": "a tie is wrong (0) for a scalar scorer and half right (0.5) for a generative judge",
+}
+DEGENERATE_TIE_RATE = 0.9
+"""A scorer that ties on this share of pairs or more is flagged degenerate: its accuracy then
+measures the tie rule, not its preferences."""
+
+
+def tie_credit(rule: TieRule, kind: ScorerKind) -> float:
+    """What a tied pair earns under a benchmark's tie ``rule`` for a scorer of ``kind``."""
+    if kind not in ("scalar", "generative"):
+        raise ValueError(f"scorer kind must be 'scalar' or 'generative', got {kind!r}")
+    if rule == "strict":
+        return 0.0
+    if rule == "half":
+        return 0.5
+    if rule == "by-kind":
+        return 0.5 if kind == "generative" else 0.0
+    raise ValueError(f"unknown tie rule {rule!r}; known: {sorted(TIE_RULES)}")
+
+
+def scorer_kind(reward: Any) -> ScorerKind:
+    """The kind of a reward as the runner holds it: a list judge is generative, except a scorer
+    wrapped as one (:class:`~rewardmine.conversions.ScorerJudge`); a scorer is scalar."""
+    from rewardmine.conversions import ScorerJudge
+    from rewardmine.protocols import is_list_judge, is_scorer
+
+    if isinstance(reward, ScorerJudge) or is_scorer(reward):
+        return "scalar"
+    if is_list_judge(reward):
+        return "generative"
+    raise TypeError(f"a {type(reward).__name__} is neither a scorer nor a list judge")
 
 
 @dataclass(frozen=True)
 class PairCounts:
     """Outcomes of comparing a preferred response with a dispreferred one, pair by pair.
 
-    A tie (equal scores) is neither a win nor a loss; ``accuracy`` counts it as wrong (the strict
-    convention of RewardBench and RM-Bench) and ``accuracy_ties_half`` as half right.
+    A tie (equal scores) is neither a win nor a loss; ``score(credit)`` gives it ``credit``
+    (:func:`tie_credit`).
     """
 
     wins: int
@@ -30,17 +77,46 @@ class PairCounts:
     def total(self) -> int:
         return self.wins + self.ties + self.losses
 
+    def score(self, credit: float) -> float:
+        """(wins + credit * ties) / total."""
+        return (self.wins + credit * self.ties) / self.total if self.total else float("nan")
+
     @property
     def accuracy(self) -> float:
-        return self.wins / self.total if self.total else float("nan")
+        """A tie counted as wrong (the strict rule)."""
+        return self.score(0.0)
 
     @property
     def accuracy_ties_half(self) -> float:
-        return (self.wins + 0.5 * self.ties) / self.total if self.total else float("nan")
+        return self.score(0.5)
+
+    @property
+    def tie_rate(self) -> float:
+        return self.ties / self.total if self.total else float("nan")
 
     def __add__(self, other: PairCounts) -> PairCounts:
         return PairCounts(self.wins + other.wins, self.ties + other.ties,
                           self.losses + other.losses)
+
+
+def pair_outcomes(preferred: np.ndarray, other: np.ndarray, *, credit: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, (what it earns, whether it is tied): 1 for a strict win, ``credit`` for a tie,
+    0 for a loss. Identical responses get no special case: they earn what their scores earn."""
+    a, b = np.asarray(preferred, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    tied = (a == b).astype(np.float64)
+    earned = (a > b) + credit * tied
+    return earned, tied
+
+
+def with_tie_rates(figures: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
+                   earned: np.ndarray, tied: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+    """A benchmark's figures from what its pairs earned, plus ``tie_rate/KEY`` beside each: the
+    same arithmetic applied to the tie indicators, so a figure's tie rate weighs its pairs as
+    the figure does."""
+    out = dict(figures(earned, strata))
+    out.update({f"tie_rate/{key}": value for key, value in figures(tied, strata).items()})
+    return out
 
 
 def _vector(values: Sequence[float], name: str) -> np.ndarray:

@@ -5,7 +5,8 @@ or chat messages), ``responses`` ({response id: text}), ``ranking`` (ids, best f
 ``scores`` ({response id: consensus score}, higher is better). The reward model scores every
 response with the list's principle as its system prompt, and the list is scored against the
 consensus scores as grades, with the metrics of :mod:`rewardmine.bench.principles`: pairwise
-accuracy over the pairs whose consensus scores differ (a tie in the model's scores is wrong),
+accuracy over the pairs whose consensus scores differ (a tie in the model's scores is half
+right; a pair of identical responses is scored like any other, and counted),
 Kendall tau-b and NDCG (consensus scores as gains), averaged over lists. Strata are the
 principles' dimensions.
 
@@ -21,8 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id
-from rewardmine.bench.principles import list_figures, list_metrics, list_table
+from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
+from rewardmine.bench.metrics import ScorerKind, tie_credit
+from rewardmine.bench.principles import (
+    LIST_TIES,
+    LIST_TIES_SOURCE,
+    list_figures,
+    list_metrics,
+    list_pair_counts,
+    list_table,
+)
 from rewardmine.io import read_jsonl
 
 FIELDS = ("id", "principle", "dimension", "domain", "prompt", "responses", "ranking", "scores")
@@ -52,6 +61,8 @@ class PrincipleFile:
     name = "principles-build-bench"
     headline = ("pairwise_accuracy", "kendall_tau_b", "ndcg")
     references: tuple[Reference, ...] = ()
+    ties = LIST_TIES
+    ties_source = LIST_TIES_SOURCE
 
     def load(self, source: str | Path | None = None) -> list[Item]:
         if source is None:
@@ -77,7 +88,8 @@ class PrincipleFile:
         return {"id": item.id, "dimension": item.stratum, "responses": item.extra["ids"],
                 "grades": item.extra["grades"], "scores": list(scores)}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        credit = tie_credit(self.ties, kind)
         ids, values, strata = [], [], []
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -87,7 +99,8 @@ class PrincipleFile:
                                  f"numbers, got {grades}")
             scores = numbers(row, "scores", len(grades), item_id)
             ids.append(item_id)
-            values.append(list_metrics(scores, grades))
+            values.append(list_metrics(scores, grades, credit=credit,
+                                       identical=row_identical(row)))
             strata.append(str(row.get("dimension") or "-"))
         return list_table(ids, values, strata)
 
@@ -104,7 +117,7 @@ class PrincipleFile:
                 "kendall_tau_b": float(np.nanmean(tau)) if (~np.isnan(tau)).any() else None,
                 "ndcg": float(v[:, 2].mean()), "pairs": int(v[:, 3].sum()),
                 "tied_pairs": int(v[:, 4].sum()), "undefined_tau_lists": int(np.isnan(tau).sum())}
-        return {"dimensions": per}
+        return {**list_pair_counts(table), "dimensions": per}
 
 
 __all__ = ["FIELDS", "PrincipleFile"]

@@ -10,21 +10,24 @@ and a principle written here; the correct order follows from what is known about
   principle; the response written for that domain is best and the other four tie below it.
 
 The reward model sees the principle as its system prompt. Per list we compute pairwise accuracy
-over the pairs whose true grades differ (a tie in score is wrong), Kendall tau-b between scores
-and grades, and NDCG with the grades as gains; the figures are means over lists.
+over the pairs whose true grades differ, Kendall tau-b between scores and grades, and NDCG with
+the grades as gains; the figures are means over lists. A tie in score is half right (our rule,
+since these lists are ours: the expected accuracy of breaking the tie at random, as NDCG's shared
+discount treats it); a pair of identical responses is scored like any other (a scalar scorer ties
+it) and counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.dsp import DOMAINS, DSP, RESPONSES, SYSTEM_PROMPTS
-from rewardmine.bench.metrics import ndcg
+from rewardmine.bench.metrics import ScorerKind, TieRule, ndcg, pair_outcomes, tie_credit
 from rewardmine.bench.rmbench import RMBench
 from rewardmine.statistics import kendall_tau_b
 
@@ -58,15 +61,25 @@ def dsp_grades(domain: str) -> tuple[int, ...]:
     return tuple(2 if response == domain else 1 for response in RESPONSES)
 
 
-def list_metrics(scores: Sequence[float], grades: Sequence[float]) -> list[float]:
-    """[pairwise accuracy over pairs with different grades, tau-b, NDCG, pairs, tied pairs]."""
+LIST_TIES: TieRule = "half"
+LIST_TIES_SOURCE = ("rewardmine's own rule for its own lists: a tied pair earns what breaking "
+                    "the tie at random earns on average, as NDCG's shared discount does")
+
+
+def list_metrics(scores: Sequence[float], grades: Sequence[float], *, credit: float = 0.5,
+                 identical: Collection[tuple[int, int]] = ()) -> list[float]:
+    """[pairwise accuracy over the pairs with different grades, tau-b, NDCG, pairs, tied pairs,
+    tie share, identical pairs]; a tie earns ``credit``. ``identical`` (index pairs of identical
+    responses) is only counted, among the pairs with different grades: such a pair is scored as
+    its scores say."""
     s, g = np.asarray(scores, dtype=np.float64), np.asarray(grades, dtype=np.float64)
     i, j = np.triu_indices(s.size, k=1)
     differ = g[i] != g[j]
     better, worse = np.where(g[i] > g[j], i, j)[differ], np.where(g[i] > g[j], j, i)[differ]
-    right = float((s[better] > s[worse]).mean())
-    return [right, kendall_tau_b(s, g), ndcg(s, g), float(differ.sum()),
-            float((s[better] == s[worse]).sum())]
+    earned, tied = pair_outcomes(s[better], s[worse], credit=credit)
+    same = sum(1 for a, b in identical if g[a] != g[b])
+    return [float(earned.mean()), kendall_tau_b(s, g), ndcg(s, g), float(differ.sum()),
+            float(tied.sum()), float(tied.mean()), float(same)]
 
 
 class PrincipleLists:
@@ -80,6 +93,8 @@ class PrincipleLists:
 
     headline = ("pairwise_accuracy", "kendall_tau_b", "ndcg")
     references: tuple[Reference, ...] = ()
+    ties = LIST_TIES
+    ties_source = LIST_TIES_SOURCE
 
     def __init__(self, *, source: Literal["rm-bench", "dsp"] = "rm-bench",
                  principles: Mapping[str, str] | None = None) -> None:
@@ -125,7 +140,8 @@ class PrincipleLists:
     def to_row(self, item: Item, scores: Sequence[float]) -> dict[str, Any]:
         return {"id": item.id, "principle": item.stratum, "scores": list(scores)}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        credit = tie_credit(self.ties, kind)
         ids, values, strata = [], [], []
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -133,7 +149,8 @@ class PrincipleLists:
             grades = self.grades(principle)
             scores = numbers(row, "scores", len(grades), item_id)
             ids.append(item_id)
-            values.append(list_metrics(scores, grades))
+            values.append(list_metrics(scores, grades, credit=credit,
+                                       identical=row_identical(row)))
             strata.append(principle)
         return list_table(ids, values, strata)
 
@@ -151,7 +168,7 @@ class PrincipleLists:
                 "ndcg": float(v[:, 2].mean()), "tied_pairs": int(v[:, 4].sum()),
                 "undefined_tau_lists": int(np.isnan(v[:, 1]).sum())}
         order = RMBENCH_ORDER if self.source == "rm-bench" else RESPONSES
-        return {"response_order": list(order), "principles": per,
+        return {**list_pair_counts(table), "response_order": list(order), "principles": per,
                 "principle_texts": self.principles}
 
 
@@ -161,14 +178,25 @@ __all__ = ["DOMAINS", "RMBENCH_ORDER", "RMBENCH_PRINCIPLES", "PrincipleLists", "
 
 def list_figures(values: np.ndarray, strata: np.ndarray, prefix: str) -> dict[str, float]:
     """Headline figures of per-list metric rows (pairwise accuracy, tau-b, NDCG, ...): their means,
-    and the pairwise accuracy of each stratum as ``prefix/stratum``."""
+    the pairwise accuracy of each stratum as ``prefix/stratum``, and beside each pairwise
+    accuracy its tie rate (``tie_rate/KEY``, the mean over lists of the share of pairs tied)."""
     tau = values[:, 1]
     out = {"pairwise_accuracy": float(values[:, 0].mean()),
            "kendall_tau_b": float(np.nanmean(tau)) if (~np.isnan(tau)).any() else float("nan"),
-           "ndcg": float(values[:, 2].mean())}
+           "ndcg": float(values[:, 2].mean()),
+           "tie_rate/pairwise_accuracy": float(values[:, 5].mean())}
     for stratum in np.unique(strata):
-        out[f"{prefix}/{stratum}"] = float(values[strata == stratum, 0].mean())
+        mask = strata == stratum
+        out[f"{prefix}/{stratum}"] = float(values[mask, 0].mean())
+        out[f"tie_rate/{prefix}/{stratum}"] = float(values[mask, 5].mean())
     return out
+
+
+def list_pair_counts(table: Table) -> dict[str, int]:
+    """Pairs with different grades, those tied, and those of identical responses, over all
+    lists."""
+    return {"pairs": int(table.values[:, 3].sum()), "tied_pairs": int(table.values[:, 4].sum()),
+            "identical_pairs": int(table.values[:, 6].sum())}
 
 
 def list_table(ids: list[str], values: list[list[float]], strata: list[str]) -> Table:

@@ -14,7 +14,13 @@ judged in one call); ``model`` is one string, or a list of them where a method t
   ``model`` is a reward spec (:mod:`rewardmine.specs`: ``principle:PATH``, ``openai:MODEL@URL``,
   ``endogenous:PATH``, ``MODULE:FUNCTION``, ...; a bare path means ``principle:PATH``); several
   make a Kemeny panel.
+- ``length-short``, ``length-long``, ``position-first``: the model-free baselines of
+  :mod:`rewardmine.bench.baselines` (``--model`` is ignored; give any text, e.g. ``none``).
 - ``MODULE:FUNCTION``: any importable factory with the signature above.
+
+A method registered with a ``kind`` ("scalar" or "generative") says which tie rule applies to it
+before it is built (``--engine ray`` builds it elsewhere); otherwise the kind is read from the
+reward it returns (:func:`rewardmine.bench.metrics.scorer_kind`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from rewardmine.bench.base import Benchmark
+from rewardmine.bench.baselines import BASELINES, BaselineScorer
 from rewardmine.bench.dsp import DSP
 from rewardmine.bench.hhrlhf import HHRLHF, SPLITS
+from rewardmine.bench.metrics import ScorerKind
 from rewardmine.bench.multifaceted import MultifacetedBench
 from rewardmine.bench.principle_file import PrincipleFile
 from rewardmine.bench.principles import PrincipleLists
@@ -40,11 +48,22 @@ Reward = Scorer | ListJudge
 MethodFactory = Callable[[Any, Mapping[str, Any]], Reward]
 BenchmarkFactory = Callable[[Mapping[str, Any]], Benchmark]
 _METHODS: dict[str, MethodFactory] = {}
+_KINDS: dict[str, ScorerKind] = {}
 
 
-def register_method(name: str, factory: MethodFactory) -> None:
-    """Make ``--method name`` build its reward with ``factory(model, options)``."""
+def register_method(name: str, factory: MethodFactory, *, kind: ScorerKind | None = None) -> None:
+    """Make ``--method name`` build its reward with ``factory(model, options)``; ``kind`` says
+    whether it is a scalar scorer or a generative judge (for the tie rule) before it is built."""
     _METHODS[name] = factory
+    if kind is not None:
+        _KINDS[name] = kind
+    else:
+        _KINDS.pop(name, None)
+
+
+def method_kind(method: str) -> ScorerKind | None:
+    """The kind a method was registered with, or None when only its reward can tell."""
+    return _KINDS.get(method)
 
 
 def methods() -> list[str]:
@@ -118,10 +137,21 @@ JUDGE_METHODS = {"judge": {"mode": "listwise"}, "judge-pointwise": GENRM_POINTWI
                  "judge-pairwise": GENRM_PAIRWISE}
 """The methods whose ``model`` is a judge spec (a bare path: ``principle:PATH``)."""
 
-register_method("endogenous", _endogenous)
-register_method("verifier", _verifier)
+def _baseline(name: str) -> MethodFactory:
+    def factory(model: Any, options: Mapping[str, Any]) -> Scorer:
+        if options:
+            raise ValueError(f"method {name!r} takes no options, got {sorted(options)}")
+        return BaselineScorer(name)  # type: ignore[arg-type]
+
+    return factory
+
+
+register_method("endogenous", _endogenous, kind="scalar")
+register_method("verifier", _verifier, kind="scalar")
 for _name, _preset in JUDGE_METHODS.items():
-    register_method(_name, _judge_method(_preset))
+    register_method(_name, _judge_method(_preset), kind="generative")
+for _name in BASELINES:
+    register_method(_name, _baseline(_name), kind="scalar")
 
 
 def _texts(options: Mapping[str, Any], key: str) -> dict[str, str] | None:

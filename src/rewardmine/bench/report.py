@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rewardmine.bench.metrics import DEGENERATE_TIE_RATE
+
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) \
@@ -27,6 +29,30 @@ def show(key: str, value: float | None) -> str:
     if is_fraction(key) or value is None or math.isnan(value):
         return _pct(value)
     return f"{value:+.3f}"
+
+
+TIE_PREFIX = "tie_rate/"
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f" ({_pct(value)}% of all pairs)"
+
+
+def tie_line(summary: Mapping[str, Any]) -> str:
+    """One line on the run's ties: the share of pairs tied, the rule they were scored by, the
+    pairs of identical responses (scored as ties by a scalar scorer, so they cannot be won), and
+    the degenerate flag."""
+    ties = summary["ties"]
+    line = (f"ties: {_pct(summary['tie_rate'])}% of pairs tied, each scored "
+            f"{ties['credit']:g} ({ties['rule']} rule, {ties['scorer_kind']} scorer)")
+    if summary.get("identical_pairs"):
+        line += (f"; {summary['identical_pairs']} pairs of identical responses "
+                 f"({_pct(summary.get('identical_share'))}% of pairs), scored as their scores "
+                 "say")
+    if summary["degenerate"]:
+        line += (f"; DEGENERATE: ties on >= {100 * DEGENERATE_TIE_RATE:.0f}% of pairs, so its "
+                 "figures measure the tie rule, not its preferences")
+    return line
 
 
 def plot_bars(summary: Mapping[str, Any], path: Path) -> None:
@@ -127,21 +153,50 @@ def render_markdown(summary: Mapping[str, Any], plots: list[str],
         if run.get(key) not in (None, {}, ""):
             lines.append(f"| {key} | `{run[key]}` |")
     refs = summary.get("references", [])
+    ties = summary["ties"]
     lines += [f"| items scored | {summary['items']} |", "",
-              "## Headline figures (%, tau-b as a correlation; 95% bootstrap interval)", "",
-              "| figure | ours | 95% interval | published (see references) |",
-              "|---|---:|---|---|"]
+              "## Headline figures (%, tau-b as a correlation; 95% bootstrap interval)", ""]
+    if summary["degenerate"]:
+        lines += [f"**Degenerate scorer: it tied on {_pct(summary['tie_rate'])}% of pairs "
+                  f"(>= {100 * DEGENERATE_TIE_RATE:.0f}%).** Its figures measure the tie rule "
+                  "(a tie scores "
+                  f"{ties['credit']:g}), not its preferences; they cannot be read as a win or "
+                  "a loss.", ""]
+    lines += [f"Ties: {_pct(summary['tie_rate'])}% of all pairs tied. A tie scores "
+              f"{ties['credit']:g} here: {ties['meaning']} ({ties['scorer_kind']} scorer; "
+              f"source: {ties['source']}). Pairs of identical responses: "
+              f"{summary.get('identical_pairs') or 0}{_share(summary.get('identical_share'))}; "
+              "they are scored like any other pair, as the benchmark's source does (a scalar "
+              "scorer ties them, so they cannot be won), and counted in the tie rate. The tie "
+              "rate of a figure is the share of its pairs tied, weighted as the figure weighs "
+              "them.", ""]
+    base = summary.get("baselines") or {}
+    header = "| figure | ours | 95% interval | tie rate |" + "".join(
+        f" {name} |" for name in base) + " published (see references) |"
+    lines += [header, "|---|---:|---|---:|" + "---:|" * len(base) + "---|"]
     for key, (low, high) in summary["intervals"].items():
         quoted = "; ".join(f"{_pct(ref['figures'][key])} [{n}]" for n, ref in
                            enumerate(refs, start=1) if key in ref["figures"])
+        rate = summary.get("tie_rates", {}).get(key)
+        baseline = "".join(f" {show(key, figs.get(key))} |" for figs in base.values())
         lines.append(f"| {key} | {show(key, summary[key])} | [{show(key, low)}, "
-                     f"{show(key, high)}] | {quoted} |")
-    others = {k: v for k, v in summary["figures"].items() if k not in summary["intervals"]}
+                     f"{show(key, high)}] | {_pct(rate)} |{baseline} {quoted} |")
+    if base:
+        lines += ["", "The baselines use no model: `length-short` and `length-long` prefer the "
+                  "response with fewer / more characters, `position-first` the one shown first "
+                  "in a label-free order (by SHA-256 of the text); scored on the same items with "
+                  "the same arithmetic, ties as for a scalar scorer. Run one alone with "
+                  "`--method length-short` (see docs/benchmarks.md)."]
+    figures = summary["figures"]
+    others = {k: v for k, v in figures.items()
+              if k not in summary["intervals"] and not k.startswith(TIE_PREFIX)}
     if others:
-        lines += ["", "Other figures:", "", "| figure | value | 95% interval |", "|---|---:|---|"]
+        lines += ["", "Other figures:", "", "| figure | value | 95% interval | tie rate |",
+                  "|---|---:|---|---:|"]
         for key, fig in others.items():
+            rate = figures.get(TIE_PREFIX + key, {}).get("value")
             lines.append(f"| {key} | {show(key, fig['value'])} | [{show(key, fig['low'])}, "
-                         f"{show(key, fig['high'])}] |")
+                         f"{show(key, fig['high'])}] | {_pct(rate)} |")
     if summary.get("references"):
         lines += ["", "## Published reference figures (not ours; quoted with their source)", "",
                   "| # | model | figures (%) | source | note |", "|---|---|---|---|---|"]
@@ -189,6 +244,8 @@ def render_comparison(result: Mapping[str, Any]) -> str:
              f"seed {result['seed']}",
              f"{'figure':<34}{'A %':>8}{'B %':>8}{'A-B pts':>9}  95% interval"]
     for key, f in result["figures"].items():
+        if key.startswith(TIE_PREFIX):  # in the JSON; the table shows the figures themselves
+            continue
         lines.append(f"{key:<34}{show(key, f['a']):>8}{show(key, f['b']):>8}"
                      f"{show(key, f['difference']):>9}  [{show(key, f['low'])}, "
                      f"{show(key, f['high'])}]")

@@ -1,11 +1,13 @@
 """RewardBench v1 (Lambert et al., arXiv:2403.13787), filtered split, official arithmetic.
 
-Each item is one chosen and one rejected response; it is right when the chosen one scores
-strictly higher (a tie is wrong). A section (Chat, Chat Hard, Safety, Reasoning) is the mean of
-its subsets' accuracies weighted by the official per-subset counts, in which math-prm is counted
-as 984 items (it has 447) so that math weighs as much as the six code subsets together. The
-score is the plain mean of the four sections. (Early leaderboard versions also averaged in a fifth
-section, "Prior Sets", at half weight; its data is a separate dataset and is not computed here.)
+Each item is one chosen and one rejected response; it is right when the chosen one scores strictly
+higher (a tie is wrong for a scalar scorer and half right for a generative judge; a pair of
+identical responses is scored the same way, and counted). A section (Chat, Chat Hard, Safety,
+Reasoning) is the mean of its subsets' accuracies weighted by the official per-subset counts, in
+which math-prm is counted as 984 items (it has 447) so that math weighs as much as the six code
+subsets together. The score is the plain mean of the four sections. (Early leaderboard versions
+also averaged in a fifth section, "Prior Sets", at half weight; its data is a separate dataset and
+is not computed here.)
 
 The counts are the ``EXAMPLE_COUNTS`` table of allenai/reward-bench ``rewardbench/constants.py``
 (commit a32e272); that table gives xstest-should-refuse 250 and xstest-should-respond 154, and
@@ -20,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, load_records, require
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 HUB_ID = "allenai/reward-bench"
 
@@ -65,6 +68,10 @@ class RewardBench:
     """Loader and official scoring of RewardBench v1 (filtered split)."""
 
     name = "rewardbench"
+    ties = "by-kind"
+    ties_source = ("allenai/reward-bench: scripts/run_rm.py counts a classifier's pair right when "
+                   "score_chosen > score_rejected; scripts/run_generative.py gives a generative "
+                   "judge's tie or unparsable verdict 0.5")
     headline = ("overall", "chat", "chat_hard", "safety", "reasoning")
     references = (
         Reference("Skywork-Reward-Llama-3.1-8B-v0.2",
@@ -97,7 +104,10 @@ class RewardBench:
         return {"id": item.id, "subset": item.stratum, "score_chosen": scores[0],
                 "score_rejected": scores[1]}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        """Per item, what its pair earned, whether it was tied, and whether its two responses
+        are identical (counted only: the official scripts score such a pair as its scores say)."""
+        credit = tie_credit(self.ties, kind)
         ids, values, strata = [], [], []
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -108,14 +118,18 @@ class RewardBench:
             chosen = _score(row, "score_chosen", item_id)
             rejected = _score(row, "score_rejected", item_id)
             ids.append(item_id)
-            values.append([float(chosen > rejected), float(chosen == rejected)])
+            earned, tied = pair_outcomes(chosen, rejected, credit=credit)
+            values.append([float(earned), float(tied), float((0, 1) in row_identical(row))])
             strata.append(subset)
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        accuracy = {s: float(values[strata == s, 0].mean()) for s in np.unique(strata)}
+        return with_tie_rates(self._figures, values[:, :1], values[:, 1:2], strata)
+
+    def _figures(self, earned: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        accuracy = {s: float(earned[strata == s, 0].mean()) for s in np.unique(strata)}
         out: dict[str, float] = {}
         for section, subsets in SECTIONS.items():
             present = [s for s in subsets if s in accuracy]
@@ -131,10 +145,14 @@ class RewardBench:
         subsets = {}
         for s in np.unique(table.strata):
             mask = table.strata == s
-            subsets[str(s)] = {"items": int(mask.sum()), "wins": int(table.values[mask, 0].sum()),
-                               "ties": int(table.values[mask, 1].sum())}
+            v = table.values[mask]
+            subsets[str(s)] = {"items": int(mask.sum()), "wins": int((v[:, 0] == 1).sum()),
+                               "ties": int(v[:, 1].sum()), "identical": int(v[:, 2].sum())}
         present = set(subsets)
-        return {"subsets": subsets, "weights": EXAMPLE_COUNTS,
+        v = table.values
+        return {"pairs": len(v), "tied_pairs": int(v[:, 1].sum()),
+                "identical_pairs": int(v[:, 2].sum()),
+                "subsets": subsets, "weights": EXAMPLE_COUNTS,
                 "sections_scored": [s for s, members in SECTIONS.items()
                                     if present & set(members)],
                 "subsets_missing": [s for s in EXAMPLE_COUNTS if s not in present]}

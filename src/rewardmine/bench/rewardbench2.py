@@ -9,7 +9,9 @@ with a tie penalty). Ties is scored as a whole: prompts come as "ref:N" (one cor
 best incorrect one, correctness-preferred asks that the tied prompt's correct-vs-incorrect gap
 exceed the spread among its correct answers (hard: the smaller of the ref and tied gaps), and
 the margin term is the mean of tanh(min gap / spread - 1) (NaN counted as 0). The overall score is
-the plain mean of the subsets. These follow allenai/reward-bench ``rewardbench/utils.py``.
+the plain mean of the subsets. These follow allenai/reward-bench ``rewardbench/utils.py``. A
+correct response identical to an incorrect one is scored as its scores say (a scalar scorer ties
+them, so the prompt earns at most 1/2), as there, and the pair is counted.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.data import default_source, load_records, require
+from rewardmine.bench.metrics import ScorerKind
 
 HUB_ID = "allenai/reward-bench-2"
 SUBSETS = {"Factuality": "factuality", "Precise IF": "precise_if", "Math": "math",
@@ -83,6 +86,10 @@ class RewardBench2:
     """Loader and official scoring of RewardBench 2."""
 
     name = "rewardbench2"
+    ties = "strict"  # not used: best-of-4 has its own rule, 1/k for a k-way tie at the top
+    ties_source = ("allenai/reward-bench rewardbench/utils.py and scripts/run_generative_v2.py: "
+                   "a prompt scores 1/k when its correct response shares the top score with "
+                   "k - 1 others, for scores and for a judge's ratings alike")
     headline = ("overall", "factuality", "precise_if", "math", "safety", "focus", "ties")
     references: tuple[Reference, ...] = ()
 
@@ -118,9 +125,15 @@ class RewardBench2:
         return {"id": item.id, "subset": item.stratum, "scores_chosen": list(scores[:k]),
                 "scores_rejected": list(scores[k:])}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        """Per prompt: its best-of-n score (outside Ties), the five Ties components (Ties only),
+        the share of its (correct, incorrect) pairs that tied, its number of those pairs whose
+        two responses are identical (counted only: they are scored as their scores say), its
+        number of those pairs, and its number tied. Best-of-n's 1/k holds for every kind of
+        scorer."""
         ids, values, strata = [], [], []
         ties: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(dict)
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tied, pairs, identical
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
             subset = row.get("subset")
@@ -129,24 +142,31 @@ class RewardBench2:
             rejected = numbers(row, "scores_rejected", None, item_id)
             if not chosen or not rejected:
                 raise ValueError(f"item {item_id}: needs chosen and rejected scores")
+            k = len(chosen)
+            tied = sum(c == r for c in chosen for r in rejected)
+            identical = sum(1 for i, j in row_identical(row) if i < k <= j)
             if subset == "Ties":
-                kind, _, pid = item_id.partition(":")
-                if kind not in ("ref", "tied") or not pid:
+                kind_of, _, pid = item_id.partition(":")
+                if kind_of not in ("ref", "tied") or not pid:
                     raise ValueError(f"item {item_id}: Ties ids are 'ref:N' or 'tied:N'")
-                if kind == "tied" and len(chosen) < 2:
+                if kind_of == "tied" and len(chosen) < 2:
                     raise ValueError(f"item {item_id}: a tied prompt needs >= 2 correct answers")
-                if kind in ties[pid]:
+                if kind_of in ties[pid]:
                     raise ValueError(f"item {item_id} is scored twice; keep one row per item")
-                ties[pid][kind] = (chosen, rejected)
+                ties[pid][kind_of] = (chosen, rejected)
+                for n, count in enumerate((tied, k * len(rejected), identical)):
+                    counts[pid][n] += count
                 continue
             if len(chosen) != 1:
                 raise ValueError(f"item {item_id}: subset {subset} has one correct response")
             ids.append(item_id)
-            values.append([best_of_n(chosen[0], rejected)] + [float("nan")] * 5)
+            values.append([best_of_n(chosen[0], rejected), *[float("nan")] * 5,
+                           tied / len(rejected), identical, len(rejected), tied])
             strata.append(subset)
         for pid, components in ties_components(ties).items():
             ids.append(f"ties:{pid}")
-            values.append([float("nan"), *components])
+            tied, pairs, identical = counts[pid]
+            values.append([float("nan"), *components, tied / pairs, identical, pairs, tied])
             strata.append("Ties")
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
@@ -155,22 +175,34 @@ class RewardBench2:
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
+        """The subsets' scores and their mean, each with ``tie_rate/KEY``: the share of the
+        (correct, incorrect) pairs that tied, per prompt, averaged like the score."""
         out: dict[str, float] = {}
+        rates: dict[str, float] = {}
         for subset, key in SUBSETS.items():
             mask = strata == subset
             if mask.any():
-                out[key] = (ties_score(values[mask, 1:]) if subset == "Ties"
+                out[key] = (ties_score(values[mask, 1:6]) if subset == "Ties"
                             else float(values[mask, 0].mean()))
+                rates[f"tie_rate/{key}"] = float(values[mask, 6].mean())
         out["overall"] = float(np.mean([out[key] for key in SUBSETS.values() if key in out]))
-        return out
+        rates["tie_rate/overall"] = float(np.mean(list(rates.values())))
+        return {**out, **rates}
 
     def details(self, table: Table) -> dict[str, Any]:
         counts = {s: int((table.strata == s).sum()) for s in SUBSETS if (table.strata == s).any()}
-        details: dict[str, Any] = {"items_per_subset": counts,
-                                   "subsets_missing": [s for s in SUBSETS if s not in counts]}
+        v = table.values
+        best = v[:, 0]
+        details: dict[str, Any] = {
+            "pairs": int(v[:, 8].sum()), "tied_pairs": int(v[:, 9].sum()),
+            "identical_pairs": int(v[:, 7].sum()),
+            "prompts_tied_at_top": int(np.sum((best > 0) & (best < 1))),
+            "identical_prompts": int(np.sum(v[:, 7] > 0)),
+            "items_per_subset": counts,
+            "subsets_missing": [s for s in SUBSETS if s not in counts]}
         mask = table.strata == "Ties"
         if mask.any():
-            rows = table.values[mask, 1:]
+            rows = table.values[mask, 1:6]
             details["ties_components"] = {
                 name: float(np.nanmean(rows[:, i])) if (~np.isnan(rows[:, i])).any() else None
                 for i, name in enumerate(_TIES_COLUMNS)}

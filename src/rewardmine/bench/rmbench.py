@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id
+from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.data import default_source, is_hub_id, load_hub, read_json_records, require
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
 
 STYLES = ("concise", "detailed_plain", "detailed_markdown")
 SOURCE_DOMAINS = ("chat", "code", "math", "safety-refuse", "safety-response")
@@ -49,6 +50,9 @@ class RMBench:
     """Loader and official scoring of RM-Bench."""
 
     name = "rm-bench"
+    ties = "strict"
+    ties_source = ("THU-KEG/RM-Bench scripts/utils.py compute_accuracy: a comparison counts "
+                   "when score_chosen > score_rejected")
     headline = ("overall", "easy", "normal", "hard", "chat", "code", "math", "safety")
     references = (
         Reference("state-of-the-art reward models (best of ~40 evaluated)", {"hard": 0.466},
@@ -107,7 +111,11 @@ class RMBench:
         return {"id": item.id, "domain": item.stratum, "scores_chosen": list(scores[:3]),
                 "scores_rejected": list(scores[3:])}
 
-    def table(self, rows: Sequence[Mapping[str, Any]]) -> Table:
+    def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
+        """Per item, what its 9 comparisons earned (chosen style i vs rejected style j, row
+        major), then whether each was tied, then whether its two responses are identical
+        (counted only: compute_accuracy scores such a pair as its scores say)."""
+        credit = tie_credit(self.ties, kind)
         ids, values, strata, seen = [], [], [], set()
         for number, row in enumerate(rows, start=1):
             item_id = row_id(row, number)
@@ -120,8 +128,10 @@ class RMBench:
                                  f"{SOURCE_DOMAINS}) or an id like 'chat/12'")
             chosen = np.array(numbers(row, "scores_chosen", 3, item_id))
             rejected = np.array(numbers(row, "scores_rejected", 3, item_id))
-            values.append(np.concatenate([(chosen[:, None] > rejected[None, :]).ravel(),
-                                          (chosen[:, None] == rejected[None, :]).ravel()]))
+            same = row_identical(row)
+            identical = [(i, 3 + j) in same for i in range(3) for j in range(3)]
+            earned, tied = pair_outcomes(chosen[:, None], rejected[None, :], credit=credit)
+            values.append(np.concatenate([earned.ravel(), tied.ravel(), identical]))
             ids.append(item_id)
             strata.append(source_domain)
         if not ids:
@@ -129,7 +139,9 @@ class RMBench:
         return Table(ids, np.array(values, dtype=np.float64), np.array(strata))
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
-        wins = values[:, :9]
+        return with_tie_rates(self._figures, values[:, :9], values[:, 9:18], strata)
+
+    def _figures(self, wins: np.ndarray, strata: np.ndarray) -> dict[str, float]:
         domains = np.array([domain_of(s) for s in strata])
         out: dict[str, float] = {}
         parts = {}
@@ -153,10 +165,14 @@ class RMBench:
             if mask.any():
                 matrix = table.values[mask, :9].mean(axis=0).reshape(3, 3)
                 matrices[domain] = matrix.tolist()
-                per_domain[domain] = {**matrix_parts(matrix), "items": int(mask.sum()),
-                                      "tied_comparisons": int(table.values[mask, 9:].sum())}
+                per_domain[domain] = {
+                    **matrix_parts(matrix), "items": int(mask.sum()),
+                    "tied_comparisons": int(table.values[mask, 9:18].sum()),
+                    "identical_comparisons": int(table.values[mask, 18:].sum())}
         sources = {s: int((table.strata == s).sum()) for s in SOURCE_DOMAINS
                    if (table.strata == s).any()}
         return {"styles": list(STYLES), "matrices": matrices, "domains": per_domain,
+                "pairs": 9 * len(table.ids), "tied_pairs": int(table.values[:, 9:18].sum()),
+                "identical_pairs": int(table.values[:, 18:].sum()),
                 "domains_scored": list(matrices), "items_per_source": sources,
                 "domains_missing": [d for d in DOMAINS if d not in matrices]}

@@ -3,7 +3,13 @@
 A run lives in one folder: ``run.json`` (what was run: benchmark, model, method, options, seed),
 ``items.jsonl`` (one row per item, appended as items finish, so a rerun skips finished items),
 ``summary.json`` (headline figures at the top level as fractions, their 95% intervals under
-``intervals``), ``report.md`` and PNG plots (see :mod:`rewardmine.bench.report`).
+``intervals``, each figure's tie rate and the tie rule), ``report.md`` and PNG plots (see
+:mod:`rewardmine.bench.report`).
+
+The kind of scorer (:func:`rewardmine.bench.metrics.scorer_kind`: a list judge is generative, a
+scorer scalar) is decided here, once, recorded in ``run.json`` as ``scorer_kind``, and handed to
+the benchmark's arithmetic, where :func:`rewardmine.bench.metrics.tie_credit` gives what a tie
+earns under the benchmark's official rule.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rewardmine.bench.base import Benchmark, Candidate, Item
+from rewardmine.bench.base import IDENTICAL, Benchmark, Candidate, Item, identical_pairs
+from rewardmine.bench.baselines import BASELINES, BaselineScorer
+from rewardmine.bench.metrics import DEGENERATE_TIE_RATE, TIE_RULES, ScorerKind, scorer_kind, tie_credit
 from rewardmine.bench.stats import bootstrap, paired_bootstrap
 from rewardmine.chat import prompt_key
 from rewardmine.errors import JudgeOutputError
@@ -123,6 +131,7 @@ def score_items(bench: Benchmark, items: Sequence[Item],
         for block, scores in zip(blocks, answers, strict=True):
             for item, item_scores in zip(block, scores, strict=True):
                 row = bench.to_row(item, item_scores)
+                row[IDENTICAL] = identical_pairs(bench.candidates(item))
                 out.write(row)
                 done.append(row)
             bar.update(len(block))
@@ -189,11 +198,28 @@ def _judged(ids: Sequence[str], per_item: list[list[Candidate]],
     return scores
 
 
+def run_kind(meta: Mapping[str, Any] | None) -> ScorerKind:
+    """The kind of scorer a run recorded; a run from before kinds were recorded was scored as a
+    scalar scorer."""
+    return (meta or {}).get("scorer_kind") or "scalar"
+
+
 def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
               resamples: int = 1000, level: float = 0.95,
-              meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Figures, intervals and details of scored rows, as the summary JSON."""
-    table = bench.table(rows)
+              meta: Mapping[str, Any] | None = None,
+              items: Sequence[Item] | None = None) -> dict[str, Any]:
+    """Figures, intervals and details of scored rows, as the summary JSON.
+
+    The rows are scored under the benchmark's tie rule for the kind of scorer ``meta`` records
+    (``scorer_kind``). Beside each headline figure goes its tie rate (``tie_rates``); a scorer
+    that ties on 90% or more of the pairs is flagged ``degenerate``. Pairs of identical responses
+    are scored like any other (they are ties for a scalar scorer) and counted:
+    ``identical_pairs`` and their share of all pairs, ``identical_share``. With ``items`` (the
+    benchmark's items, holding the texts), the model-free baselines of
+    :mod:`rewardmine.bench.baselines` are scored on the same items (``baselines``).
+    """
+    kind = run_kind(meta)
+    table = bench.table(rows, kind=kind)
     intervals = bootstrap(table.values, table.strata, bench.figures, resamples=resamples,
                           seed=seed, level=level)
     summary: dict[str, Any] = {"benchmark": bench.name}
@@ -201,15 +227,57 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
     for key in headline:
         summary[key] = intervals[key].estimate
     summary["intervals"] = {key: intervals[key].to_list() for key in headline}
+    summary["tie_rates"] = {key: intervals[f"tie_rate/{key}"].estimate for key in headline
+                            if f"tie_rate/{key}" in intervals}
+    details = bench.details(table)
+    summary["tie_rate"] = _pooled_tie_rate(details, summary["tie_rates"], headline)
+    summary["degenerate"] = bool(summary["tie_rate"] >= DEGENERATE_TIE_RATE)
+    summary["identical_pairs"] = details.get("identical_pairs")
+    summary["identical_share"] = (details["identical_pairs"] / details["pairs"]
+                                  if details.get("pairs") and "identical_pairs" in details
+                                  else None)
+    summary["ties"] = {"rule": bench.ties, "scorer_kind": kind,
+                       "credit": tie_credit(bench.ties, kind), "meaning": TIE_RULES[bench.ties],
+                       "source": bench.ties_source}
     summary["figures"] = {key: {"value": iv.estimate, "low": iv.low, "high": iv.high}
                           for key, iv in intervals.items()}
     summary["items"] = len(table.ids)
     summary["bootstrap"] = {"resamples": resamples, "level": level, "seed": seed,
                             "strata": sorted({str(s) for s in table.strata})}
-    summary["details"] = bench.details(table)
+    summary["details"] = details
+    if items is not None:
+        summary["baselines"] = baselines(bench, items, {str(row["id"]) for row in rows})
     summary["references"] = [asdict(ref) for ref in bench.references]
     summary["run"] = dict(meta or {})
     return summary
+
+
+def _pooled_tie_rate(details: Mapping[str, Any], rates: Mapping[str, float],
+                     headline: Sequence[str]) -> float:
+    """The share of all the run's pairs that tied (the details' counts), else the tie rate of
+    the first headline figure."""
+    if details.get("pairs"):
+        return details["tied_pairs"] / details["pairs"]
+    return rates.get(headline[0], float("nan")) if headline else float("nan")
+
+
+def baselines(bench: Benchmark, items: Sequence[Item], ids: set[str]) -> dict[str, Any]:
+    """The headline figures of each model-free baseline on the items in ``ids``, with the same
+    arithmetic and the tie rule of a scalar scorer; no bootstrap (they are references)."""
+    chosen = [item for item in items if item.id in ids]
+    out: dict[str, Any] = {}
+    for name in BASELINES:
+        scorer = BaselineScorer(name)
+        rows = []
+        for item, scores in zip(chosen, _scored([bench.candidates(i) for i in chosen], scorer),
+                                strict=True):
+            row = bench.to_row(item, scores)
+            row[IDENTICAL] = identical_pairs(bench.candidates(item))
+            rows.append(row)
+        table = bench.table(rows, kind="scalar")
+        figures = bench.figures(table.values, table.strata)
+        out[name] = {key: figures[key] for key in bench.headline if key in figures}
+    return out
 
 
 def run_benchmark(bench: Benchmark, out: str | Path, *,
@@ -218,7 +286,8 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
                   seed: int = 0, resamples: int = 1000, limit: int | None = None,
                   meta: Mapping[str, Any] | None = None, items_per_call: int = 16,
                   progress: bool | None = None,
-                  items: Sequence[Item] | None = None) -> dict[str, Any]:
+                  items: Sequence[Item] | None = None,
+                  kind: ScorerKind | None = None) -> dict[str, Any]:
     """Score (or read scores), summarize, and write ``summary.json`` in ``out``.
 
     Args:
@@ -234,11 +303,24 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         meta: model, method and options, recorded in run.json and the summary.
         items: the benchmark's items, already loaded from ``source`` (a command reads its data
             before it loads a model, so a bad path costs no model load); None loads them here.
+        kind: "scalar" or "generative", which decides the tie rule where a benchmark's depends
+            on it; None takes it from ``reward`` (a list judge is generative), and a scores file
+            or a :class:`BlockEngine` without it is refused where the benchmark needs it.
     """
     if (reward is None) == (scores_file is None):
         raise ValueError("give exactly one of a reward (scorer or list judge) or a scores file")
+    if kind is None:
+        if reward is not None and not callable(getattr(reward, "map_blocks", None)):
+            kind = scorer_kind(reward)
+        elif bench.ties == "by-kind":
+            raise ValueError(f"{bench.name} scores a tie by the kind of scorer (0 for a scalar "
+                             "scorer, 0.5 for a generative judge); say which one made these "
+                             "scores (--scorer-kind scalar or generative)")
+        else:
+            kind = "scalar"  # the benchmark's tie rule does not depend on it
     out = Path(out)
-    record = {"benchmark": bench.name, **dict(meta or {}), "seed": seed, "resamples": resamples,
+    record = {"benchmark": bench.name, **dict(meta or {}), "scorer_kind": kind,
+              "seed": seed, "resamples": resamples,
               "source": None if source is None else str(source),
               "scores_file": None if scores_file is None else str(scores_file), "limit": limit,
               "environment": environment()}
@@ -246,10 +328,9 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     if scores_file is not None:
-        rows = _score_rows(bench, scores_file, source)
-        record["ids_checked"] = rows is not None
-        if rows is None:
-            rows = read_jsonl(scores_file)
+        checked = _score_rows(bench, scores_file, source)
+        record["ids_checked"] = checked is not None
+        rows, items = checked if checked is not None else (read_jsonl(scores_file), None)
         (out / ITEMS).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n"
                                          for row in rows), encoding="utf-8")
     else:
@@ -262,7 +343,7 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         rows = score_items(bench, items, reward, out / ITEMS, items_per_call=items_per_call,
                            progress=progress)
         record["scoring_seconds_this_session"] = round(time.perf_counter() - started, 3)
-    summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record)
+    summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record, items=items)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -296,17 +377,18 @@ def _check_limit(items: Sequence[Item], limit: int, path: Path) -> None:
             f"{beyond[0]!r}); rerun with the earlier --limit or none, or use a new --out folder")
 
 
-def _score_rows(bench: Benchmark, scores_file: str | Path,
-                source: str | Path | None) -> list[dict[str, Any]] | None:
-    """The rows of a scores file, each checked against the benchmark: an id it has, given once,
-    with valid scores. None when the benchmark's data is not here to check the ids against."""
+def _score_rows(bench: Benchmark, scores_file: str | Path, source: str | Path | None
+                ) -> tuple[list[dict[str, Any]], list[Item]] | None:
+    """The rows of a scores file, each checked against the benchmark (an id it has, given once,
+    with valid scores) and given the identical pairs of its item's data; and the items. None
+    when the benchmark's data is not here to check the ids against."""
     try:
         items = bench.load(source)
     except (FileNotFoundError, ValueError):  # no default data here (or none exists)
         if source is not None:
             raise
         return None
-    known = {item.id for item in items}
+    known = {item.id: item for item in items}
     seen: dict[str, int] = {}
     rows = []
     for number, row in read_jsonl_lines(scores_file):
@@ -321,19 +403,21 @@ def _score_rows(bench: Benchmark, scores_file: str | Path,
             raise ValueError(f"{where}: item {item_id!r} was already scored on line "
                              f"{seen[item_id]}; give each item once")
         seen[item_id] = number
+        row[IDENTICAL] = identical_pairs(bench.candidates(known[item_id]))
         try:
             bench.table([row])
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from None
         rows.append(row)
-    return rows
+    return rows, items
 
 
 def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed: int = 0,
                  resamples: int = 1000) -> dict[str, Any]:
     """Paired difference A - B of every figure, over the items both runs scored."""
     rows_a, rows_b = read_jsonl(Path(run_a) / ITEMS), read_jsonl(Path(run_b) / ITEMS)
-    table_a, table_b = bench.table(rows_a), bench.table(rows_b)
+    kinds = [run_kind(_run_meta(run)) for run in (run_a, run_b)]
+    table_a, table_b = bench.table(rows_a, kind=kinds[0]), bench.table(rows_b, kind=kinds[1])
     shared = [item_id for item_id in table_a.ids if item_id in set(table_b.ids)]
     if not shared:
         raise ValueError(f"{run_a} and {run_b} share no items; compare runs of one benchmark")
@@ -344,8 +428,14 @@ def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed
     diffs = paired_bootstrap(a.values, b.values, a.strata, bench.figures, resamples=resamples,
                              seed=seed)
     return {"benchmark": bench.name, "run_a": str(run_a), "run_b": str(run_b),
+            "scorer_kinds": kinds, "ties": bench.ties,
             "items_shared": len(shared), "only_in_a": len(table_a.ids) - len(shared),
             "only_in_b": len(table_b.ids) - len(shared), "seed": seed, "resamples": resamples,
             "figures": {key: {"a": d.a, "b": d.b, "difference": d.difference.estimate,
                               "low": d.difference.low, "high": d.difference.high}
                         for key, d in diffs.items()}}
+
+
+def _run_meta(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / RUN
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
