@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import cpu_description
 from rewardmine.consensus.kemeny import order_cost, solve, tie_order
 from rewardmine.consensus.rankings import check_weights, preference_matrix
 
@@ -64,7 +65,7 @@ def main() -> None:
             print(rows[-1])
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    meta = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+    meta = {"machine": cpu_description(), "python": platform.python_version(),
             "judges_per_list": JUDGES, "seed": 0}
     (out / "consensus_local_search.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = ["| judges | n | cases | local search optimal | mean cost ratio | max cost ratio "

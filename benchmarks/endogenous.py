@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from common import cpu_name
 from rewardmine.models import SHOWN_CPU_FLAGS
 from rewardmine.testing import seeded_init
 
@@ -278,13 +278,6 @@ def workload_spec(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"a workload is PROMPTSxRESPONSES (8x8), not {text!r}")\
             from None
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from common import timed
 from rewardmine.judge import PrincipleJudge
 from rewardmine.judge.prompt import system_prompt
 from rewardmine.models import cpu_description
@@ -109,12 +110,6 @@ def judge_for(model, tokenizer, *, thinking: bool, max_new_tokens: int = MAX_NEW
     return PrincipleJudge.from_pretrained(model, tokenizer, constrained=True, thinking=thinking,
                                           max_new_tokens=max_new_tokens, temperature=0.0, seed=0,
                                           max_retries=0, progress=False, **options)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
 
 
 def throughput(model, tokenizer, lists, repeats: int, *, thinking: bool,

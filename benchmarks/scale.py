@@ -12,17 +12,16 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
+from common import cpu_description, timed
 from rewardmine.cli import build_parser
+from rewardmine.cli.serve import build, build_replica
 from rewardmine.endogenous import EndogenousReward
 from rewardmine.endogenous.rows import score_rows
-from rewardmine.server.cli import build, build_replica
 from rewardmine.server.run import BackgroundServer, free_port
 
 MODEL = "src/rewardmine/toy/model"
@@ -32,12 +31,6 @@ BLOCK = 32
 CLIENTS = 16
 REQUESTS = 200
 OUT = Path(__file__).parent / "results"
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
 
 
 def load(url: str) -> tuple[float, list[list[float]]]:
@@ -59,7 +52,7 @@ def main() -> None:
     from rewardmine.distributed.ray_data import score_rows_on_ray
     from rewardmine.distributed.ray_serve import serve_replicas, shutdown
 
-    result: dict = {"machine": platform.processor() or platform.machine(),
+    result: dict = {"machine": cpu_description(),
                     "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0],
                     "rows": len(ROWS), "responses": 2 * len(ROWS), "rows_per_block": BLOCK}
     factory = functools.partial(EndogenousReward.from_pretrained, MODEL)

@@ -34,6 +34,7 @@ from pathlib import Path
 import requests
 import torch
 
+import common
 from rewardmine import EndogenousReward
 from rewardmine.models import cpu_description
 from rewardmine.server.run import free_port
@@ -85,25 +86,12 @@ def cpu_seconds(pid: int) -> float:
 def start_server(model_dir: str, port: int, batch_size: int, wait_ms: float,
                  prompt_cache: str, torch_threads: int | None, in_process: bool,
                  worker_threads: int | None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    if torch_threads:
-        env["OMP_NUM_THREADS"] = str(torch_threads)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model", model_dir,
-         "--port", str(port), "--max-batch-size", str(batch_size), "--max-wait-ms", str(wait_ms),
-         "--max-queue", "100000", "--request-timeout", "600", "--prompt-cache", prompt_cache,
-         *(["--in-process"] if in_process else []),
+    return common.start_server(
+        ["--endogenous-model", model_dir, "--max-batch-size", str(batch_size),
+         "--max-wait-ms", str(wait_ms), "--max-queue", "100000", "--request-timeout", "600",
+         "--prompt-cache", prompt_cache, *(["--in-process"] if in_process else []),
          *(["--worker-threads", str(worker_threads)] if worker_threads else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
+        port=port, env={"OMP_NUM_THREADS": str(torch_threads)} if torch_threads else None)
 
 
 async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,

@@ -33,10 +33,11 @@ from pathlib import Path
 
 import requests
 import torch
-from rewardmine.toy.tiny import build_model, build_tokenizer
 
+import common
 from rewardmine import EndogenousReward
 from rewardmine.server.run import free_port
+from rewardmine.testing import build_model, build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -46,31 +47,12 @@ MAX_ITEMS, MAX_BODY = 300, 1_000_000
 
 
 def start_server(model_dir: str, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
-    return subprocess.Popen(
-        [sys.executable, "-m", "rewardmine.cli", "serve", "--endogenous-model", model_dir,
-         "--judge", "hostile:make_judge",
-         "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY,
+    return common.start_server(
+        ["--endogenous-model", model_dir, "--judge", "hostile:make_judge", "--api-key", KEY,
          "--max-items-per-request", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY),
          "--graceful-timeout", "10"],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        try:
-            reply = requests.get(url + "/health", timeout=5)
-            if reply.status_code == 200:
-                return
-            last = reply.text
-        except requests.RequestException as error:
-            last = repr(error)
-        time.sleep(0.2)
-    raise RuntimeError(f"the server did not become healthy: {last}")
+        port=port, log=log,
+        env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])})
 
 
 def worker_pids(server_pid: int) -> list[int]:
@@ -183,7 +165,7 @@ def main() -> None:
                 note("4xx on a good request", f"score: {reply.status_code} {reply.text[:120]}")
 
     try:
-        wait_healthy(url, process)
+        common.wait_healthy(url, process)
         started = time.monotonic()
         deadline = started + args.seconds
         threads = [threading.Thread(target=client, args=(s,), daemon=True)
@@ -200,7 +182,7 @@ def main() -> None:
                 next_kill += args.kill_every
             time.sleep(0.2)
         elapsed = time.monotonic() - started
-        wait_healthy(url, process, timeout_s=60)
+        common.wait_healthy(url, process, timeout_s=60)
         final = requests.post(url + "/v1/score", timeout=60, headers={
             "Authorization": f"Bearer {KEY}"}, json={"prompt": items[0][0],
                                                       "responses": items[0][1]})

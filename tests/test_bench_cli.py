@@ -99,7 +99,7 @@ def test_unknown_method_names_the_known(tmp_path, cli_error):
 
 def test_a_bad_data_path_stops_before_the_model_loads(tmp_path, cli_error, monkeypatch):
     """A typo in --data used to cost a model load first; the data is read before the model."""
-    import rewardmine.bench.cli as bench_cli
+    import rewardmine.cli.bench as bench_cli
 
     def no_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the data was checked")

@@ -185,7 +185,7 @@ def test_serve_through_a_server(served, saved_model):
     requests = pytest.importorskip("requests")
     pytest.importorskip("fastapi")
     from rewardmine.cli import build_parser
-    from rewardmine.server.cli import build
+    from rewardmine.cli.serve import build
     from rewardmine.server.run import BackgroundServer
 
     url, _, local = served
@@ -211,7 +211,7 @@ def test_serve_answers_503_when_the_log_probability_server_is_down(saved_model):
     requests = pytest.importorskip("requests")
     pytest.importorskip("fastapi")
     from rewardmine.cli import build_parser
-    from rewardmine.server.cli import build
+    from rewardmine.cli.serve import build
     from rewardmine.server.run import BackgroundServer, free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"

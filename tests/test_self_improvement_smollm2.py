@@ -1,15 +1,9 @@
-"""The answer checking and the held-out split of examples/self_improvement_smollm2.py (no model)."""
+"""The answer checking and the held-out split of experiments/self_improvement_smollm2.py (no model)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import experiments.self_improvement_smollm2 as si
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-import self_improvement_smollm2 as si
 
 
 @pytest.mark.parametrize("reply, expected", [

@@ -16,7 +16,7 @@ requests = pytest.importorskip("requests")
 pytest.importorskip("fastapi")
 
 from rewardmine.cli import build_parser  # noqa: E402
-from rewardmine.server.cli import build, build_replica  # noqa: E402
+from rewardmine.cli.serve import build, build_replica  # noqa: E402
 from rewardmine.server.run import BackgroundServer, free_port  # noqa: E402
 
 KEY = "test-key"

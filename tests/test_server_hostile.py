@@ -19,7 +19,7 @@ requests = pytest.importorskip("requests")
 
 from hostile import GOOD_JUDGE, GOOD_SCORE, KEY, corpus  # noqa: E402
 from rewardmine import EndogenousReward  # noqa: E402
-from rewardmine.server import cli as serve_cli  # noqa: E402
+from rewardmine.cli import serve as serve_cli  # noqa: E402
 from rewardmine.server.app import ServerConfig, create_app  # noqa: E402
 from rewardmine.server.connections import ConnectionLimits  # noqa: E402
 from rewardmine.server.run import BackgroundServer  # noqa: E402

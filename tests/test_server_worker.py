@@ -15,8 +15,8 @@ pytest.importorskip("fastapi")
 requests = pytest.importorskip("requests")
 
 from rewardmine import EndogenousReward  # noqa: E402
+from rewardmine.cli import serve as serve_cli  # noqa: E402
 from rewardmine.errors import ContextLengthError  # noqa: E402
-from rewardmine.server import cli as serve_cli  # noqa: E402
 from rewardmine.server.run import BackgroundServer  # noqa: E402
 from rewardmine.server.scoring import encode_chat, load_endogenous_runner  # noqa: E402
 from rewardmine.server.worker import ModelWorker, WorkerDied, default_worker_threads  # noqa: E402

@@ -9,8 +9,9 @@ import argparse
 import pytest
 
 from openai_stub import serve
+from rewardmine.cli.judge import key_value
 from rewardmine.conversions import ScorerJudge
-from rewardmine.judge.options import GenerationOptions, key_value, split_generation
+from rewardmine.judge.options import GenerationOptions, split_generation
 from rewardmine.judge.panel import JudgePanel
 from rewardmine.specs import (
     RewardSpec,
@@ -138,7 +139,7 @@ def test_factory_and_panel_specs():
 
 
 def serve_args(*argv: str) -> argparse.Namespace:
-    from rewardmine.server import cli as serve_cli
+    from rewardmine.cli import serve as serve_cli
 
     parser = argparse.ArgumentParser()
     serve_cli.register(parser.add_subparsers())
@@ -148,7 +149,7 @@ def serve_args(*argv: str) -> argparse.Namespace:
 def test_serve_sets_every_judge_option():
     pytest.importorskip("fastapi")
     requests = pytest.importorskip("requests")
-    from rewardmine.server import cli as serve_cli
+    from rewardmine.cli import serve as serve_cli
     from rewardmine.server.run import BackgroundServer
 
     with serve() as (url, state):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from experiments.toy import claims
+from experiments.toy.generate import complete
+from experiments.toy.train import TrainConfig, training_lists
 
 from rewardmine import EndogenousReward
 from rewardmine.cli import main
-from rewardmine.toy import MODEL_DIR, claims, world
-from rewardmine.toy.generate import complete
-from rewardmine.toy.train import TrainConfig, training_lists
+from rewardmine.toy import MODEL_DIR, world
 
 
 @pytest.fixture(scope="module", autouse=True)

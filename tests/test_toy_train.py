@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import torch
-
-from rewardmine.toy.train import TrainConfig, train
+from experiments.toy.train import TrainConfig, train
 
 
 def _weights(folder):

@@ -6,10 +6,10 @@ import itertools
 import random
 
 import pytest
+from experiments.toy.train import TrainConfig, encode_examples, training_lists
 
 from rewardmine.chat import ChatEncoder
 from rewardmine.toy import world
-from rewardmine.toy.train import TrainConfig, encode_examples, training_lists
 from rewardmine.toy.vocab import build_sort_tokenizer
 
 

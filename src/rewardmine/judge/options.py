@@ -2,7 +2,8 @@
 
 One typed object, owned by the judge and handed to its backend with every batch, so the local
 transformers backend, the OpenAI-compatible backend and any backend of your own read the same
-settings. The command line takes them as ``KEY=VALUE`` options (see :func:`split_generation`).
+settings. The command line takes them as flags and ``KEY=VALUE`` options
+(:mod:`rewardmine.cli.judge`); :func:`split_generation` picks them out of a dict of settings.
 """
 
 from __future__ import annotations
@@ -74,18 +75,3 @@ def split_generation(options: Mapping[str, Any], base: GenerationOptions | None 
     generation = {k: v for k, v in options.items() if k in names}
     rest = {k: v for k, v in options.items() if k not in names}
     return (base or GenerationOptions()).replace(**generation), rest
-
-
-def key_value(text: str) -> tuple[str, Any]:
-    """A command-line ``KEY=VALUE`` option: VALUE read as JSON when it parses (``512``,
-    ``false``, ``[1, 10]``), else kept as text."""
-    import argparse
-    import json
-
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"options take KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value

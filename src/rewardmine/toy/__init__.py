@@ -1,7 +1,7 @@
 """The toy world: a sorting task with a known expert, and the small model rewardmine ships for it.
 
 ``MODEL_DIR`` holds the bundled model (a Llama-architecture model trained by
-``python -m rewardmine.toy train``) and its tokenizer; load it with
+``python -m experiments.toy train``) and its tokenizer; load it with
 ``EndogenousReward.from_pretrained(str(MODEL_DIR))``. Random-weight test models are in
 :mod:`rewardmine.testing`.
 """

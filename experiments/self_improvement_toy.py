@@ -10,7 +10,7 @@ measured before and after, greedy and sampled at temperature 1, for several trai
 An exact-match "reward" with weight 0 is passed alongside, only so TRL logs the training-time
 accuracy; it does not change the advantages.
 
-    PYTHONPATH=src python examples/self_improvement_toy.py \
+    PYTHONPATH=src python -m experiments.self_improvement_toy \
         --json docs/self-improvement.json --plot docs/img/self-improvement.png
 """
 
@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 
+from experiments.toy.claims import horizon_curve
 from rewardmine import EndogenousReward
 from rewardmine.rl.trl import endogenous_reward_func
 from rewardmine.toy import MODEL_DIR, world
-from rewardmine.toy.claims import horizon_curve
 
 HORIZONS = range(2, 13)
 
@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plot", type=Path, default=Path("self-improvement.png"))
     args = parser.parse_args(argv)
 
-    command = "PYTHONPATH=src python " + shlex.join(["examples/self_improvement_toy.py", *sys.argv[1:]])
+    command = "PYTHONPATH=src python -m " + shlex.join(["experiments.self_improvement_toy",
+                                                        *sys.argv[1:]])
     print(command, flush=True)
     torch.set_num_threads(args.threads)
     wall = time.perf_counter()

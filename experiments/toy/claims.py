@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
+from experiments.toy.generate import complete
 from rewardmine.toy import world
-from rewardmine.toy.generate import complete
 
 HELD_OUT_LENGTHS = range(5, 9)
 LONG_LENGTHS = range(9, 13)

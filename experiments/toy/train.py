@@ -8,7 +8,7 @@ cross-entropy on those answer tokens only. Weights are initialised and batches d
 weights (one thread also keeps the run fast on a CPU shared with other work, where two threads
 spend their time waiting for each other).
 
-    python -m rewardmine.toy train --output src/rewardmine/toy/model
+    python -m experiments.toy train --output src/rewardmine/toy/model
 """
 
 from __future__ import annotations

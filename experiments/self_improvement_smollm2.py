@@ -11,7 +11,7 @@ at the training temperature), for several training seeds.
 A correctness "reward" with weight 0 is passed alongside, only so TRL logs the training accuracy;
 it does not change the advantages.
 
-    PYTHONPATH=src python examples/self_improvement_smollm2.py --steps 20 --batch 32 --group 8 \
+    PYTHONPATH=src python -m experiments.self_improvement_smollm2 --steps 20 --batch 32 --group 8 \
         --lr 2e-6 --sampled --threads 1 --json docs/self-improvement-smollm2.json \
         --plot docs/img/self-improvement-smollm2.png
 
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from self_improvement_toy import grpo_config, training_log
 
+from experiments.self_improvement_toy import grpo_config, training_log
 from rewardmine import EndogenousReward
 from rewardmine.rl.trl import endogenous_reward_func
 
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plot", type=Path, default=Path("self-improvement-smollm2.png"))
     args = parser.parse_args(argv)
 
-    command = "PYTHONPATH=src python " + shlex.join(["examples/self_improvement_smollm2.py",
+    command = "PYTHONPATH=src python -m " + shlex.join(["experiments.self_improvement_smollm2",
                                                      *(sys.argv[1:] if argv is None else argv)])
     print(command, flush=True)
     torch.set_num_threads(args.threads)

@@ -1,4 +1,4 @@
-"""``python -m rewardmine.toy train|evaluate``: rebuild the bundled model, or measure its claims."""
+"""``python -m experiments.toy train|evaluate``: rebuild the bundled model, or measure its claims."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ DOCS = Path("docs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rewardmine.toy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m experiments.toy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser("train", help="train the sorting model from its seed")
     train.add_argument("--output", type=Path, default=MODEL_DIR,
@@ -34,15 +34,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "train":
-        from rewardmine.toy.train import TrainConfig
-        from rewardmine.toy.train import train as run_training
+        from experiments.toy.train import TrainConfig
+        from experiments.toy.train import train as run_training
 
         record = run_training(TrainConfig(seed=args.seed, threads=args.threads), args.output)
         print(f"saved to {args.output}: {record['parameters']:,} parameters, final loss "
               f"{record['final_loss']:.4f}, {record['seconds']:.0f} s")
         return 0
 
-    from rewardmine.toy import report
+    from experiments.toy import report
 
     result = report.evaluate(args.model, prompts=args.prompts, per_length=args.per_length,
                              seed=args.seed)

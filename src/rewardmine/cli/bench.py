@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardmine.bench.registry import BENCHMARKS, make_benchmark
+from rewardmine.cli.judge import key_value
 from rewardmine.errors import UsageError
-from rewardmine.judge.options import key_value
 
 ENDOGENOUS_FLAGS = ("dtype", "device", "alpha", "terminal", "aggregate")
 BENCH_SETTINGS = ("system_prompts", "principles", "splits")

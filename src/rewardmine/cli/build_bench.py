@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rewardmine.cli.judge import add_judge_arguments, judge_settings
 from rewardmine.io import JsonlAppender, completed_rows, read_jsonl
-from rewardmine.judge.cli import add_judge_arguments, judge_settings
 
 
 def register(commands: Any) -> None:

@@ -1,6 +1,6 @@
 """Run the claims on a model folder and write them out: JSON, PNG plots and a Markdown summary.
 
-    python -m rewardmine.toy evaluate            # the bundled model, 1,000 held-out prompts
+    python -m experiments.toy evaluate            # the bundled model, 1,000 held-out prompts
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from rewardmine.toy import MODEL_DIR, claims
-from rewardmine.toy.train import TrainConfig, training_lists
+from experiments.toy import claims
+from experiments.toy.train import TrainConfig, training_lists
+from rewardmine.toy import MODEL_DIR
 
 
 def evaluate(model_dir: Path, *, prompts: int = 1000, per_length: int = 200, seed: int = 1234,
@@ -25,7 +26,7 @@ def evaluate(model_dir: Path, *, prompts: int = 1000, per_length: int = 200, see
     if not record.is_file():
         raise FileNotFoundError(
             f"{record} is missing; the claims hold out the model's training set, so evaluate "
-            "a folder written by `python -m rewardmine.toy train`"
+            "a folder written by `python -m experiments.toy train`"
         )
     config = TrainConfig(**json.loads(record.read_text())["config"])
     previous = torch.get_num_threads()

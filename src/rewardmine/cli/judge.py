@@ -15,7 +15,7 @@ from typing import Any
 
 from rewardmine.errors import ContextLengthError, UsageError
 from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumable_output
-from rewardmine.judge.options import GenerationOptions, key_value
+from rewardmine.judge.options import GenerationOptions
 from rewardmine.progress import progress_bar
 
 SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (OpenAI-compatible "
@@ -24,6 +24,20 @@ SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (Open
              "MODEL: use it for untrusted responses), endogenous:PATH or MODULE:FUNCTION; "
              "repeat for a panel (Kemeny consensus)")
 
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """A command-line ``KEY=VALUE`` option: VALUE read as JSON when it parses (``512``,
+    ``false``, ``[1, 10]``), else kept as text."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"options take KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 def add_judge_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
                         spec_flag: str = "--judge", required: bool = True) -> None:

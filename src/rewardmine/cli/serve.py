@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewardmine.judge.cli import add_judge_arguments, judge_settings
+from rewardmine.cli.judge import add_judge_arguments, judge_settings
 
 
 def register(commands: Any) -> None:

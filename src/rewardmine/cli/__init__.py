@@ -1,4 +1,5 @@
-"""The ``rewardmine`` command. Each subcommand lives beside the feature it runs.
+"""The ``rewardmine`` command: one module per subcommand in this package (``score``, ``judge``,
+``bench``, ``build-bench``, ``serve``, ``demo``); the library's packages hold no argparse.
 
 A user error (a missing file, a bad option or row, an item over the context) prints one line,
 ``rewardmine COMMAND: message``, and exits with status 2; Ctrl-C prints one line and exits with
@@ -20,12 +21,7 @@ USER_ERRORS = (RewardmineError, ValueError, TypeError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rewardmine.bench import cli as bench_cli
-    from rewardmine.buildbench import cli as buildbench_cli
-    from rewardmine.endogenous import cli as endogenous_cli
-    from rewardmine.judge import cli as judge_cli
-    from rewardmine.server import cli as server_cli
-    from rewardmine.toy import demo
+    from rewardmine.cli import bench, build_bench, demo, judge, score, serve
 
     parser = argparse.ArgumentParser(
         prog="rewardmine", description="Reward signals you do not have to train."
@@ -34,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true",
                         help="show the full traceback of an error (also REWARDMINE_TRACEBACK=1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, endogenous_cli, judge_cli, bench_cli, buildbench_cli, server_cli):
+    for module in (demo, score, judge, bench, build_bench, serve):
         module.register(commands)
     return parser
 
@@ -61,7 +57,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"{name}: {_one_line(error)}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
