@@ -68,3 +68,11 @@ def test_argparse_lives_in_the_command_line_only():
     users = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if part_of(p) != "cli"
              and "argparse" in p.read_text()]
     assert not users, users
+
+
+def test_the_design_page_names_every_part_of_the_library():
+    page = (SRC.parents[1] / "docs" / "design.md").read_text()
+    parts = {p.name for p in SRC.iterdir() if not p.name.startswith("_")
+             and (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))}
+    missing = sorted(p for p in parts if f"\n  {p}" not in page and f"\n  {p}/" not in page)
+    assert not missing, f"docs/design.md does not place {missing}"
