@@ -298,6 +298,24 @@ class EncodedPair:
         return len(self.prompt_ids) + len(self.action_ids)
 
 
+def completion_text(completion: Any, index: int) -> str:
+    """The text of a TRL completion: a string, or a conversational list of one assistant message."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and len(completion) == 1 \
+            and isinstance(completion[0], Mapping):
+        message = completion[0]
+        if message.get("role", "assistant") != "assistant" or not isinstance(
+                message.get("content"), str):
+            raise ValueError(f"completion {index} must be one assistant message with text "
+                             f"content; got {message!r}")
+        return message["content"]
+    raise ValueError(
+        f"completion {index} is neither a string nor a list of one assistant message "
+        f"(tool calls and multi-message completions are not supported); got {completion!r}"
+    )
+
+
 def check_fits(index: int, prompt_len: int, action_len: int, limit: int | None, *,
                label: str | None = None, where: str = "the model's context") -> None:
     """The one fit check: raise :class:`~rewardmine.errors.ContextLengthError` (with the item's

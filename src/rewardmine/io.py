@@ -254,13 +254,10 @@ def is_parquet(path: str | Path) -> bool:
 
 
 def _pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError:
-        raise ImportError("parquet files need pyarrow: pip install 'rewardmine[ray]' (Ray Data "
-                          "brings it) or pip install pyarrow") from None
-    return pyarrow
+    from rewardmine.optional import require_extra
+
+    require_extra("pyarrow.parquet", extra="ray", needed_for="reading and writing parquet files")
+    return require_extra("pyarrow", extra="ray", needed_for="parquet files")
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:

@@ -303,11 +303,9 @@ def _split_gguf(name_or_path: str | Path, gguf_file: str | None) -> tuple[str, s
 
 
 def _require_gguf(gguf_file: str) -> None:
-    try:
-        import gguf  # noqa: F401
-    except ImportError:
-        raise ImportError(f"loading the GGUF file {gguf_file!r} needs the gguf package; "
-                          "install it with: pip install 'rewardmine[gguf]'") from None
+    from rewardmine.optional import require_extra
+
+    require_extra("gguf", extra="gguf", needed_for=f"loading the GGUF file {gguf_file!r}")
 
 
 def _dense_gguf() -> Any:

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rewardmine.optional import require_extra
+
 DATA_ENV = "REWARDMINE_DATA"
 
 
@@ -42,10 +44,8 @@ def read_json_records(path: str | Path) -> list[dict[str, Any]]:
     of Hugging Face dataset repositories; needs pandas and pyarrow)."""
     path = Path(path)
     if path.suffix == ".parquet":
-        try:
-            import pandas
-        except ImportError:
-            raise ImportError(f"{path}: reading parquet needs pandas and pyarrow") from None
+        pandas = require_extra("pandas", extra="bench", needed_for=f"reading {path} (parquet)")
+        require_extra("pyarrow", extra="bench", needed_for=f"reading {path} (parquet)")
         return [{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in row.items()}
                 for row in pandas.read_parquet(path).to_dict("records")]
     opener = gzip.open if path.suffix == ".gz" else open
@@ -75,12 +75,9 @@ def is_hub_id(source: str | Path) -> bool:
 def load_hub(dataset_id: str, *, split: str, name: str | None = None,
              data_dir: str | None = None) -> list[dict[str, Any]]:
     """Rows of a Hugging Face dataset split (needs ``pip install datasets`` and a network)."""
-    try:
-        import datasets
-    except ImportError:
-        raise ImportError(
-            f"loading {dataset_id!r} from the hub needs the 'datasets' package "
-            "(pip install 'rewardmine[bench]'), or download it and pass the local file") from None
+    datasets = require_extra("datasets", extra="bench",
+                       needed_for=f"loading {dataset_id!r} from the hub (or download it and pass "
+                       "the local file)")
     return [dict(row) for row in datasets.load_dataset(dataset_id, name, split=split,
                                                        data_dir=data_dir)]
 

@@ -16,10 +16,9 @@ def join_ray() -> Any:
     progress and actor pools run on the driver, which Ray Client keeps outside the cluster, and a
     run there died inside Ray Data with a raw traceback.
     """
-    try:
-        import ray
-    except ImportError:
-        raise RewardmineError("the Ray engine needs Ray: pip install 'rewardmine[ray]'") from None
+    from rewardmine.optional import require_extra
+
+    ray = require_extra("ray", extra="ray", needed_for="the Ray engine")
     if ray.is_initialized():
         return ray
     address = os.environ.get("RAY_ADDRESS", "")

@@ -96,10 +96,9 @@ def serve_replicas(build: Builder, *, replicas: int, gpus_per_replica: float = 0
         raise ValueError("gpus_per_replica and cpus_per_replica must be 0 or more")
     if max_ongoing_requests < 1:
         raise ValueError(f"max_ongoing_requests must be at least 1, got {max_ongoing_requests}")
-    try:
-        from ray import serve
-    except ImportError:
-        raise ImportError("--replicas needs Ray Serve: pip install 'rewardmine[ray]'") from None
+    from rewardmine.optional import require_extra
+
+    serve = require_extra("ray.serve", extra="ray", needed_for="--replicas (Ray Serve)")
     from rewardmine.distributed.cluster import join_ray
 
     join_ray()

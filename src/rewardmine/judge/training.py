@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any
 
-from rewardmine.chat import Prompt
+from rewardmine.chat import Prompt, completion_text
 from rewardmine.judge.parse import (
     RANKING_KEY,
     InvalidVerdict,
@@ -42,14 +42,6 @@ from rewardmine.judge.prompt import build_request, normalize_responses, system_p
 from rewardmine.statistics import kendall_tau_b
 
 Completion = str | Sequence[dict[str, Any]]
-
-
-def _text(completion: Completion) -> str:
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], dict):
-        return str(completion[-1].get("content", ""))
-    raise TypeError(f"a completion must be a string or a list of messages, not {completion!r}")
 
 
 def verdict_format_score(text: str, ids: Sequence[str], *, scale: tuple[int, int] = (1, 5),
@@ -131,7 +123,7 @@ def _columns(completions: Sequence[Completion], ids: Any, name: str) -> list[str
         raise ValueError(f"{name} needs the dataset column 'ids' (the masked ids shown)")
     if len(ids) != len(completions):
         raise ValueError(f"{name}: {len(completions)} completions but {len(ids)} rows of ids")
-    return [_text(c) for c in completions]
+    return [completion_text(c, i) for i, c in enumerate(completions)]
 
 
 def verdict_format_reward(completions: Sequence[Completion], ids: Sequence[Sequence[str]] | None = None,

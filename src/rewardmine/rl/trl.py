@@ -21,11 +21,12 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from rewardmine.chat import completion_text
 from rewardmine.endogenous.served import ServedReward
 from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE, consecutive_groups, judge_groups
 from rewardmine.protocols import JudgeReward, ListJudge
 from rewardmine.rl.actions import ActionSource, ids_match_texts, score_actions
-from rewardmine.rl.common import completion_text, score_text_pairs
+from rewardmine.rl.common import score_text_pairs
 from rewardmine.specs import (
     SCORER_KINDS,
     check_settings,

@@ -34,13 +34,9 @@ class VerdictConstraint:
     """Compiles verdict grammars for one tokenizer and makes logits processors for batches."""
 
     def __init__(self, tokenizer: Any, vocab_size: int, stop_ids: list[int]) -> None:
-        try:
-            import xgrammar as xgr
-        except ImportError:
-            raise ImportError(
-                "constrained decoding needs xgrammar: pip install 'rewardmine[judge]'"
-            ) from None
-        self.xgr = xgr
+        from rewardmine.optional import require_extra
+
+        self.xgr = xgr = require_extra("xgrammar", extra="judge", needed_for="constrained decoding")
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
         self.stop_ids = stop_ids

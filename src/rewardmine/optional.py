@@ -1,0 +1,20 @@
+"""The one guard for optional dependencies: a module an install extra brings, or an error that
+says which extra to install."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def require_extra(module: str, *, extra: str, needed_for: str) -> ModuleType:
+    """``import module``, or an ImportError naming what needs it and the extra that installs it
+    (``pip install 'rewardmine[EXTRA]'``). An import that fails inside the installed module is
+    not hidden: only the module's own absence is reworded."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is None or not module.startswith(error.name):
+            raise
+        raise ImportError(f"{module.split('.')[0]} is needed for {needed_for}: "
+                          f"pip install 'rewardmine[{extra}]'") from None
