@@ -60,6 +60,16 @@ def test_rm_bench_end_to_end_with_resume_and_compare(tiny_model, tmp_path, capsy
     overall = result["figures"]["overall"]
     assert overall["difference"] == pytest.approx(overall["a"] - overall["b"])
     assert overall["b"] == pytest.approx(14.5 / 27)
+    # six items: the exact test is printed, a verdict is not
+    assert overall["items"] == 6 and 0 <= overall["p"] <= overall["p_holm"] <= 1
+    # each figure rests on its own items: the fixture has 2 chat, 1 code and 3 safety items
+    assert [result["figures"][k]["items"] for k in ("chat", "code", "safety", "hard")] == \
+        [2, 1, 3, 6]
+    assert {f["verdict"] for k, f in result["figures"].items()
+            if not k.startswith("tie_rate/")} == {"cannot tell at this size"}
+    assert main(["bench", "compare", str(out), str(other), "--resamples", "50"]) == 0
+    table = capsys.readouterr().out
+    assert "Holm p" in table and "cannot tell at this size" in table
 
 
 def test_dsp_and_principles_through_cli(tiny_model, tmp_path):

@@ -92,3 +92,32 @@ def test_v2_reads_the_hub_parquet_format(tmp_path):
     items = RewardBench2().load(path)
     assert [i.id for i in items] == [r["id"] for r in records]
     assert items[5].record["chosen"] == ["Red.", "Blue.", "Yellow."]
+
+
+@pytest.mark.parametrize("name, kind, model_type", [
+    ("rewardbench", "scalar", "Custom Classifier"), ("rewardbench2", "generative", "Generative")])
+def test_runs_write_the_leaderboards_result_file(tmp_path, name, kind, model_type):
+    """leaderboard.json: the keys allenai/reward-bench's result files hold, each subset's figure
+    under the subset's own name, equal to the run's own figures."""
+    import json
+
+    from rewardmine.bench.registry import make_benchmark
+    from rewardmine.bench.runner import run_benchmark
+
+    fixtures = Path(__file__).parent / "fixtures" / "bench"
+    bench = make_benchmark(name)
+    summary = run_benchmark(bench, tmp_path, scores_file=fixtures / f"{name}-scores.jsonl",
+                            source=fixtures / name, kind=kind, resamples=20,
+                            meta={"model": "org/model", "method": "m"})
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert (board["model"], board["model_type"], board["chat_template"]) == (
+        "org/model", model_type, "tokenizer")
+    subsets = {k: v for k, v in board.items() if k not in ("model", "model_type", "chat_template")}
+    assert subsets
+    for subset, value in subsets.items():
+        key = f"subset/{subset}" if name == "rewardbench" else subset.lower().replace(" ", "_")
+        assert value == summary["figures"][key]["value"]
+    other = tmp_path / "dsp"
+    run_benchmark(make_benchmark("dsp"), other, scores_file=fixtures / "dsp-scores.jsonl",
+                  source=fixtures / "dsp", resamples=20)
+    assert not (other / "leaderboard.json").exists()  # no public leaderboard format

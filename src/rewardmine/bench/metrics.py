@@ -30,6 +30,15 @@ TIE_RULES: dict[str, str] = {
     "half": "a tie is half right (0.5)",
     "by-kind": "a tie is wrong (0) for a scalar scorer and half right (0.5) for a generative judge",
 }
+TIE_PREFIX = "tie_rate/"
+"""A figure's tie rate is reported as the figure ``tie_rate/KEY`` (:func:`tie_rate_key`)."""
+
+
+def tie_rate_key(key: str) -> str:
+    """The name under which figure ``key``'s tie rate is reported."""
+    return TIE_PREFIX + key
+
+
 DEGENERATE_TIE_RATE = 0.9
 """A scorer that ties on this share of pairs or more is flagged degenerate: its accuracy then
 measures the tie rule, not its preferences."""
@@ -115,7 +124,7 @@ def with_tie_rates(figures: Callable[[np.ndarray, np.ndarray], Mapping[str, floa
     same arithmetic applied to the tie indicators, so a figure's tie rate weighs its pairs as
     the figure does."""
     out = dict(figures(earned, strata))
-    out.update({f"tie_rate/{key}": value for key, value in figures(tied, strata).items()})
+    out.update({tie_rate_key(key): value for key, value in figures(tied, strata).items()})
     return out
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.data import is_hub_id, load_hub, read_json_records, require
-from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit
+from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, tie_rate_key
 from rewardmine.bench.principles import LIST_TIES, LIST_TIES_SOURCE
 from rewardmine.bench.rewardbench2 import best_of_n
 
@@ -104,7 +104,7 @@ class MultifacetedBench:
         pairs = values[:, 2].sum()
         return {"overall": float(values[:, 0].sum() / pairs) if pairs else float("nan"),
                 "top1": float(values[paired, 3].mean()) if paired.any() else float("nan"),
-                "tie_rate/overall": float(values[:, 1].sum() / pairs) if pairs else float("nan")}
+                tie_rate_key("overall"): float(values[:, 1].sum() / pairs) if pairs else float("nan")}
 
     def details(self, table: Table) -> dict[str, Any]:
         v = table.values

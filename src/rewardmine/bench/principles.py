@@ -27,7 +27,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.dsp import DOMAINS, DSP, RESPONSES, SYSTEM_PROMPTS
-from rewardmine.bench.metrics import ScorerKind, TieRule, ndcg, pair_outcomes, tie_credit
+from rewardmine.bench.metrics import ScorerKind, TieRule, ndcg, pair_outcomes, tie_credit, tie_rate_key
 from rewardmine.bench.rmbench import RMBench
 from rewardmine.statistics import kendall_tau_b
 
@@ -184,11 +184,11 @@ def list_figures(values: np.ndarray, strata: np.ndarray, prefix: str) -> dict[st
     out = {"pairwise_accuracy": float(values[:, 0].mean()),
            "kendall_tau_b": float(np.nanmean(tau)) if (~np.isnan(tau)).any() else float("nan"),
            "ndcg": float(values[:, 2].mean()),
-           "tie_rate/pairwise_accuracy": float(values[:, 5].mean())}
+           tie_rate_key("pairwise_accuracy"): float(values[:, 5].mean())}
     for stratum in np.unique(strata):
         mask = strata == stratum
         out[f"{prefix}/{stratum}"] = float(values[mask, 0].mean())
-        out[f"tie_rate/{prefix}/{stratum}"] = float(values[mask, 5].mean())
+        out[tie_rate_key(f"{prefix}/{stratum}")] = float(values[mask, 5].mean())
     return out
 
 

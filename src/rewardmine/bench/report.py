@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewardmine.bench.metrics import DEGENERATE_TIE_RATE
+from rewardmine.bench.metrics import DEGENERATE_TIE_RATE, TIE_PREFIX
 
 
 def _pct(value: float | None) -> str:
@@ -31,7 +31,6 @@ def show(key: str, value: float | None) -> str:
     return f"{value:+.3f}"
 
 
-TIE_PREFIX = "tie_rate/"
 
 
 def _share(value: float | None) -> str:
@@ -237,16 +236,23 @@ def write_report(summary: Mapping[str, Any], out: str | Path) -> Path:
 
 
 def render_comparison(result: Mapping[str, Any]) -> str:
-    """A plain-text table of A, B and A - B with its interval, in percentage points."""
+    """A plain-text table of A, B and A - B with its interval, in percentage points, the exact
+    paired test's p-value (raw and Holm-adjusted over the figures shown), the items the figure
+    rests on, and what that supports."""
     lines = [f"{result['benchmark']}: A = {result['run_a']}, B = {result['run_b']}, "
              f"{result['items_shared']} shared items (only A: {result['only_in_a']}, only B: "
              f"{result['only_in_b']}); paired bootstrap, {result['resamples']} resamples, "
-             f"seed {result['seed']}",
-             f"{'figure':<34}{'A %':>8}{'B %':>8}{'A-B pts':>9}  95% interval"]
+             f"seed {result['seed']}; paired permutation test, {result['permutations']} "
+             f"permutations (exact when 2^n is fewer), Holm-adjusted over the figures below; a "
+             f"verdict needs n >= {result['min_items_for_verdict']}, adjusted p < "
+             f"{result['alpha']:g} and an interval without 0",
+             f"{'figure':<34}{'A %':>8}{'B %':>8}{'A-B pts':>9}  {'95% interval':<18}"
+             f"{'n':>6}{'p':>8}{'Holm p':>8}  verdict"]
     for key, f in result["figures"].items():
         if key.startswith(TIE_PREFIX):  # in the JSON; the table shows the figures themselves
             continue
+        interval = f"[{show(key, f['low'])}, {show(key, f['high'])}]"
         lines.append(f"{key:<34}{show(key, f['a']):>8}{show(key, f['b']):>8}"
-                     f"{show(key, f['difference']):>9}  [{show(key, f['low'])}, "
-                     f"{show(key, f['high'])}]")
+                     f"{show(key, f['difference']):>9}  {interval:<18}{f['items']:>6}"
+                     f"{f['p']:>8.3g}{f['p_holm']:>8.3g}  {f['verdict']}")
     return "\n".join(lines)

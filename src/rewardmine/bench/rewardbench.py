@@ -141,6 +141,12 @@ class RewardBench:
         out.update({f"subset/{s}": a for s, a in accuracy.items()})
         return out
 
+    @staticmethod
+    def leaderboard(figures: Mapping[str, float]) -> dict[str, float]:
+        """The per-subset accuracies under the subsets' own names, as the leaderboard's result
+        files hold them (allenai/reward-bench ``scripts/run_rm.py``)."""
+        return {s: figures[f"subset/{s}"] for s in EXAMPLE_COUNTS if f"subset/{s}" in figures}
+
     def details(self, table: Table) -> dict[str, Any]:
         subsets = {}
         for s in np.unique(table.strata):

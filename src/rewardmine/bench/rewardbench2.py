@@ -25,7 +25,7 @@ import numpy as np
 
 from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
 from rewardmine.bench.data import default_source, load_records, require
-from rewardmine.bench.metrics import ScorerKind
+from rewardmine.bench.metrics import ScorerKind, tie_rate_key
 
 HUB_ID = "allenai/reward-bench-2"
 SUBSETS = {"Factuality": "factuality", "Precise IF": "precise_if", "Math": "math",
@@ -184,10 +184,16 @@ class RewardBench2:
             if mask.any():
                 out[key] = (ties_score(values[mask, 1:6]) if subset == "Ties"
                             else float(values[mask, 0].mean()))
-                rates[f"tie_rate/{key}"] = float(values[mask, 6].mean())
+                rates[tie_rate_key(key)] = float(values[mask, 6].mean())
         out["overall"] = float(np.mean([out[key] for key in SUBSETS.values() if key in out]))
-        rates["tie_rate/overall"] = float(np.mean(list(rates.values())))
+        rates[tie_rate_key("overall")] = float(np.mean(list(rates.values())))
         return {**out, **rates}
+
+    @staticmethod
+    def leaderboard(figures: Mapping[str, float]) -> dict[str, float]:
+        """The subsets' scores under their own names ("Precise IF", "Ties", ...), as the
+        leaderboard's result files hold them (allenai/reward-bench ``scripts/run_v2.py``)."""
+        return {name: figures[key] for name, key in SUBSETS.items() if key in figures}
 
     def details(self, table: Table) -> dict[str, Any]:
         counts = {s: int((table.strata == s).sum()) for s in SUBSETS if (table.strata == s).any()}

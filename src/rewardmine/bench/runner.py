@@ -26,7 +26,15 @@ import numpy as np
 
 from rewardmine.bench.base import IDENTICAL, Benchmark, Candidate, Item, identical_pairs
 from rewardmine.bench.baselines import BASELINES, BaselineScorer
-from rewardmine.bench.metrics import DEGENERATE_TIE_RATE, TIE_RULES, ScorerKind, scorer_kind, tie_credit
+from rewardmine.bench.metrics import (
+    DEGENERATE_TIE_RATE,
+    TIE_PREFIX,
+    TIE_RULES,
+    ScorerKind,
+    scorer_kind,
+    tie_credit,
+    tie_rate_key,
+)
 from rewardmine.bench.stats import bootstrap, paired_bootstrap
 from rewardmine.chat import prompt_key
 from rewardmine.errors import JudgeOutputError
@@ -34,10 +42,14 @@ from rewardmine.grouping import group_indices
 from rewardmine.io import JsonlAppender, chunks, completed_rows, read_jsonl, read_jsonl_lines
 from rewardmine.progress import progress_bar
 from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
+from rewardmine.statistics import MIN_ITEMS_FOR_VERDICT
 
 ITEMS = "items.jsonl"
 RUN = "run.json"
 SUMMARY = "summary.json"
+LEADERBOARD = "leaderboard.json"
+MODEL_TYPES = {"scalar": "Custom Classifier", "generative": "Generative"}
+"""RewardBench's ``model_type`` for each kind of scorer."""
 
 
 def environment() -> dict[str, Any]:
@@ -227,8 +239,8 @@ def summarize(bench: Benchmark, rows: Sequence[Mapping[str, Any]], *, seed: int 
     for key in headline:
         summary[key] = intervals[key].estimate
     summary["intervals"] = {key: intervals[key].to_list() for key in headline}
-    summary["tie_rates"] = {key: intervals[f"tie_rate/{key}"].estimate for key in headline
-                            if f"tie_rate/{key}" in intervals}
+    summary["tie_rates"] = {key: intervals[tie_rate_key(key)].estimate for key in headline
+                            if tie_rate_key(key) in intervals}
     details = bench.details(table)
     summary["tie_rate"] = _pooled_tie_rate(details, summary["tie_rates"], headline)
     summary["degenerate"] = bool(summary["tie_rate"] >= DEGENERATE_TIE_RATE)
@@ -345,7 +357,27 @@ def run_benchmark(bench: Benchmark, out: str | Path, *,
         record["scoring_seconds_this_session"] = round(time.perf_counter() - started, 3)
     summary = summarize(bench, rows, seed=seed, resamples=resamples, meta=record, items=items)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_leaderboard(bench, summary, out)
     return summary
+
+
+def write_leaderboard(bench: Benchmark, summary: Mapping[str, Any], out: Path) -> Path | None:
+    """For a benchmark with a public leaderboard (RewardBench, RewardBench 2), the result file
+    its submissions use: ``model``, ``model_type``, ``chat_template`` and one figure per subset
+    under the subset's own name, as fractions. What ran (method, options, data source, seed)
+    stays in ``run.json`` beside it. None for other benchmarks."""
+    leaderboard = getattr(bench, "leaderboard", None)
+    if leaderboard is None:
+        return None
+    run = summary.get("run", {})
+    model = run.get("model")
+    record = {"model": model if isinstance(model, str) else "+".join(model or ["scores-file"]),
+              "model_type": MODEL_TYPES[run.get("scorer_kind") or "scalar"],
+              "chat_template": "tokenizer",
+              **leaderboard({k: f["value"] for k, f in summary["figures"].items()})}
+    path = out / LEADERBOARD
+    path.write_text(json.dumps(record, indent=4, sort_keys=True) + "\n", encoding="utf-8")
+    return path
 
 
 def _limited_strata(items: Sequence[Item], limit: int) -> dict[str, list[int]]:
@@ -413,8 +445,18 @@ def _score_rows(bench: Benchmark, scores_file: str | Path, source: str | Path | 
 
 
 def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed: int = 0,
-                 resamples: int = 1000) -> dict[str, Any]:
-    """Paired difference A - B of every figure, over the items both runs scored."""
+                 resamples: int = 1000, permutations: int = 2000,
+                 alpha: float = 0.05) -> dict[str, Any]:
+    """Paired difference A - B of every figure, over the items both runs scored.
+
+    Each headline figure gets its paired bootstrap interval, the p-value of an exact paired
+    permutation test (:func:`rewardmine.statistics.paired_permutation_pvalue`; exact up to
+    2^n <= ``permutations``), Holm's adjustment over the headline figures read together, and a
+    verdict only where the figure rests on at least
+    :data:`~rewardmine.statistics.MIN_ITEMS_FOR_VERDICT` items (:func:`figure_items`).
+    """
+    from rewardmine.statistics import holm, paired_permutation_pvalue, verdict
+
     rows_a, rows_b = read_jsonl(Path(run_a) / ITEMS), read_jsonl(Path(run_b) / ITEMS)
     kinds = [run_kind(_run_meta(run)) for run in (run_a, run_b)]
     table_a, table_b = bench.table(rows_a, kind=kinds[0]), bench.table(rows_b, kind=kinds[1])
@@ -427,13 +469,52 @@ def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed
                          "of the same benchmark data")
     diffs = paired_bootstrap(a.values, b.values, a.strata, bench.figures, resamples=resamples,
                              seed=seed)
+    headline = [key for key in diffs if not key.startswith(TIE_PREFIX)]
+    items = figure_items(bench, a.values, a.strata, headline)
+
+    def pvalue(key: str) -> float:
+        if not np.isfinite(diffs[key].difference.estimate):
+            return float("nan")
+        return paired_permutation_pvalue(
+            a.values, b.values, lambda v: bench.figures(v, a.strata)[key],
+            resamples=permutations, seed=seed)
+
+    p = {key: pvalue(key) for key in headline}
+    adjusted = dict(zip(headline, holm([p[key] for key in headline]), strict=True))
+    figures = {}
+    for key, d in diffs.items():
+        figures[key] = {"a": d.a, "b": d.b, "difference": d.difference.estimate,
+                        "low": d.difference.low, "high": d.difference.high}
+        if key in p:
+            figures[key].update(
+                items=items[key], p=p[key], p_holm=adjusted[key],
+                verdict=verdict(d.difference.estimate, d.difference.low, d.difference.high,
+                                adjusted[key], items[key], alpha=alpha))
     return {"benchmark": bench.name, "run_a": str(run_a), "run_b": str(run_b),
             "scorer_kinds": kinds, "ties": bench.ties,
             "items_shared": len(shared), "only_in_a": len(table_a.ids) - len(shared),
             "only_in_b": len(table_b.ids) - len(shared), "seed": seed, "resamples": resamples,
-            "figures": {key: {"a": d.a, "b": d.b, "difference": d.difference.estimate,
-                              "low": d.difference.low, "high": d.difference.high}
-                        for key, d in diffs.items()}}
+            "permutations": permutations, "alpha": alpha,
+            "min_items_for_verdict": MIN_ITEMS_FOR_VERDICT, "figures": figures}
+
+
+def figure_items(bench: Benchmark, values: np.ndarray, strata: np.ndarray,
+                 keys: Sequence[str]) -> dict[str, int]:
+    """How many items each figure rests on: the items whose outcomes, made NaN, make the figure
+    NaN (a domain's accuracy rests on that domain's items, an overall one on all; an item a
+    benchmark leaves out of a figure does not count). A figure that is NaN already rests on 0."""
+    values = np.array(values, dtype=np.float64)
+    base = bench.figures(values, strata)
+    counts = {key: 0 for key in keys if np.isfinite(base[key])}
+    for i in range(values.shape[0]):
+        kept = values[i].copy()
+        values[i] = np.nan
+        with np.errstate(invalid="ignore"):
+            figures = bench.figures(values, strata)
+        values[i] = kept
+        for key in counts:
+            counts[key] += bool(np.isnan(figures[key]))
+    return {key: counts.get(key, 0) for key in keys}
 
 
 def _run_meta(folder: str | Path) -> dict[str, Any]:

@@ -88,7 +88,9 @@ def register(commands: Any) -> None:
     compare.add_argument("run_a")
     compare.add_argument("run_b")
     compare.add_argument("--seed", type=int, default=0)
-    compare.add_argument("--resamples", type=int, default=1000)
+    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    compare.add_argument("--permutations", type=int, default=2000,
+                         help="draws of the paired permutation test (exact when 2^n is fewer)")
     compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare.set_defaults(run=run_compare)
 
@@ -172,6 +174,6 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"cannot compare a {names[0]} run with a {names[1]} run")
     bench = make_benchmark(names[0])
     result = compare_runs(bench, args.run_a, args.run_b, seed=args.seed,
-                          resamples=args.resamples)
+                          resamples=args.resamples, permutations=args.permutations)
     print(json.dumps(result, indent=2) if args.json else render_comparison(result))
     return 0
