@@ -324,9 +324,11 @@ def check_fits(index: int, prompt_len: int, action_len: int, limit: int | None, 
     ``detail`` is the message without it."""
     if limit is None or prompt_len + action_len <= limit:
         return
-    if action_len:
+    if action_len and prompt_len:
         detail = (f"is {prompt_len + action_len} tokens ({prompt_len} prompt + {action_len} "
                   f"response) but {where} is {limit}")
+    elif action_len:  # an item read whole (a rendered conversation)
+        detail = f"is {action_len} tokens but {where} is {limit}"
     else:
         detail = f"has a prompt of {prompt_len} tokens alone but {where} is {limit}"
     detail += "; shorten it (rewardmine never truncates)"

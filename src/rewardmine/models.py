@@ -334,7 +334,20 @@ def load_causal_lm(name_or_path: str | Path, options: LoadOptions | None = None,
     """
     from transformers import AutoModelForCausalLM
 
-    options = LoadOptions.of(options, **fields)
+    return _load_model(AutoModelForCausalLM, name_or_path, LoadOptions.of(options, **fields))
+
+
+def load_sequence_classifier(name_or_path: str | Path, options: LoadOptions | None = None,
+                             **fields: Any) -> tuple[Any, Any]:
+    """Load a trained reward model (``AutoModelForSequenceClassification``) and its tokenizer,
+    under the same device and dtype policy as :func:`load_causal_lm`."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _load_model(AutoModelForSequenceClassification, name_or_path,
+                       LoadOptions.of(options, **fields))
+
+
+def _load_model(auto: Any, name_or_path: str | Path, options: LoadOptions) -> tuple[Any, Any]:
     model_kwargs = dict(options.model_kwargs)
     source, common = _hub_kwargs(name_or_path, options)
     options = dataclasses.replace(options, gguf_file=common.get("gguf_file"))  # of ``source``
@@ -344,7 +357,7 @@ def load_causal_lm(name_or_path: str | Path, options: LoadOptions | None = None,
     target = resolve_device(options.device)
     tokenizer = load_tokenizer(source, options)
     body = load_dtype(source, options)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=body, **common, **model_kwargs)
+    model = auto.from_pretrained(source, dtype=body, **common, **model_kwargs)
     if model_kwargs.get("device_map") is None:
         model = model.to(target)
     return model.eval(), tokenizer

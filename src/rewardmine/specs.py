@@ -9,6 +9,8 @@ Scorers (one number per response, ``score_many(prompts, responses, *, system=Non
   (:class:`~rewardmine.endogenous.remote.RemoteEndogenousReward`; alpha 1 and terminal "zero").
 - ``serve:URL`` -- the endogenous reward a ``rewardmine serve`` holds at URL
   (:class:`~rewardmine.endogenous.served.ServedReward`; it sums).
+- ``classifier:PATH`` -- a trained reward model, ``AutoModelForSequenceClassification`` with one
+  output (:class:`~rewardmine.classifier.ClassifierReward`).
 
 List judges (``judge_many(requests)``: several responses to one prompt judged together):
 
@@ -53,11 +55,13 @@ from rewardmine.judge.options import GenerationOptions, split_generation
 from rewardmine.models import LoadOptions
 from rewardmine.protocols import ListJudge, Scorer, is_list_judge, is_scorer
 
-SCORER_KINDS = ("endogenous", "logprobs", "serve")
+ENDOGENOUS_KINDS = ("endogenous", "logprobs", "serve")
+SCORER_KINDS = (*ENDOGENOUS_KINDS, "classifier")
 JUDGE_KINDS = ("principle", "openai", "openai-completions")
 KINDS = SCORER_KINDS + JUDGE_KINDS
 _AT_URL = ("logprobs", "openai", "openai-completions")
-GRAMMAR = ("endogenous:PATH, logprobs:MODEL@BASE_URL, serve:URL, principle:PATH, "
+_LOCAL = ("endogenous", "classifier", "principle")  # kinds whose target is a model path
+GRAMMAR = ("endogenous:PATH, logprobs:MODEL@BASE_URL, serve:URL, classifier:PATH, principle:PATH, "
            "openai:MODEL@BASE_URL, openai-completions:MODEL@BASE_URL or MODULE:FUNCTION")
 
 Reward = Scorer | ListJudge
@@ -104,8 +108,8 @@ def parse_spec(spec: str | RewardSpec, *, default: str | None = None) -> RewardS
         if default == "endogenous" and _is_url(spec):
             return RewardSpec("serve", spec)
         if not sep or Path(spec).exists():
-            if default not in ("endogenous", "principle"):
-                raise ValueError(f"a bare name means endogenous: or principle:, not {default!r}")
+            if default not in _LOCAL:
+                raise ValueError(f"a bare name means one of {list(_LOCAL)}, not {default!r}")
             return _checked(spec, RewardSpec(default, spec))
     if not sep or not kind or not rest:
         raise ValueError(f"reward spec {spec!r}: write {GRAMMAR}")
@@ -139,7 +143,7 @@ def resolve_spec(spec: str | RewardSpec, *, default: str | None = None) -> str:
     from rewardmine.models import resolve_source
 
     parsed = parse_spec(spec, default=default)
-    if parsed.kind in ("endogenous", "principle"):
+    if parsed.kind in _LOCAL:
         return f"{parsed.kind}:{resolve_source(parsed.target)}"
     return str(parsed)
 
@@ -193,7 +197,7 @@ def load_reward(spec: str | RewardSpec | Sequence[str | RewardSpec], *,
     if defaults and parsed.kind != "factory":
         accepted = set(accepted_settings(parsed.kind))
         settings = {**{k: v for k, v in defaults.items() if k in accepted}, **settings}
-    if parsed.kind in ("endogenous", "principle"):
+    if parsed.kind in _LOCAL:
         from rewardmine.models import resolve_source
 
         parsed = RewardSpec(parsed.kind, resolve_source(parsed.target))
@@ -270,6 +274,10 @@ def _load(spec: RewardSpec, options: GenerationOptions | None,
             from rewardmine.endogenous.served import ServedReward
 
             return ServedReward(spec.target, **settings)
+        if spec.kind == "classifier":
+            from rewardmine.classifier import ClassifierReward
+
+            return ClassifierReward.from_pretrained(spec.target, **settings)
         from rewardmine.endogenous import EndogenousReward
 
         if spec.kind == "endogenous":
@@ -339,6 +347,11 @@ def accepted_settings(kind: str) -> list[str]:
         from rewardmine.endogenous.served import ServedReward
 
         return sorted(_names(ServedReward.__init__) - {"url"})
+    if kind == "classifier":
+        from rewardmine.classifier import ClassifierReward
+
+        return sorted(set(LoadOptions.names())
+                      | (_names(ClassifierReward.__init__) - {"model", "tokenizer"}))
     from rewardmine.judge.judge import PrincipleJudge
 
     judge = _names(PrincipleJudge.__init__) - {"backend", "options"} | set(GenerationOptions.names())

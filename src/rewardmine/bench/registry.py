@@ -8,6 +8,8 @@ judged in one call); ``model`` is one string, or a list of them where a method t
 - ``endogenous``: the endogenous reward; ``model`` is a scorer spec (``endogenous:PATH``,
   ``logprobs:MODEL@URL``, ``serve:URL``; a bare path means ``endogenous:PATH``), options
   ``dtype``, ``device``, ``alpha``, ``terminal``, ``aggregate``, ... (:mod:`rewardmine.specs`).
+- ``classifier``: a trained reward model (:class:`~rewardmine.classifier.ClassifierReward`,
+  ``AutoModelForSequenceClassification`` with one output; ``model`` a path or hub id).
 - ``verifier``: :class:`~rewardmine.judge.baselines.GenerativeVerifier`, log p("Yes").
 - ``judge``: the listwise :class:`~rewardmine.PrincipleJudge`; ``judge-pointwise`` rates each
   response alone on 1-10 (GenRM-pointwise); ``judge-pairwise`` compares every pair (GenRM-pairwise).
@@ -146,7 +148,14 @@ def _baseline(name: str) -> MethodFactory:
     return factory
 
 
+def _classifier(model: Any, options: Mapping[str, Any]) -> Scorer:
+    from rewardmine.specs import load_scorer
+
+    return load_scorer(_one_model("classifier", model), default="classifier", **options)
+
+
 register_method("endogenous", _endogenous, kind="scalar")
+register_method("classifier", _classifier, kind="scalar")
 register_method("verifier", _verifier, kind="scalar")
 for _name, _preset in JUDGE_METHODS.items():
     register_method(_name, _judge_method(_preset), kind="generative")

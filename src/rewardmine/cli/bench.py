@@ -136,8 +136,8 @@ def _resolve(method: str, model: str) -> str:
     from rewardmine.models import resolve_source
     from rewardmine.specs import KINDS, resolve_spec
 
-    if method == "endogenous":
-        return resolve_spec(model, default="endogenous")
+    if method in ("endogenous", "classifier"):
+        return resolve_spec(model, default=method)
     if method in JUDGE_METHODS:
         return resolve_spec(model, default="principle")
     if model.partition(":")[0] in KINDS:

@@ -28,7 +28,7 @@ from rewardmine.protocols import JudgeReward, ListJudge
 from rewardmine.rl.actions import ActionSource, ids_match_texts, score_actions
 from rewardmine.rl.common import score_text_pairs
 from rewardmine.specs import (
-    SCORER_KINDS,
+    ENDOGENOUS_KINDS,
     check_settings,
     load_judge,
     load_scorer,
@@ -89,10 +89,10 @@ class EndogenousRewardFunc:
         if isinstance(reward, str):
             spec = parse_spec(reward, default="endogenous")
             check_settings(spec, settings)
-            if spec.kind not in SCORER_KINDS:
-                raise ValueError(f"{reward!r} is a judge; EndogenousRewardFunc takes "
-                                 "endogenous:PATH, logprobs:MODEL@BASE_URL or serve:URL (a judge "
-                                 "goes in judge_reward_func)")
+            if spec.kind not in ENDOGENOUS_KINDS:
+                raise ValueError(f"{reward!r} is not an endogenous reward; EndogenousRewardFunc "
+                                 "takes endogenous:PATH, logprobs:MODEL@BASE_URL or serve:URL (a "
+                                 "judge goes in judge_reward_func)")
             self.spec: str | None = resolve_spec(spec)
             if spec.kind == "serve" and prompt_format != "chat":
                 raise ValueError("a reward server renders chat prompts; use prompt_format='chat'"
