@@ -48,7 +48,7 @@ def reference(reward, prompt, response, system=None):
 
 def test_scores_equal_the_models_forward_on_each_unpadded_conversation(reward):
     got = reward.score_many(PROMPTS, RESPONSES, system="Be brief.")
-    want = [reference(reward, p, r, system="Be brief.") for p, r in zip(PROMPTS, RESPONSES)]
+    want = [reference(reward, p, r, system="Be brief.") for p, r in zip(PROMPTS, RESPONSES, strict=True)]
     assert got == pytest.approx(want, abs=1e-5)
     assert len({round(x, 6) for x in got}) == 3  # padded rows of other lengths change nothing
     assert reward.score("What is 2+2?", ["4", "5"]) == pytest.approx(

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rewardmine.chat import Prompt, TextTokenizer, check_fits, encode_rendered, normalize_messages
-from rewardmine.models import LoadOptions, check_options, context_length, load_sequence_classifier
+from rewardmine.models import LoadOptions, context_length, load_for, load_sequence_classifier
 
 
 class ClassifierReward:
@@ -58,9 +58,8 @@ class ClassifierReward:
         """Load with :func:`rewardmine.models.load_sequence_classifier` (``load`` and the
         :class:`~rewardmine.models.LoadOptions` fields among ``options``); the other ``options``
         go to the constructor."""
-        load, options = LoadOptions.split(options, load)
-        check_options(cls, options, where="ClassifierReward.from_pretrained")
-        model, tokenizer = load_sequence_classifier(name_or_path, load)
+        model, tokenizer, options = load_for(cls, name_or_path, load, options,
+                                             loader=load_sequence_classifier)
         return cls(model, tokenizer, **options)
 
     def encode(self, prompt: Prompt, response: str, *, system: str | None = None

@@ -389,3 +389,15 @@ def check_options(cls: type, options: Mapping[str, Any], *, where: str) -> None:
             f"the loading options {list(LoadOptions.names())}; pass options of transformers' "
             "AutoModelForCausalLM.from_pretrained as model_kwargs={...}"
         )
+
+
+def load_for(cls: type, name_or_path: str | Path, load: LoadOptions | None,
+             options: Mapping[str, Any], *, loader: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """What a ``from_pretrained`` does first: gather the :class:`LoadOptions` fields among
+    ``options`` (on top of ``load``), refuse before loading anything what neither they nor
+    ``cls``'s constructor take, and load with ``loader`` (default :func:`load_causal_lm`).
+    Returns the model, its tokenizer and the constructor's options."""
+    load, rest = LoadOptions.split(options, load)
+    check_options(cls, rest, where=f"{cls.__name__}.from_pretrained")
+    model, tokenizer = (loader or load_causal_lm)(name_or_path, load)
+    return model, tokenizer, rest

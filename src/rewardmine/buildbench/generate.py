@@ -19,7 +19,7 @@ import numpy as np
 from rewardmine.buildbench.tasks import pending
 from rewardmine.chat import TextTokenizer, encode_rendered, normalize_messages
 from rewardmine.io import JsonlAppender, chunks
-from rewardmine.models import LoadOptions, check_options, load_causal_lm
+from rewardmine.models import LoadOptions, load_for
 
 Instruction = Literal["follow", "none"]
 
@@ -85,10 +85,9 @@ class TransformersGenerator:
         """Load with :func:`rewardmine.models.load_causal_lm` (``load`` and the
         :class:`~rewardmine.models.LoadOptions` fields among ``options``); the other ``options``
         go to the constructor."""
-        load, options = LoadOptions.split(options, load)
-        check_options(cls, options, where="TransformersGenerator.from_pretrained")
-        model, tokenizer = load_causal_lm(path, load)
-        source = Path(load.gguf_file or path)
+        gguf_file = options.get("gguf_file") or (load.gguf_file if load else None)
+        model, tokenizer, options = load_for(cls, path, load, options)
+        source = Path(gguf_file or path)
         default_name = source.stem if source.suffix == ".gguf" else source.name
         return cls(model, tokenizer, name=name or default_name, **options)
 

@@ -25,7 +25,7 @@ from rewardmine.chat import Message, Prompt, TextTokenizer, encode_rendered
 from rewardmine.judge.judge import PrincipleJudge
 from rewardmine.judge.modes import GENRM_PAIRWISE, GENRM_POINTWISE
 from rewardmine.judge.prompt import Responses, normalize_responses, render_prompt
-from rewardmine.models import LoadOptions, check_options, load_causal_lm
+from rewardmine.models import LoadOptions, load_for
 from rewardmine.types import Judgement
 
 DEFAULT_PRINCIPLE = "The response is correct, helpful and safe."
@@ -79,9 +79,7 @@ class GenerativeVerifier:
         """Load with :func:`rewardmine.models.load_causal_lm` (``load`` and the
         :class:`~rewardmine.models.LoadOptions` fields among ``options``); the other ``options``
         go to the constructor."""
-        load, options = LoadOptions.split(options, load)
-        check_options(cls, options, where="GenerativeVerifier.from_pretrained")
-        model, tokenizer = load_causal_lm(path, load)
+        model, tokenizer, options = load_for(cls, path, load, options)
         return cls(model, tokenizer, **options)
 
     def _encode(self, prompt: Prompt, response: str, principle: str | None) -> list[int]:
