@@ -38,6 +38,7 @@ from rewardmine.bench.dsp import DSP
 from rewardmine.bench.hhrlhf import HHRLHF, SPLITS
 from rewardmine.bench.metrics import ScorerKind
 from rewardmine.bench.multifaceted import MultifacetedBench
+from rewardmine.bench.preferences import PreferenceData
 from rewardmine.bench.principle_file import PrincipleFile
 from rewardmine.bench.principles import PrincipleLists
 from rewardmine.bench.rewardbench import RewardBench
@@ -179,6 +180,8 @@ _BENCHMARKS: dict[str, BenchmarkFactory] = {
                                                     principles=_texts(o, "principles")),
     "principles-dsp": lambda o: PrincipleLists(source="dsp", principles=_texts(o, "principles")),
     "principles-build-bench": lambda o: PrincipleFile(),
+    "preferences": lambda o: PreferenceData(columns=o.get("columns"),
+                                            split=o.get("split") or "test"),
 }
 BENCHMARKS = tuple(_BENCHMARKS)
 """The benchmark names, in the order the command line lists them."""
@@ -186,7 +189,8 @@ BENCHMARKS = tuple(_BENCHMARKS)
 
 def make_benchmark(name: str, settings: Mapping[str, Any] | None = None) -> Benchmark:
     """The benchmark called ``name``; ``settings`` are its own (``system_prompts``,
-    ``principles``: JSON files of texts; ``splits``: the HH-RLHF splits)."""
+    ``principles``: JSON files of texts; ``splits``: the HH-RLHF splits; ``columns``, ``split``:
+    the preference file's column mapping and hub split)."""
     if name not in _BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {list(BENCHMARKS)}")
     return _BENCHMARKS[name](dict(settings or {}))

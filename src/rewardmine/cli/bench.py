@@ -16,7 +16,7 @@ from rewardmine.cli.judge import key_value
 from rewardmine.errors import UsageError
 
 ENDOGENOUS_FLAGS = ("dtype", "device", "alpha", "terminal", "aggregate")
-BENCH_SETTINGS = ("system_prompts", "principles", "splits")
+BENCH_SETTINGS = ("system_prompts", "principles", "splits", "columns", "split")
 
 
 def _positive(text: str) -> int:
@@ -83,6 +83,12 @@ def register(commands: Any) -> None:
             sub.add_argument("--principles", help="JSON file: principle name -> text")
         if name == "hh-rlhf":
             sub.add_argument("--splits", nargs="+", help="splits to score (default: all four)")
+        if name == "preferences":
+            sub.add_argument("--columns", nargs="+", type=key_value, metavar="ROLE=COLUMN",
+                             help="which of the file's columns is which: prompt, chosen, "
+                             "rejected, responses, ranks (1 is best), scores, id, stratum "
+                             "(e.g. chosen=better rejected=worse)")
+            sub.add_argument("--split", help="a hub dataset's split (default: test)")
         sub.set_defaults(run=run)
     compare = names.add_parser("compare", help="paired difference of two runs")
     compare.add_argument("run_a")
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from rewardmine.bench.runner import run_benchmark
 
     extra = {k: getattr(args, k) for k in BENCH_SETTINGS if getattr(args, k, None)}
+    if "columns" in extra:  # ROLE=COLUMN pairs; a column is named by text
+        extra["columns"] = {role: str(column) for role, column in extra["columns"]}
     bench = make_benchmark(args.bench_name, extra)
     options = dict(args.option)
     for flag in ENDOGENOUS_FLAGS:
