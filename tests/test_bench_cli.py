@@ -100,7 +100,7 @@ def _list_scores(tmp_path):
 
 
 def test_unknown_method_names_the_known(tmp_path, cli_error):
-    known = ("['endogenous', 'judge', 'judge-pairwise', 'judge-pointwise', 'length-long', "
+    known = ("['classifier', 'endogenous', 'judge', 'judge-pairwise', 'judge-pointwise', 'length-long', "
              "'length-short', 'position-first', 'verifier']")
     assert f"unknown method 'rating'; known: {known}" in cli_error(
         ["bench", "rm-bench", "--model", "x", "--method", "rating", "--out",

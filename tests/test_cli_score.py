@@ -195,3 +195,22 @@ def test_on_overflow_skip_writes_the_row_with_its_reason(saved_model, tmp_path, 
     assert got[2]["scores"] == pytest.approx(reward.score("R?", ["x", "y"]), abs=1e-5)
     assert main([*argv, "--on-overflow", "skip"]) == 0  # a rerun: every row is already there
     assert read_rows(out) == got
+
+
+def test_the_loading_flags_reach_the_loaded_model(saved_model, tmp_path):
+    from rewardmine.specs import load_scorer
+
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_rows(source, ROWS)
+    assert main(["score", "--model", str(saved_model), "--input", str(source), "--output",
+                 str(out), "--attn-implementation", "eager", "--max-tokens-per-batch", "100",
+                 "--dtype", "float32", "--device", "cpu"]) == 0
+    # the command's reward, as the loader memoized it for exactly these settings
+    reward = load_scorer(f"endogenous:{saved_model}", progress=False, dtype="float32",
+                         device="cpu", max_tokens_per_batch=100,
+                         model_kwargs={"attn_implementation": "eager"})
+    assert reward.max_tokens_per_batch == 100
+    assert reward.model.config._attn_implementation == "eager"
+    scores = [json.loads(line) for line in out.read_text().splitlines()]
+    assert scores[1]["score"] == pytest.approx(
+        reward.score_many([ROWS[1]["prompt"]], [ROWS[1]["response"]])[0])

@@ -9,7 +9,7 @@ import argparse
 import pytest
 
 from openai_stub import serve
-from rewardmine.cli.judge import key_value
+from rewardmine.cli.flags import key_value
 from rewardmine.conversions import ScorerJudge
 from rewardmine.judge.options import GenerationOptions, split_generation
 from rewardmine.judge.panel import JudgePanel

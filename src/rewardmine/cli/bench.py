@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rewardmine.bench.registry import BENCHMARKS, make_benchmark
-from rewardmine.cli.judge import key_value
+from rewardmine.cli.flags import add_load_flags, key_value, load_settings
 from rewardmine.errors import UsageError
 
-ENDOGENOUS_FLAGS = ("dtype", "device", "alpha", "terminal", "aggregate")
+ENDOGENOUS_FLAGS = ("alpha", "terminal", "aggregate")
 BENCH_SETTINGS = ("system_prompts", "principles", "splits", "columns", "split")
 
 
@@ -66,8 +66,7 @@ def register(commands: Any) -> None:
         sub.add_argument("--option", action="append", type=key_value, default=[],
                          metavar="KEY=VALUE", help="method option, VALUE read as JSON when it "
                          "parses (max_new_tokens=512, thinking=false), else as text (repeatable)")
-        sub.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
-        sub.add_argument("--device")
+        add_load_flags(sub)
         sub.add_argument("--alpha", type=float)
         sub.add_argument("--terminal", choices=["zero", "value"])
         sub.add_argument("--aggregate", choices=["sum", "mean"])
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if "columns" in extra:  # ROLE=COLUMN pairs; a column is named by text
         extra["columns"] = {role: str(column) for role, column in extra["columns"]}
     bench = make_benchmark(args.bench_name, extra)
-    options = dict(args.option)
+    options = {**load_settings(args), **dict(args.option)}
     for flag in ENDOGENOUS_FLAGS:
         if getattr(args, flag) is not None:
             options[flag] = getattr(args, flag)

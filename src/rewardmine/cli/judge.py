@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from rewardmine.cli.flags import key_value
 from rewardmine.errors import ContextLengthError, UsageError
 from rewardmine.io import JsonlAppender, chunks, read_jsonl_lines, resumable_output
 from rewardmine.judge.options import GenerationOptions
@@ -25,19 +26,6 @@ SPEC_HELP = ("a judge: principle:PATH (local model), openai:MODEL@BASE_URL (Open
              "repeat for a panel (Kemeny consensus)")
 
 
-
-def key_value(text: str) -> tuple[str, Any]:
-    """A command-line ``KEY=VALUE`` option: VALUE read as JSON when it parses (``512``,
-    ``false``, ``[1, 10]``), else kept as text."""
-    import json
-
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"options take KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 def add_judge_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
                         spec_flag: str = "--judge", required: bool = True) -> None:

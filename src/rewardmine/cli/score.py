@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from rewardmine.chat import check_fits
+from rewardmine.cli.flags import add_load_flags, load_settings
 from rewardmine.endogenous.rows import ADDED, row_responses, score_rows
 from rewardmine.errors import ContextLengthError, UsageError
 from rewardmine.io import (
@@ -46,9 +47,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--system", default=None, help="system prompt that steers the reward")
     parser.add_argument("--token-rewards", action="store_true",
                         help="also write per-token rewards (one response per row only)")
-    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="default: the checkpoint's own (auto)")
-    parser.add_argument("--device", help="default: auto")
+    add_load_flags(parser)
     parser.add_argument("--alpha", type=float, help="default: 1")
     parser.add_argument("--terminal", choices=["zero", "value"], help="default: zero")
     parser.add_argument("--aggregate", choices=["sum", "mean"],
@@ -106,8 +105,9 @@ def _check_encoding(model: Any, lines: list[tuple[int, dict[str, Any]]],
     return skipped
 
 
-SETTINGS = ("dtype", "device", "alpha", "terminal", "aggregate")
-"""The reward's settings that have flags; a flag left out keeps the reward's default."""
+SETTINGS = ("alpha", "terminal", "aggregate")
+"""The reward's own settings that have flags (besides the loading flags); a flag left out keeps
+the reward's default."""
 
 
 def _factory(args: argparse.Namespace) -> Any:
@@ -121,7 +121,8 @@ def _factory(args: argparse.Namespace) -> Any:
     if args.token_rewards and spec.kind == "logprobs":
         raise UsageError("--token-rewards needs V(s_t) at every position, which a "
                          "log-probability server does not return (see docs/endogenous.md)")
-    settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
+    settings = {**load_settings(args),
+                **{k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}}
     try:
         check_settings(spec, settings)
     except ValueError as error:

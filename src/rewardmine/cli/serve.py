@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from rewardmine.cli.flags import add_load_flags, load_settings
 from rewardmine.cli.judge import add_judge_arguments, judge_settings
 
 
@@ -75,9 +76,7 @@ def register(commands: Any) -> None:
                         help="a longer request head is answered 431")
     parser.add_argument("--graceful-timeout", type=float, default=60.0,
                         help="seconds to finish accepted requests on shutdown")
-    parser.add_argument("--dtype", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"])
-    parser.add_argument("--device", default="auto")
+    add_load_flags(parser)  # the endogenous model's; a judge's go in --judge-option
     parser.set_defaults(run=run)
 
 
@@ -142,8 +141,7 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
         if spec is not None:
             from rewardmine.endogenous import EndogenousReward
 
-            endogenous = EndogenousReward.from_pretrained(spec.target, dtype=args.dtype,
-                                                          device=args.device)
+            endogenous = EndogenousReward.from_pretrained(spec.target, **load_settings(args))
         judge = _load_judge(**judge_options) if has_judge else None
         return create_app(endogenous=endogenous, judge=judge, config=config)
 
@@ -155,12 +153,15 @@ def build(args: argparse.Namespace, *, keys_from_env: bool = True) -> Any:
         if spec is not None:
             workers["endogenous"] = ModelWorker(functools.partial(
                 load_endogenous_runner, spec.target, prompt_cache=args.prompt_cache,
-                dtype=args.dtype, device=args.device), name="endogenous",
+                **load_settings(args)), name="endogenous",
                 torch_threads=args.worker_threads or "auto")
         if has_judge:
             workers["judge"] = ModelWorker(functools.partial(_judge_runner, **judge_options),
                                            name="judge", torch_threads=args.worker_threads or "auto")
-        encoder = RequestEncoder.from_pretrained(spec.target) if spec is not None else None
+        from rewardmine.models import LoadOptions
+
+        load, _ = LoadOptions.split(load_settings(args))  # the tokenizer of that same revision
+        encoder = RequestEncoder.from_pretrained(spec.target, load) if spec is not None else None
     except BaseException:
         for worker in workers.values():
             worker.close()
@@ -189,9 +190,10 @@ def remote_endogenous(args: argparse.Namespace, spec: Any) -> Any:
     from rewardmine.server.scoring import RequestEncoder
     from rewardmine.specs import load_scorer
 
-    fixed = {"--prompt-cache": (args.prompt_cache, "auto"), "--dtype": (args.dtype, "auto"),
-             "--device": (args.device, "auto")}
-    bad = [flag for flag, (value, default) in fixed.items() if value != default]
+    bad = ["--prompt-cache"] if args.prompt_cache != "auto" else []
+    given = load_settings(args)
+    given.update(given.pop("model_kwargs", {}))
+    bad += [f"--{name.replace('_', '-')}" for name in given]
     if bad:
         raise SystemExit(f"rewardmine serve: {', '.join(bad)} do not apply to a logprobs: "
                          "reward: the log-probability server holds the model")
