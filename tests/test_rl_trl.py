@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from rewardmine import EndogenousReward, Judgement
@@ -232,3 +233,30 @@ def test_grpo_trainer_runs_with_each_reward(which, tmp_path, tokenizer, reward):
     assert all(math.isfinite(h[f"rewards/{func.__name__}/mean"]) for h in logged)
     if which == "judge":
         assert len(judge.requests) == 4 and all(len(r["responses"]) == 2 for r in judge.requests)
+
+
+def test_group_normalisation_standardizes_each_grpo_group(reward):
+    prompts = ["What is 2+2?"] * 3 + ["Sort 3 1 2."] * 3
+    completions = ["4", "5", "It is four.", "1 2 3", "3 2 1", "1 3 2"]
+    raw = endogenous_reward_func(reward)(prompts=prompts, completions=completions)
+    func = endogenous_reward_func(reward, normalize="group", num_generations=3)
+    got = func(prompts=prompts, completions=completions)
+    assert "normalize=group" in func.__name__
+    for start in (0, 3):  # an independent standardization of each group
+        group = np.array(raw[start:start + 3])
+        want = (group - group.mean()) / (group.std() + 1e-4)
+        assert got[start:start + 3] == pytest.approx(want.tolist(), abs=1e-9)
+
+    def advantages(values):  # GRPO's per-group advantages
+        out = []
+        for start in (0, 3):
+            g = np.array(values[start:start + 3])
+            out += ((g - g.mean()) / (g.std() + 1e-4)).tolist()
+        return out
+
+    assert advantages(got) == pytest.approx(advantages(raw), abs=1e-3)  # alone: same advantages
+    with pytest.raises(ValueError, match="needs num_generations"):
+        endogenous_reward_func(reward, normalize="group")
+    with pytest.raises(ValueError, match="not a multiple of num_generations=4"):
+        endogenous_reward_func(reward, normalize="group", num_generations=4)(
+            prompts=prompts, completions=completions)

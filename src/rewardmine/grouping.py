@@ -145,3 +145,18 @@ def judge_groups(judge: ListJudge, principle: str | None, prompts: Sequence[Any]
                                       reference_template=reference_template)
     verdicts = judge.judge_many(requests)
     return scatter_rewards(groups, verdicts, len(prompts), reward=reward), list(verdicts)
+
+
+def standardize(values: Sequence[float], groups: Sequence[Sequence[int]], *,
+                eps: float = 1e-4) -> list[float]:
+    """Each group's values as (value - group mean) / (group std + ``eps``) (the population std,
+    as GRPO computes its advantages); a group of one, or of equal values, becomes 0s."""
+    import numpy as np
+
+    out = np.zeros(len(values))
+    array = np.asarray(values, dtype=np.float64)
+    for members in groups:
+        index = np.asarray(members, dtype=np.int64)
+        group = array[index]
+        out[index] = (group - group.mean()) / (group.std() + eps)
+    return out.tolist()

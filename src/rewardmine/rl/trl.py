@@ -23,7 +23,12 @@ from typing import Any, Literal
 
 from rewardmine.chat import completion_text
 from rewardmine.endogenous.served import ServedReward
-from rewardmine.grouping import DEFAULT_REFERENCE_TEMPLATE, consecutive_groups, judge_groups
+from rewardmine.grouping import (
+    DEFAULT_REFERENCE_TEMPLATE,
+    consecutive_groups,
+    judge_groups,
+    standardize,
+)
 from rewardmine.protocols import JudgeReward, ListJudge
 from rewardmine.rl.actions import ActionSource, ids_match_texts, score_actions
 from rewardmine.rl.common import score_text_pairs
@@ -71,6 +76,13 @@ class EndogenousRewardFunc:
             it logs ``<name>/scored_ids`` (1 or 0) on each call.
         name: the metric name; by default derived from the spec and the options, so two
             differently configured functions never log as one.
+        normalize: "none" returns the rewards as they are (log-likelihood scale: tens to hundreds
+            of nats, negative); "group" standardizes them within each GRPO group of
+            ``num_generations`` consecutive completions (mean 0, std 1), so that a weighted sum
+            with other reward functions (TRL's ``reward_weights``) mixes them on one scale.
+            GRPO's own group normalisation gives the same advantages either way for this
+            reward alone.
+        num_generations: the trainer's ``GRPOConfig.num_generations`` (``normalize="group"``).
         settings: the reward's settings when ``reward`` is a spec (``aggregate``: "sum", the
             paper's response reward, or "mean", the length-normalised log-likelihood;
             ``dtype``, ``device``, ``alpha``, ...).
@@ -79,7 +91,15 @@ class EndogenousRewardFunc:
     def __init__(self, reward: Any, *, system: str | None = None,
                  prompt_format: Literal["chat", "text"] = "chat",
                  actions: ActionSource = "auto", name: str | None = None,
-                 **settings: Any) -> None:
+                 normalize: Literal["none", "group"] = "none",
+                 num_generations: int | None = None, **settings: Any) -> None:
+        if normalize not in ("none", "group"):
+            raise ValueError(f"normalize must be 'none' or 'group', not {normalize!r}")
+        if normalize == "group" and (not isinstance(num_generations, int)
+                                     or num_generations < 2):
+            raise ValueError("normalize='group' needs num_generations (GRPOConfig."
+                             f"num_generations, at least 2), got {num_generations!r}")
+        self.normalize, self.num_generations = normalize, num_generations
         if prompt_format not in ("chat", "text"):
             raise ValueError(f"prompt_format must be 'chat' or 'text', not {prompt_format!r}")
         if prompt_format == "text" and system is not None:
@@ -120,6 +140,8 @@ class EndogenousRewardFunc:
             parts.append("text")
         if self.actions != "auto":
             parts.append(self.actions)
+        if self.normalize != "none":
+            parts.append(f"normalize={self.normalize}")
         if self.system is not None:
             parts.append(f"system={_digest(self.system)}")
         return ":".join(["endogenous_reward", *parts])
@@ -158,13 +180,21 @@ class EndogenousRewardFunc:
 
     def __call__(self, prompts: list[Any], completions: list[Any],
                  completion_ids: list[list[int]] | None = None, **kwargs: Any) -> list[float]:
+        rewards = self._rewards(prompts, completions, completion_ids, kwargs.get("log_metric"))
+        if self.normalize == "group":
+            assert self.num_generations is not None
+            return standardize(rewards, consecutive_groups(len(rewards), self.num_generations))
+        return rewards
+
+    def _rewards(self, prompts: list[Any], completions: list[Any],
+                 completion_ids: list[list[int]] | None, log_metric: Any) -> list[float]:
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         if self.prompt_format == "text":
             bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
             if bad:
                 raise ValueError(f"prompt {bad[0]} is a list of messages but prompt_format='text' "
                                  "needs string prompts; use prompt_format='chat'")
-        ids = self._use_ids(completion_ids, texts, kwargs.get("log_metric"))
+        ids = self._use_ids(completion_ids, texts, log_metric)
         model = self.model
         if isinstance(model, ServedReward):
             if ids:
