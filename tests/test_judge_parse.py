@@ -181,3 +181,11 @@ def test_bad_arguments_raise():
         parse_judgement("{}", ["a", "a"])
     with pytest.raises(TypeError):
         parse_judgement(None, ["a"])  # type: ignore[arg-type]
+
+
+def test_an_id_scored_twice_is_invalid_not_its_last_value():
+    """json.loads keeps the last of two equal keys; a verdict that scores an id twice (a way to
+    hide a score from the check that every id is scored once) is invalid instead."""
+    text = ('{"scores": {"a": 5, "a": 1, "b": 3}, "best-to-worst": ["a", "b"]}')
+    verdict = parse_judgement(text, ["a", "b"])
+    assert not verdict.ok and "the key 'a' twice" in verdict.error

@@ -133,3 +133,54 @@ def test_the_training_reward_and_the_benchmark_share_one_kendall_tau():
         score = verdict_accuracy_score(text, ids, truth, tau_weight=1.0)
         tau = stats.kendalltau(predicted, truth, variant="b").statistic
         assert score == pytest.approx(0.5 if len(set(predicted)) == 1 else (tau + 1) / 2)
+
+
+def audit_outputs(prompt_text):
+    """Outputs a policy in training could try, none of them a correct, complete verdict."""
+    good_scores = {"model-1": 5, "model-2": 3, "model-3": 1}
+    ranking = ["model-1", "model-2", "model-3"]
+
+    def verdict(scores, order, think="I compared them."):
+        return f"<think>{think}</think>\n" + json.dumps({"scores": scores, "best-to-worst": order})
+
+    return {
+        "empty": "",
+        "thinking only": "<think>they are all fine</think>",
+        "omits an id": verdict({"model-1": 5, "model-2": 3}, ["model-1", "model-2"]),
+        "repeats an id in the ranking": verdict(good_scores, ["model-1", "model-1", "model-3"]),
+        "repeats an id in the scores": ('<think>x</think>\n{"scores": {"model-1": 5, '
+                                        '"model-1": 4, "model-2": 3, "model-3": 1}, '
+                                        '"best-to-worst": ["model-1", "model-2", "model-3"]}'),
+        "scores above the scale": verdict({"model-1": 9, "model-2": 3, "model-3": 1}, ranking),
+        "scores below the scale": verdict({"model-1": 5, "model-2": 3, "model-3": 0}, ranking),
+        "non-integer scores": verdict({"model-1": 4.5, "model-2": 3, "model-3": 1}, ranking),
+        "ranking disagrees with the scores": verdict(good_scores, ["model-3", "model-2",
+                                                                   "model-1"]),
+        "an unknown id": verdict({**good_scores, "model-4": 2}, [*ranking, "model-4"]),
+        "everything tied": verdict({"model-1": 3, "model-2": 3, "model-3": 3}, ranking),
+        "copies the prompt": prompt_text,
+        "two answers": verdict(good_scores, ranking) + "\n" + verdict(
+            {"model-1": 1, "model-2": 3, "model-3": 5}, ranking[::-1]),
+    }
+
+
+def test_no_flawed_verdict_earns_what_a_correct_one_earns():
+    """The reward audit: each reward gives its maximum only to a correct, complete verdict (the
+    published package's accuracy reward gave an empty prediction 1.0)."""
+    row = training_example("Prefer correct answers.", "What is 2+2?",
+                           {"model-1": "4", "model-2": "four-ish", "model-3": "5"},
+                           {"model-1": 5, "model-2": 3, "model-3": 1}, rng=random.Random(0))
+    ids, truth = IDS, TRUTH
+    prompt_text = "\n".join(m["content"] for m in row["prompt"])
+    correct = answer([5, 3, 1], ["model-1", "model-2", "model-3"])
+    best = {"format": verdict_format_score(correct, ids),
+            "accuracy": verdict_accuracy_score(correct, ids, truth),
+            "combined": verdict_reward([correct], ids=[ids], truth_scores=[truth])[0]}
+    assert best == {"format": 1.0, "accuracy": 1.0, "combined": pytest.approx(1.0)}
+    for name, text in audit_outputs(prompt_text).items():
+        got = {"format": verdict_format_score(text, ids),
+               "accuracy": verdict_accuracy_score(text, ids, truth),
+               "combined": verdict_reward([text], ids=[ids], truth_scores=[truth])[0]}
+        assert got["combined"] < best["combined"], (name, got)
+        assert got["format"] < 1.0 or got["accuracy"] < 1.0, (name, got)
+    assert verdict_accuracy_score("", ids, truth) == 0.0  # never a perfect score for nothing

@@ -92,9 +92,25 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _UNQUOTED_KEY = re.compile(r"([{,]\s*)([A-Za-z_][\w\-]*)(\s*:)")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidVerdict(f"the answer gives the key {key!r} twice; each id is scored "
+                                 "once")
+        seen[key] = value
+    return seen
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` that refuses an object giving one key twice (json would keep the last
+    value silently, so a verdict could score an id twice and pass): an InvalidVerdict."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def _load(candidate: str, notes: _Notes) -> Any:
     try:
-        return json.loads(candidate)
+        return loads(candidate)
     except json.JSONDecodeError as error:
         first_error = error
     fixed, applied = candidate, []
@@ -109,7 +125,7 @@ def _load(candidate: str, notes: _Notes) -> Any:
         fixed = changed
         applied.append(name)
         try:
-            value = json.loads(fixed)
+            value = loads(fixed)
         except json.JSONDecodeError:
             continue
         notes.add("JSON syntax: " + ", ".join(applied))

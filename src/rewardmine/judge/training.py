@@ -35,6 +35,7 @@ from rewardmine.judge.parse import (
     RANKING_KEY,
     InvalidVerdict,
     json_objects,
+    loads,
     parse_judgement,
     split_thinking,
 )
@@ -59,7 +60,7 @@ def verdict_format_score(text: str, ids: Sequence[str], *, scale: tuple[int, int
         spans, _ = json_objects(answer)
         if spans:
             start, end = spans[-1]
-            value = json.loads(answer[start:end])
+            value = loads(answer[start:end])
             if isinstance(value, dict) and set(value) == {"scores", RANKING_KEY}:
                 obj = value
     except (InvalidVerdict, json.JSONDecodeError):
