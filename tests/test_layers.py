@@ -12,7 +12,7 @@ FOUNDATION = {"types", "protocols", "grouping", "conversions", "models", "chat",
               "errors", "io", "progress", "upstream", "statistics", "optional"}
 SCORERS = {"endogenous", "judge", "consensus", "classifier"}
 LOADER = {"specs"}  # names and loads a reward of either family
-CONSUMERS = {"bench", "rl", "server", "distributed"}
+CONSUMERS = {"bench", "rl", "server", "distributed", "judgetraining"}
 # what each part may import from rewardmine, beyond itself
 ALLOWED = {
     **{name: FOUNDATION for name in FOUNDATION},
@@ -22,6 +22,7 @@ ALLOWED = {
     "rl": FOUNDATION | SCORERS | LOADER,
     "server": FOUNDATION | SCORERS | LOADER,
     "distributed": FOUNDATION | SCORERS | LOADER | {"server"},
+    "judgetraining": FOUNDATION | SCORERS | LOADER | {"bench"},
 }
 
 

@@ -1,5 +1,6 @@
 """The ``rewardmine`` command: one module per subcommand in this package (``score``, ``judge``,
-``bench``, ``build-bench``, ``serve``, ``demo``); the library's packages hold no argparse.
+``bench``, ``build-bench``, ``serve``, ``train-judge``, ``demo``); the library's packages hold
+no argparse.
 
 A user error (a missing file, a bad option or row, an item over the context) prints one line,
 ``rewardmine COMMAND: message``, and exits with status 2; Ctrl-C prints one line and exits with
@@ -21,7 +22,7 @@ USER_ERRORS = (RewardmineError, ValueError, TypeError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rewardmine.cli import bench, build_bench, demo, judge, score, serve
+    from rewardmine.cli import bench, build_bench, demo, judge, score, serve, train_judge
 
     parser = argparse.ArgumentParser(
         prog="rewardmine", description="Reward signals you do not have to train."
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true",
                         help="show the full traceback of an error (also REWARDMINE_TRACEBACK=1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, score, judge, bench, build_bench, serve):
+    for module in (demo, score, judge, bench, build_bench, serve, train_judge):
         module.register(commands)
     return parser
 

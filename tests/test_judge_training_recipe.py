@@ -1,0 +1,112 @@
+"""Training a judge: lists from every source, the split by principle, the GRPO rows as the judge
+renders them, and the train-judge command end to end with a real GRPOTrainer on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rewardmine.judge.prompt import system_prompt
+from rewardmine.judgetraining.data import (
+    JudgeList,
+    grpo_rows,
+    load_lists,
+    split_by_principle,
+    write_lists,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+
+
+def lists(principles=("brevity", "accuracy", "safety", "tone"), per=3):
+    return [JudgeList(f"{p}-{k}", p, f"Judge by {p}.", f"Question {k}?",
+                      {"a": "x" * (k + 1), "b": "yy", "c": "zzz z"}, {"a": 3.0, "b": 2.0, "c": 1.0})
+            for p in principles for k in range(per)]
+
+
+def test_a_build_bench_file_and_a_principle_benchmark_both_load(tmp_path):
+    path = tmp_path / "benchmark.jsonl"
+    write_lists(lists(), path)
+    loaded = load_lists(path)
+    assert loaded == lists()  # write_lists writes build-bench rows; they read back as they were
+    dsp = load_lists("principles-dsp", data=FIXTURES / "dsp")
+    assert {x.principle for x in dsp} == {"academy", "business", "entertainment", "literature"}
+    first = dsp[0]
+    assert len(first.responses) == 5 and max(first.truth.values()) > min(first.truth.values())
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"principle": "p", "prompt": "q", "responses": ["a", "b"],
+                               "scores": [1, 1]}) + "\n")
+    with pytest.raises(ValueError, match="row 1: a list needs two or more responses with "
+                                         "different scores"):
+        load_lists(bad)
+
+
+def test_the_split_is_by_principle_never_by_row():
+    train, held, names = split_by_principle(lists(), held_out=0.25, seed=3)
+    assert len(names) == 1 and {x.principle for x in held} == set(names)
+    assert not {x.principle for x in train} & set(names)
+    assert len(train) + len(held) == 12 and len(held) == 3
+    train, held, names = split_by_principle(lists(), held_out=["tone", "safety"])
+    assert names == ["safety", "tone"] and len(held) == 6
+    for bad in (["nope"], ["brevity", "accuracy", "safety", "tone"], 0.0, 1.5):
+        with pytest.raises(ValueError):
+            split_by_principle(lists(), held_out=bad)
+    with pytest.raises(ValueError, match="two or more"):
+        split_by_principle(lists(("one",)), held_out=0.5)
+
+
+def test_rows_are_the_judges_prompt_with_ids_and_positions_drawn_per_row():
+    rows = grpo_rows(lists(per=30), seed=0)
+    row = rows[0]
+    system, user = row["prompt"]
+    assert system == {"role": "system", "content": system_prompt((1, 5))}
+    shown = json.loads(user["content"])
+    assert set(shown) == {"principle", "prompt", "responses"}
+    assert shown["principle"] == "Judge by brevity." and list(shown["responses"]) == row["ids"]
+    truth_by_text = {"x": 3.0, "yy": 2.0, "zzz z": 1.0}
+    assert row["truth_scores"] == [truth_by_text[shown["responses"][i]] for i in row["ids"]]
+    # which masked id, and which position, the best response gets varies from row to row
+    best_ids = Counter(r["ids"][r["truth_scores"].index(3.0)] for r in rows)
+    assert len(best_ids) == 3 and min(best_ids.values()) > 10
+    assert grpo_rows(lists(per=30), seed=0) == rows and grpo_rows(lists(per=30), seed=1) != rows
+
+
+def test_train_judge_end_to_end_on_a_tiny_model(tmp_path):
+    pytest.importorskip("trl")
+    from rewardmine import PrincipleJudge
+    from rewardmine.cli import main
+    from rewardmine.testing import build_model, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    start = tmp_path / "start"
+    build_model("qwen2", len(tokenizer), seed=0, max_position_embeddings=2048).save_pretrained(
+        start)
+    tokenizer.save_pretrained(start)
+    out = tmp_path / "run"
+    assert main(["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
+                 "--model", str(start), "--out", str(out), "--held-out", "literature",
+                 "--steps", "1", "--batch-size", "4", "--num-generations", "2",
+                 "--max-completion-length", "8", "--learning-rate", "1e-3"]) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert split["held_out_principles"] == ["literature"]
+    assert "literature" not in split["train_principles"]
+    held = [json.loads(line) for line in (out / "heldout.jsonl").read_text().splitlines()]
+    assert held and {row["dimension"] for row in held} == {"literature"}
+    log = json.loads((out / "log.json").read_text())["log"]
+    assert any("rewards/verdict_reward/mean" in h for h in log)
+    judge = PrincipleJudge.from_pretrained(str(out / "model"), max_new_tokens=8, thinking=False,
+                                           on_invalid="return")
+    (verdict,) = judge.judge_many([{"principle": "p", "prompt": "q",
+                                    "responses": {"a": "1", "b": "2"}}])
+    assert verdict.status in ("ok", "invalid")  # the trained weights load and generate
+    # the held-out file is what bench reads: the trained judge evaluated on it, as documented
+    assert main(["bench", "principles-build-bench", "--data", str(out / "heldout.jsonl"),
+                 "--method", "judge", "--model", f"principle:{out / 'model'}",
+                 "--option", "constrained=true", "--option", "thinking=false",
+                 "--option", "max_new_tokens=600", "--out", str(tmp_path / "eval"),
+                 "--resamples", "20"]) == 0
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["items"] == len(held) and summary["run"]["scorer_kind"] == "generative"
