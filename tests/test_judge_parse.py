@@ -188,4 +188,4 @@ def test_an_id_scored_twice_is_invalid_not_its_last_value():
     hide a score from the check that every id is scored once) is invalid instead."""
     text = ('{"scores": {"a": 5, "a": 1, "b": 3}, "best-to-worst": ["a", "b"]}')
     verdict = parse_judgement(text, ["a", "b"])
-    assert not verdict.ok and "the key 'a' twice" in verdict.error
+    assert not verdict.ok and "the key 'a' appears twice" in verdict.error

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
+from rewardmine.bench.base import Candidate, Item, Reference, Table
 from rewardmine.bench.data import load_records
 from rewardmine.bench.metrics import ScorerKind, TieRule, tie_credit
-from rewardmine.bench.principles import list_figures, list_metrics, list_pair_counts, list_table
+from rewardmine.bench.principles import graded_rows_table, list_figures, list_pair_counts
 from rewardmine.chat import completion_text, normalize_messages
 
 ROLES = ("id", "prompt", "chosen", "rejected", "responses", "ranks", "scores", "stratum")
@@ -145,17 +145,7 @@ class PreferenceData:
                 "scores": list(scores)}
 
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
-        credit = tie_credit(self.ties, kind)
-        ids, values, strata = [], [], []
-        for number, row in enumerate(rows, start=1):
-            item_id = row_id(row, number)
-            grades = numbers(row, "grades", None, item_id)
-            scores = numbers(row, "scores", len(grades), item_id)
-            ids.append(item_id)
-            values.append(list_metrics(scores, grades, credit=credit,
-                                       identical=row_identical(row)))
-            strata.append(str(row.get("stratum") or "-"))
-        return list_table(ids, values, strata)
+        return graded_rows_table(rows, credit=tie_credit(self.ties, kind), stratum="stratum")
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
         return list_figures(values, strata, "stratum")

@@ -22,15 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from rewardmine.bench.base import Candidate, Item, Reference, Table, numbers, row_id, row_identical
+from rewardmine.bench.base import Candidate, Item, Reference, Table
 from rewardmine.bench.metrics import ScorerKind, tie_credit
 from rewardmine.bench.principles import (
     LIST_TIES,
     LIST_TIES_SOURCE,
+    graded_rows_table,
     list_figures,
-    list_metrics,
     list_pair_counts,
-    list_table,
 )
 from rewardmine.io import read_jsonl
 
@@ -89,20 +88,7 @@ class PrincipleFile:
                 "grades": item.extra["grades"], "scores": list(scores)}
 
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
-        credit = tie_credit(self.ties, kind)
-        ids, values, strata = [], [], []
-        for number, row in enumerate(rows, start=1):
-            item_id = row_id(row, number)
-            grades = numbers(row, "grades", None, item_id)
-            if len(grades) < 2 or len(set(grades)) < 2:
-                raise ValueError(f"item {item_id}: 'grades' must hold two or more different "
-                                 f"numbers, got {grades}")
-            scores = numbers(row, "scores", len(grades), item_id)
-            ids.append(item_id)
-            values.append(list_metrics(scores, grades, credit=credit,
-                                       identical=row_identical(row)))
-            strata.append(str(row.get("dimension") or "-"))
-        return list_table(ids, values, strata)
+        return graded_rows_table(rows, credit=tie_credit(self.ties, kind), stratum="dimension")
 
     def figures(self, values: np.ndarray, strata: np.ndarray) -> dict[str, float]:
         return list_figures(values, strata, "dimension")

@@ -199,6 +199,24 @@ def list_pair_counts(table: Table) -> dict[str, int]:
             "identical_pairs": int(table.values[:, 6].sum())}
 
 
+def graded_rows_table(rows: Sequence[Mapping[str, Any]], *, credit: float, stratum: str
+                      ) -> Table:
+    """The table of rows that carry their own ``grades`` and ``scores`` (a build-bench list, a
+    preference record), each row's stratum read from its ``stratum`` key."""
+    ids, values, strata = [], [], []
+    for number, row in enumerate(rows, start=1):
+        item_id = row_id(row, number)
+        grades = numbers(row, "grades", None, item_id)
+        if len(grades) < 2 or len(set(grades)) < 2:
+            raise ValueError(f"item {item_id}: 'grades' must hold two or more different "
+                             f"numbers, got {grades}")
+        scores = numbers(row, "scores", len(grades), item_id)
+        ids.append(item_id)
+        values.append(list_metrics(scores, grades, credit=credit, identical=row_identical(row)))
+        strata.append(str(row.get(stratum) or "-"))
+    return list_table(ids, values, strata)
+
+
 def list_table(ids: list[str], values: list[list[float]], strata: list[str]) -> Table:
     """A table of per-list metric rows, refusing duplicate item ids and an empty run."""
     if len(set(ids)) != len(ids):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from rewardmine.io import unique_keys
 from rewardmine.types import Judgement
 
 RANKING_KEY = "best-to-worst"
@@ -92,20 +93,15 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _UNQUOTED_KEY = re.compile(r"([{,]\s*)([A-Za-z_][\w\-]*)(\s*:)")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise InvalidVerdict(f"the answer gives the key {key!r} twice; each id is scored "
-                                 "once")
-        seen[key] = value
-    return seen
-
-
 def loads(text: str) -> Any:
     """``json.loads`` that refuses an object giving one key twice (json would keep the last
     value silently, so a verdict could score an id twice and pass): an InvalidVerdict."""
-    return json.loads(text, object_pairs_hook=_unique_keys)
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as error:  # unique_keys: a key given twice
+        raise InvalidVerdict(f"the answer is not one verdict: {error}") from None
 
 
 def _load(candidate: str, notes: _Notes) -> Any:
