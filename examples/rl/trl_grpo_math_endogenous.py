@@ -49,15 +49,22 @@ def grpo_config(output_dir: str, *, num_generations: int = 8, gradient_accumulat
                 **overrides: Any) -> Any:
     """The run's GRPOConfig: responses up to 1024 tokens and KL coefficient 0.01 as in the paper;
     the optimiser settings are a starting point, not the paper's."""
+    import inspect
+
+    from transformers import TrainingArguments
     from trl import GRPOConfig
 
+    # transformers 5.2x renamed gradient checkpointing (the old name warns, and goes in v6)
+    checkpointing = ("activation_checkpointing" if "activation_checkpointing"
+                     in inspect.signature(TrainingArguments.__init__).parameters
+                     else "gradient_checkpointing")
     return GRPOConfig(
         output_dir=output_dir,
         max_completion_length=max_completion_length,
         beta=0.01,  # KL coefficient, as in the paper
         num_generations=num_generations, per_device_train_batch_size=num_generations,
         gradient_accumulation_steps=gradient_accumulation_steps, learning_rate=1e-6,
-        lr_scheduler_type="constant", temperature=1.0, bf16=bf16, gradient_checkpointing=True,
+        lr_scheduler_type="constant", temperature=1.0, bf16=bf16, **{checkpointing: True},
         logging_steps=1, save_steps=100, report_to="none", use_vllm=use_vllm, **overrides,
     )
 
