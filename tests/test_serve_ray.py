@@ -98,3 +98,59 @@ def test_a_killed_replica_is_restarted_and_the_url_answers(replicas):
         assert time.monotonic() < deadline, f"no second replica after the kill: {seen}"
         time.sleep(1)
     assert len(seen - before) == 1  # one new replica, the other one kept
+
+
+def test_the_router_resends_a_request_whose_replica_died_then_answers_503(monkeypatch):
+    import asyncio
+
+    from ray import exceptions as ray_errors
+
+    from rewardmine.distributed import ray_serve
+
+    async def no_wait(seconds):
+        return None
+
+    monkeypatch.setattr(asyncio, "sleep", no_wait)
+    calls = []
+
+    async def dies_once(*request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise ray_errors.ActorDiedError()
+        return 200, [(b"content-type", b"application/json")], b'{"rewards": [1.0]}'
+
+    request = ("POST", "/v1/score", b"", [], b"{}")
+    assert asyncio.run(ray_serve.Router(dies_once).answer(*request))[0] == 200
+    assert len(calls) == 2 and calls[0] == calls[1] == request  # the same request, resent
+
+    async def always_dead(*request):
+        raise ray_errors.ActorUnavailableError("gone", None)
+
+    status, headers, body = asyncio.run(ray_serve.Router(always_dead).answer(*request))
+    assert status == 503 and (b"retry-after", b"2") in headers and b"retry" in body
+
+    async def a_bug(*request):
+        raise ValueError("a bug in the app")
+
+    with pytest.raises(ValueError, match="a bug"):  # only a replica's death is resent
+        asyncio.run(ray_serve.Router(a_bug).answer(*request))
+
+
+def test_an_asgi_call_in_process_returns_status_headers_and_body():
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from rewardmine.distributed.ray_serve import call_asgi
+
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(payload: dict):
+        return {"got": payload}
+
+    status, headers, body = asyncio.run(call_asgi(app, "POST", "/echo", b"",
+                                                  [(b"content-type", b"application/json")],
+                                                  b'{"a": 1}'))
+    assert status == 200 and body == b'{"got":{"a":1}}'
+    assert (b"content-type", b"application/json") in headers
