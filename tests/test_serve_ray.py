@@ -154,3 +154,18 @@ def test_an_asgi_call_in_process_returns_status_headers_and_body():
                                                   b'{"a": 1}'))
     assert status == 200 and body == b'{"got":{"a":1}}'
     assert (b"content-type", b"application/json") in headers
+
+
+def test_a_taken_port_is_refused_before_serve_starts():
+    import socket
+
+    from rewardmine.distributed.ray_serve import serve_replicas
+    from rewardmine.errors import RewardmineError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(RewardmineError, match=f"port {port} on 127.0.0.1 is taken.*"
+                                                  "serve shutdown -y"):
+            serve_replicas(lambda: None, replicas=1, port=port)
