@@ -54,6 +54,10 @@ def test_the_paired_permutation_test_enumerates_every_swap_for_a_weighted_figure
     assert paired_permutation_pvalue(a, b, figure, resamples=10_000) == pytest.approx(want)
 
 
+def test_one_item_has_no_test():
+    assert np.isnan(paired_permutation_pvalue(np.ones((1, 1)), np.zeros((1, 1)), mean_of_first))
+
+
 def test_holm_against_its_definition():
     rng = np.random.default_rng(3)
     for _ in range(20):

@@ -55,7 +55,8 @@ def paired_permutation_pvalue(values_a: np.ndarray, values_b: np.ndarray,
     ``statistic(A) - statistic(B)``. Exact (all 2^n swaps) when 2^n <= ``resamples``.
 
     ``values_a`` and ``values_b`` hold one row per item, row i the same item in both;
-    ``statistic`` maps such rows to the figure (an accuracy, a weighted mean, ...).
+    ``statistic`` maps such rows to the figure (an accuracy, a weighted mean, ...). NaN for
+    fewer than two items, where there is no test.
     """
     from scipy import stats
 
@@ -64,6 +65,8 @@ def paired_permutation_pvalue(values_a: np.ndarray, values_b: np.ndarray,
         raise ValueError(f"values_a and values_b must be one (items, k) shape, got {a.shape} "
                          f"and {b.shape}")
     stacked, n = np.concatenate([a, b]), a.shape[0]
+    if n < 2:
+        return float("nan")
 
     def difference(x: np.ndarray, y: np.ndarray) -> float:
         return statistic(stacked[x]) - statistic(stacked[y])
