@@ -31,7 +31,7 @@ build() {  # build NAME MODULE "SPEC" ["NO-DEPS SPEC"]
   echo "peers: $name built in $((SECONDS - start)) s ($venv)"
 }
 
-build verl-0.9.1 verl "torch==2.13.0 verl==0.9.1 openai"
+build verl-0.9.1 verl "torch==2.13.0 verl==0.9.1 openai scipy"  # scipy: rewardmine's own dependency
 build openrlhf-0.11.2 openrlhf "torch==2.13.0 transformers==5.15.0 aiohttp sympy pylatexenc" \
   "openrlhf==0.11.2"
 

@@ -110,3 +110,29 @@ def test_train_judge_end_to_end_on_a_tiny_model(tmp_path):
                  "--resamples", "20"]) == 0
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["items"] == len(held) and summary["run"]["scorer_kind"] == "generative"
+
+
+def test_the_verl_export_holds_the_rows_verls_reward_function_reads(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from rewardmine.cli import main
+    from rewardmine.rl.verl import judge_training_score
+
+    out = tmp_path / "verl"
+    assert main(["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
+                 "--model", "unused", "--out", str(out), "--held-out", "academy",
+                 "--export-verl"]) == 0
+    assert not (out / "model").exists()  # nothing trained
+    train = pandas.read_parquet(out / "train.parquet")
+    assert set(train.columns) == {"data_source", "prompt", "ability", "reward_model",
+                                  "extra_info"}
+    assert "academy" not in set(train["extra_info"].map(lambda e: e["principle"]))
+    row = train.iloc[0]
+    truth = json.loads(row["reward_model"]["ground_truth"])
+    best = truth["ids"][truth["truth_scores"].index(max(truth["truth_scores"]))]
+    scores = {i: (5 if i == best else 1) for i in truth["ids"]}
+    verdict = json.dumps({"scores": scores, "best-to-worst": sorted(scores, key=lambda i:
+                                                                    -scores[i])})
+    assert judge_training_score("rewardmine-judge", verdict, row["reward_model"]["ground_truth"],
+                                dict(row["extra_info"])) > judge_training_score(
+        "rewardmine-judge", "", row["reward_model"]["ground_truth"], None)

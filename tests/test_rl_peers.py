@@ -89,6 +89,10 @@ def test_verl_reward_loop_scores_the_generated_ids(tmp_path, smollm2_folder):
     # per-sample compute_score scores decoded text: the truncated "4" gets an end-of-turn
     assert out["text_compute_score"] == pytest.approx(out["text_direct"], abs=1e-4)
     assert out["text_compute_score"][1] == pytest.approx(out["text_compute_score"][3])
+    # judge training at scale: verl's reward loop gives each sampled verdict the verdict reward
+    assert out["judge_training"] == pytest.approx(out["judge_training_direct"], abs=1e-6)
+    assert sorted(out["judge_training_direct"])[-1] == pytest.approx(1.0)
+    assert min(out["judge_training_direct"]) == 0.0  # "no verdict at all"
     # the async GenRM path reached the judge through reward_router_address
     assert out["async_judge"] == [5.0] * 4
     assert len(state["bodies"]) == 4 and all(b["model"] == "judge" for b in state["bodies"])

@@ -170,6 +170,30 @@ def main() -> None:
         [QUESTIONS[i // N] for i in order],
         [tok.decode(g, skip_special_tokens=True) for g in generated])
 
+    # training a judge at scale: verl's naive path scores sampled verdicts with the verdict reward
+    from rewardmine.judge.training import verdict_reward_fn
+
+    verdict_reward = verdict_reward_fn(require_thinking=False)  # judge_training_score's default
+
+    def verdict(scores):
+        ranking = sorted(scores, key=lambda k: -scores[k])
+        return json.dumps({"scores": scores, "best-to-worst": ranking})
+
+    verdicts = [verdict({"model-1": 5, "model-2": 1}), verdict({"model-1": 1, "model-2": 5}),
+                verdict({"model-1": 3, "model-2": 3}), "no verdict at all"]
+    truth = {"ids": ["model-1", "model-2"], "truth_scores": [2.0, 1.0]}
+    vdata, _, vorder = trainer_batch(tok, [[*say(v), eos] for v in verdicts], response_width=64)
+    vdata.non_tensor_batch["reward_model"] = np.array(
+        [{"ground_truth": json.dumps(truth), "style": "rule"}] * len(verdicts), dtype=object)
+    cfg = config([f"actor_rollout_ref.model.path={policy}",
+                  f"reward.custom_reward_function.path={rk_verl.__file__}",
+                  "reward.custom_reward_function.name=judge_training_score"])
+    rm_scores, _ = run_worker(cfg, vdata)
+    out["judge_training"] = rm_scores.sum(dim=1).tolist()
+    out["judge_training_direct"] = [
+        verdict_reward([verdicts[i]], ids=[truth["ids"]], truth_scores=[truth["truth_scores"]])[0]
+        for i in vorder]
+
     if judge_url:
         host = judge_url.removeprefix("http://").removesuffix("/v1")
         cfg = config([f"actor_rollout_ref.model.path={policy}",

@@ -44,11 +44,21 @@ def register(commands: Any) -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--beta", type=float, default=0.0, help="KL coefficient")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-verl", action="store_true",
+                        help="write OUT/train.parquet and OUT/heldout.parquet for verl's trainer "
+                        "(reward: rewardmine/rl/verl.py judge_training_score) and stop; nothing "
+                        "is trained here")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewardmine.judgetraining.data import grpo_rows, load_lists, split_by_principle, write_lists
+    from rewardmine.judgetraining.data import (
+        grpo_rows,
+        load_lists,
+        split_by_principle,
+        write_lists,
+        write_verl,
+    )
     from rewardmine.judgetraining.recipe import TrainConfig, train_judge
 
     try:
@@ -72,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
     (out / "split.json").write_text(json.dumps(split, indent=2) + "\n", encoding="utf-8")
     print(f"train-judge: {len(train)} lists of {len(split['train_principles'])} principles to "
           f"train on; {len(held_out)} lists of {names} held out", file=sys.stderr)
+    if args.export_verl:
+        write_verl(grpo_rows(train, seed=args.seed), out / "train.parquet")
+        write_verl(grpo_rows(held_out, seed=args.seed), out / "heldout.parquet")
+        print(f"train-judge: verl datasets in {out / 'train.parquet'} and "
+              f"{out / 'heldout.parquet'}", file=sys.stderr)
+        return 0
     log = train_judge(args.model, grpo_rows(train, seed=args.seed), out, config)
     rewards = [h for h in log if "reward" in h]
     if rewards:

@@ -180,3 +180,30 @@ async def judge_compute_score(data_source: Any, solution_str: str, ground_truth:
                                "reward_kwargs.invalid_score to give such responses a fixed reward")
         return float(invalid_score)
     return float(rewards[0])
+
+
+def judge_training_score(data_source: Any, solution_str: str, ground_truth: Any,
+                         extra_info: Mapping[str, Any] | None = None, *,
+                         format_weight: float = 0.15, accuracy_weight: float = 0.85,
+                         thinking: bool = False, **verl_extras: Any) -> float:
+    """The verdict reward of one verdict a judge in training wrote, for verl's reward loop
+    (RewardAnything's recipe at scale; ``rewardmine train-judge --export-verl`` writes the data).
+
+    ``ground_truth`` is the row's ``{"ids": [...], "truth_scores": [...]}`` (a JSON string, as
+    the exported parquet holds it, or a dict); ``solution_str`` is the verdict as verl decodes
+    it. The reward is :func:`rewardmine.judge.training.verdict_reward_fn`'s,
+    ``format_weight * format + accuracy_weight * accuracy``; ``thinking`` requires a closed
+    thinking block in the format reward.
+    """
+    import json
+
+    from rewardmine.judge.training import verdict_reward_fn
+
+    truth = json.loads(ground_truth) if isinstance(ground_truth, str) else ground_truth
+    if not isinstance(truth, Mapping) or not {"ids", "truth_scores"} <= set(truth):
+        raise ValueError("judge_training_score needs reward_model.ground_truth = {\"ids\": [...], "
+                         "\"truth_scores\": [...]} (rewardmine train-judge --export-verl writes it)")
+    reward = verdict_reward_fn(format_weight=format_weight, accuracy_weight=accuracy_weight,
+                               require_thinking=thinking)
+    return float(reward([solution_str], ids=[list(truth["ids"])],
+                        truth_scores=[list(truth["truth_scores"])])[0])
