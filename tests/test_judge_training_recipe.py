@@ -112,6 +112,24 @@ def test_train_judge_end_to_end_on_a_tiny_model(tmp_path):
     assert summary["items"] == len(held) and summary["run"]["scorer_kind"] == "generative"
 
 
+def test_the_documented_export_command_runs_as_written(tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    pytest.importorskip("pandas")
+    page = (Path(__file__).resolve().parents[1] / "docs" / "judge.md").read_text()
+    (command,) = re.findall(r"```bash\n(rewardmine train-judge --data benchmark\.jsonl.*?)```",
+                            page, flags=re.S)
+    write_lists(lists(), tmp_path / "benchmark.jsonl")
+    assert shutil.which("rewardmine"), "the rewardmine command is installed with the package"
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "data" / "train.parquet").exists()
+    assert (tmp_path / "data" / "heldout.parquet").exists()
+
+
 def test_the_verl_export_holds_the_rows_verls_reward_function_reads(tmp_path):
     pandas = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")

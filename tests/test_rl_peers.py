@@ -114,7 +114,8 @@ export -f python
 
 
 def verl_commands() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", DOCS, flags=re.S)
+    pages = DOCS + (ROOT / "docs" / "judge.md").read_text()  # judge.md: training a judge
+    blocks = re.findall(r"```bash\n(.*?)```", pages, flags=re.S)
     documented = [b for b in blocks if "python -m verl.trainer.main_ppo" in b]
     return [*documented, "DATA=/tmp bash examples/rl/verl_grpo_math_endogenous.sh\n"]
 
@@ -132,7 +133,7 @@ def test_documented_verl_commands_parse_and_land_where_verl_reads_them():
     from rewardmine.rl.verl_config import ignored_keys
 
     commands = verl_commands()
-    assert len(commands) == 6
+    assert len(commands) == 7
     script = RECORD_AND_PRINT + "".join(f"echo '@@@ {i}'\n{c}" for i, c in enumerate(commands))
     env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT / "src")}
