@@ -111,3 +111,17 @@ def test_an_endogenous_judge_checks_every_row_first(saved_model, tmp_path, cli_e
     assert main(argv) == 0
     [judged] = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(judged["judgement"]["scores"]) == ["0", "1"]
+
+
+def test_the_first_line_says_how_much_work_and_how_to_make_it_shorter(tiny_path, tmp_path,
+                                                                      capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"prompt": "q", "responses": ["a", "b", "c"]}) + "\n")
+    argv = ["judge", "--judge", f"principle:{tiny_path}", "--principle", "Be brief.",
+            "--input", str(source), "--output", str(tmp_path / "out.jsonl"),
+            "--max-new-tokens", "60", "--option", "mode=pairwise"]
+    assert main(argv) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("judge: 1 rows, up to 3 model calls of up to 60 new tokens each "
+                            "(thinking on, unconstrained); a local model on a CPU")
+    assert "--thinking off, --max-new-tokens 512 and --option constrained=true" in first

@@ -133,6 +133,34 @@ def _row_error(source: str, lines: list[tuple[int, Any]], positions: list[int],
     return UsageError(f"{source}:{lines[positions[error.index]][0]}: the row {error.detail}")
 
 
+def _plan(args: argparse.Namespace, requests: list[dict[str, Any]]) -> str:
+    """The first line, before the model loads: how much work the settings ask for, and, for a
+    local model on a CPU with settings that make each call long, how to make it shorter."""
+    from rewardmine.judge.modes import calls
+
+    settings = judge_settings(args)
+    options = GenerationOptions().replace(**{k: v for k, v in settings.items()
+                                             if k in GenerationOptions.names()})
+    mode, permutations = settings.get("mode", "listwise"), int(settings.get("permutations", 1))
+    total = len(args.judge) * sum(calls(len(r["responses"]), mode, permutations)
+                                  for r in requests)
+    constrained = bool(settings.get("constrained", False))
+    line = (f"judge: {len(requests)} rows, up to {total} model calls of up to "
+            f"{options.max_new_tokens} new tokens each (thinking "
+            f"{'on' if options.thinking else 'off'}, "
+            f"{'constrained' if constrained else 'unconstrained'})")
+    local = any(not spec.startswith(("openai", "endogenous:")) for spec in args.judge)
+    slow = options.thinking or options.max_new_tokens > 1024 or not constrained
+    if local and slow:
+        import torch
+
+        if not torch.cuda.is_available():
+            line += ("; a local model on a CPU can take minutes per call at these settings: "
+                     "--thinking off, --max-new-tokens 512 and --option constrained=true make "
+                     "each call short")
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     if args.rows_per_write < 1:
         raise UsageError(f"--rows-per-write must be at least 1, got {args.rows_per_write}")
@@ -144,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         if not todo:
             print(f"{args.output}: all {len(rows)} rows already judged", file=sys.stderr)
             return 0
+        print(_plan(args, [requests[i] for i in todo]), file=sys.stderr, flush=True)
         judge = build_judge(args)
         check = getattr(judge, "check", None)
         if check is not None:  # before any row is judged, so a bad file writes nothing
