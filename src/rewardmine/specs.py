@@ -226,11 +226,12 @@ def load_judge(spec: str | RewardSpec | Sequence[str | RewardSpec], *,
 
 
 def load_scorer(spec: str | RewardSpec, *, default: str | None = "endogenous",
-                memoize: bool = True, **settings: Any) -> Scorer:
+                defaults: Mapping[str, Any] | None = None, memoize: bool = True,
+                **settings: Any) -> Scorer:
     """:func:`load_reward` where a scorer is needed (one number per response, token ids for the
     RL adapters); a list judge is refused with the kinds that fit. A bare path is an
     ``endogenous:`` reward, a bare URL a ``serve:`` one."""
-    reward = load_reward(spec, default=default, memoize=memoize, **settings)
+    reward = load_reward(spec, default=default, defaults=defaults, memoize=memoize, **settings)
     if not is_scorer(reward):
         raise ValueError(f"{spec} is a list judge, and a scorer is needed here: use "
                          "endogenous:PATH, logprobs:MODEL@BASE_URL, serve:URL or a "
