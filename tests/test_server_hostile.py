@@ -5,6 +5,7 @@ mixed up; stalled bodies, shutdown past the graceful timeout and a stuck encoder
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -304,3 +305,29 @@ def test_encoding_is_bounded_in_time_and_health_sees_a_stuck_encoder(reward):
         huge.join()
         assert replies[0].status_code == 400 and "context" in replies[0].json()["detail"]
         assert requests.get(running.url + "/health").status_code == 200
+
+
+def test_the_rest_of_a_refused_body_is_never_read_as_the_next_request(reward):
+    """A request answered before its body has arrived (413 on its Content-Length) must not leave
+    the rest of that body to be read as the next request's head on the keep-alive connection:
+    it was, and the server answered 431 to whatever came next (the soak run found it: a good
+    request after a large hostile body). The connection closes after such a response."""
+    config = ServerConfig(api_keys=("k",), max_body_bytes=1000)
+    with BackgroundServer(create_app(endogenous=reward, config=config),
+                          limits=ConnectionLimits()) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        body = b'{"prompt": "q", "responses": ["' + b"x" * 4_000_000 + b'"]}'
+        head = (b"POST /v1/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+                b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n")
+        with contextlib.suppress(OSError):  # the server may close while the body streams
+            sock.sendall(head)
+            time.sleep(0.3)  # the 413 goes out before the body arrives
+            sock.sendall(body)
+        replies = _recv_all(sock)
+        assert replies.startswith(b"HTTP/1.1 413"), replies[:200]
+        assert b"HTTP/1.1 431" not in replies, replies[:400]
+        ok = requests.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30,
+                           headers={"Authorization": "Bearer k"})
+        assert ok.status_code == 200

@@ -10,6 +10,9 @@ limits, so an unauthenticated client cannot exhaust descriptors or memory:
   connection opening or the previous response ending, or the connection is closed (408);
 - ``max_header_bytes``: a longer request head is answered 431 and the connection closed.
 
+A response sent before its request's body was all received (a 413 for a body too large, a 401)
+closes the connection after it: the rest of that body must never be read as the next request.
+
 Request bodies are bounded in size and time by :class:`rewardmine.server.limits.Limits`.
 """
 
@@ -95,6 +98,14 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
                              f"exceeds {limits.max_header_bytes} bytes")
 
         def on_response_complete(self) -> None:
+            if self.cycle is not None and getattr(self.cycle, "more_body", False) \
+                    and not self.transport.is_closing():
+                # answered before the request's body was all read (a 413, a 401): the rest of
+                # that body would be taken for the next request's head, so close instead
+                super().on_response_complete()
+                if not self.transport.is_closing():
+                    self.transport.close()
+                return
             super().on_response_complete()
             if not self.transport.is_closing():
                 self._arm()
