@@ -46,13 +46,15 @@ from hostile import KEY, corpus  # noqa: E402
 MAX_ITEMS, MAX_BODY = 300, 1_000_000
 
 
-def start_server(model_dir: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(model_dir: str, port: int, log: Path, replicas: int = 0) -> subprocess.Popen:
+    on_ray = ["--replicas", str(replicas), "--cpus-per-replica", "0"] if replicas else []
     return common.start_server(
         ["--endogenous-model", model_dir, "--judge", "hostile:make_judge", "--api-key", KEY,
          "--max-items-per-request", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY),
-         "--graceful-timeout", "10"],
-        port=port, log=log,
-        env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])})
+         "--graceful-timeout", "10", *on_ray],
+        port=port, log=log, timeout_s=600,
+        env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")]),
+             "RAY_AUTH_MODE": "disabled"})
 
 
 def worker_pids(server_pid: int) -> list[int]:
@@ -79,6 +81,9 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=60.0,
                         help="seconds between worker kills (0: none)")
     parser.add_argument("--prompts", type=int, default=200)
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="serve on N Ray Serve replicas and kill replicas instead of "
+                        "workers (0: one server with its model workers)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "soak"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -97,7 +102,8 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = Path(folder) / "server.log"
-    process = start_server(folder, port, log_path)
+    process = start_server(folder, port, log_path, args.replicas)
+    replica_pids: set[str] = set()
     counts: Counter[str] = Counter()
     problems: list[str] = []
     lock = threading.Lock()
@@ -105,6 +111,7 @@ def main() -> None:
     deadline = started + args.seconds
     sent = 0
     kills = 0
+    killed: set[str] = set()
 
     def note(key: str, problem: str | None = None) -> None:
         with lock:
@@ -150,6 +157,9 @@ def main() -> None:
                 note("lost", f"score: {type(error).__name__}")
                 continue
             if reply.status_code == 200:
+                if "x-rewardmine-pid" in reply.headers:
+                    with lock:
+                        replica_pids.add(reply.headers["x-rewardmine-pid"])
                 got = reply.json()["rewards"]
                 if len(got) == 2 and all(abs(a - b) < 1e-4
                                          for a, b in zip(got, expected[k], strict=True)):
@@ -175,10 +185,19 @@ def main() -> None:
         next_kill = started + args.kill_every if args.kill_every > 0 else float("inf")
         while any(t.is_alive() for t in threads):
             if time.monotonic() >= next_kill and time.monotonic() < deadline - 15:
-                pids = worker_pids(process.pid)  # the endogenous worker or the judge's
+                if args.replicas:  # a replica that answered, not yet killed
+                    with lock:
+                        pids = sorted(int(p) for p in replica_pids - killed)
+                else:
+                    pids = worker_pids(process.pid)  # the endogenous worker or the judge's
                 if pids:
-                    os.kill(random.choice(pids), signal.SIGKILL)
-                    kills += 1
+                    victim = random.choice(pids)
+                    try:
+                        os.kill(victim, signal.SIGKILL)
+                        kills += 1
+                        killed.add(str(victim))
+                    except ProcessLookupError:  # it had gone already
+                        pass
                 next_kill += args.kill_every
             time.sleep(0.2)
         elapsed = time.monotonic() - started
@@ -202,6 +221,7 @@ def main() -> None:
         "requests_per_s": round(sum(counts.values()) / elapsed, 1),
         "clients": args.clients, "hostile_share": args.hostile_share, "kills": kills,
         "restarts_logged": restarts, "final_request_ok": final_ok,
+        "replicas": args.replicas, "replica_processes_seen": len(replica_pids),
         "server_exit_code": process.returncode, "counts": dict(sorted(counts.items())),
         "lost": counts["lost"] + counts["hostile lost"], "misordered": counts["misordered"],
         "5xx_other_than_restart_503": counts["5xx"] + counts["hostile 5xx"],
@@ -213,6 +233,8 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "command": "PYTHONPATH=src python benchmarks/soak.py " + " ".join(sys.argv[1:]),
     }
+    victim_kind = (f"{args.replicas} Ray Serve replicas, a replica" if args.replicas
+                   else "a model worker (endogenous or judge, at random)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -223,8 +245,9 @@ def main() -> None:
 
 {result['seconds']} s on loopback, {args.clients} keep-alive clients, {result['requests']} requests
 ({result['requests_per_s']} req/s), {round(100 * args.hostile_share)}% drawn from the hostile
-corpus (`tests/hostile.py`, {len(cases)} cases), a model worker (endogenous or judge, at
-random) killed with SIGKILL {kills} times ({restarts} restarts logged). Machine: {result['machine']}.
+corpus (`tests/hostile.py`, {len(cases)} cases, over-context items among them),
+{victim_kind} killed with SIGKILL {kills} times ({restarts} worker restarts logged;
+{len(replica_pids)} replica processes answered). Machine: {result['machine']}.
 
 | outcome | requests |
 |---|---|
