@@ -40,7 +40,7 @@ def register(commands: Any) -> None:
         sub = names.add_parser(name, help=f"run {name}")
         source = sub.add_mutually_exclusive_group(required=True)
         source.add_argument("--model", action="append", metavar="SPEC",
-                            help="the reward's spec (docs/judge.md#reward-specs): for the "
+                            help="the reward's spec (docs/specs.md): for the "
                             "endogenous method a model id or path (endogenous:PATH) or "
                             "logprobs:MODEL@BASE_URL (a vLLM/SGLang server's log-probabilities: "
                             "the reward minus V(s_1), the same figures); for the judge methods "
@@ -48,9 +48,9 @@ def register(commands: Any) -> None:
                             "for a panel")
         source.add_argument("--scores", help="JSONL of precomputed per-item scores")
         sub.add_argument("--method", default="endogenous",
-                         help="endogenous, verifier, judge, judge-pointwise, judge-pairwise, "
-                         "length-short, length-long, position-first, a registered method or "
-                         "MODULE:FUNCTION")
+                         help="endogenous, classifier, verifier, judge, judge-pointwise, "
+                         "judge-pairwise, length-short, length-long, position-first, a "
+                         "registered method or MODULE:FUNCTION")
         sub.add_argument("--scorer-kind", choices=["scalar", "generative"], default=None,
                          help="scalar scorer or generative judge, for the tie rule of "
                          "rewardbench and hh-rlhf (default: from the method; --scores needs it "
