@@ -327,7 +327,30 @@ def test_the_rest_of_a_refused_body_is_never_read_as_the_next_request(reward):
             sock.sendall(body)
         replies = _recv_all(sock)
         assert replies.startswith(b"HTTP/1.1 413"), replies[:200]
+        # the client is told, so it does not send its next request on this connection
+        assert b"\r\nconnection: close\r\n" in replies.split(b"\r\n\r\n")[0].lower()
         assert b"HTTP/1.1 431" not in replies, replies[:400]
         ok = requests.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30,
                            headers={"Authorization": "Bearer k"})
         assert ok.status_code == 200
+
+
+def test_a_keep_alive_client_loses_nothing_after_a_refused_body(reward):
+    """A session (one keep-alive connection, as clients and the soak run use) that sends a body
+    refused before it is read (413 on its size, 401 on its key) and then good requests: the
+    refusals say ``Connection: close``, so the client opens a new connection and every good
+    request is answered 200, none lost to a connection closing under it."""
+    config = ServerConfig(api_keys=("k",), max_body_bytes=1000)
+    with BackgroundServer(create_app(endogenous=reward, config=config),
+                          limits=ConnectionLimits()) as running:
+        session = requests.Session()
+        for _ in range(10):
+            big = session.post(running.url + "/v1/score", timeout=30, data=b"x" * 200_000,
+                               headers={"Authorization": "Bearer k"})
+            assert big.status_code == 413 and big.headers["Connection"] == "close"
+            wrong = session.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30,
+                                 headers={"Authorization": "Bearer wrong"})
+            assert wrong.status_code == 401 and wrong.headers["Connection"] == "close"
+            ok = session.post(running.url + "/v1/score", json=GOOD_SCORE, timeout=30,
+                              headers={"Authorization": "Bearer k"})
+            assert ok.status_code == 200, ok.text

@@ -12,6 +12,8 @@ limits, so an unauthenticated client cannot exhaust descriptors or memory:
 
 A response sent before its request's body was all received (a 413 for a body too large, a 401)
 closes the connection after it: the rest of that body must never be read as the next request.
+(:mod:`rewardmine.server.limits` also says ``Connection: close`` in such replies, so that the client
+does not reuse the connection.)
 
 Request bodies are bounded in size and time by :class:`rewardmine.server.limits.Limits`.
 """

@@ -14,6 +14,12 @@ from rewardmine.io import check_text, unique_keys
 # a body without such an escape needs no walk over its values.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
+# A reply sent before the request's body was all read (401, 413, 408) tells the client that the
+# connection closes after it: the rest of that body must not be read as a next request, and a
+# client that is not told would send its next request on a connection about to close (and lose
+# it). The connection guard closes such a connection in any case (server/connections.py).
+_BODY_UNREAD = {"Connection": "close"}
+
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number; send finite numbers (or null)")
@@ -71,17 +77,14 @@ class Limits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from starlette.responses import JSONResponse
-
         headers = dict(scope.get("headers") or [])
         if self.keys and scope.get("path") != "/health":
             given = headers.get(b"authorization", b"")
             token = given[7:] if given.lower().startswith(b"bearer ") else b""
             if not token or not any(hmac.compare_digest(token, key) for key in self.keys):
-                response = JSONResponse({"detail": "missing or wrong API key; send "
-                                         "'Authorization: Bearer <key>'"}, status_code=401,
-                                        headers={"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
+                await _reply(scope, receive, send, 401, "missing or wrong API key; send "
+                             "'Authorization: Bearer <key>'",
+                             {"WWW-Authenticate": "Bearer", **_BODY_UNREAD})
                 return
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -96,7 +99,7 @@ class Limits:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 await _reply(scope, receive, send, 408, f"the request body did not arrive within "
-                             f"{self.body_timeout_s:g} s", {"Connection": "close"})
+                             f"{self.body_timeout_s:g} s", _BODY_UNREAD)
                 return
             if message["type"] == "http.disconnect":
                 return
@@ -125,7 +128,7 @@ class Limits:
 
     async def _too_large(self, scope: dict, receive: Callable, send: Callable) -> None:
         await _reply(scope, receive, send, 413,
-                     f"request body exceeds {self.max_body_bytes} bytes; split it")
+                     f"request body exceeds {self.max_body_bytes} bytes; split it", _BODY_UNREAD)
 
 
 async def _reply(scope: dict, receive: Callable, send: Callable, status: int, detail: str,
