@@ -8,9 +8,12 @@ requests score two responses to their own prompt and are checked against rewards
 beforehand in this process (a reply for another prompt, or in another order, is "misordered");
 a share are the hostile corpus of ``tests/hostile.py`` (each must answer 4xx); every
 ``--kill-every`` seconds one of the two model worker processes, drawn at random, is killed with
-SIGKILL, and the server must restart it (503 + Retry-After meanwhile). Reports lost (no
-answer), misordered, 5xx (503 with Retry-After while a worker restarts counted apart from any
-other 5xx) and hostile cases not answered 4xx. Writes ``benchmarks/results/soak.json`` and ``soak.md``.
+SIGKILL, and the server must restart it (503 + Retry-After meanwhile). With ``--replicas N`` the
+server runs N Ray Serve replicas instead, and the kills hit the replica processes that answered.
+Hostile requests go on the client's keep-alive session like good ones, so a refusal that leaves the
+connection unusable shows up as a lost good request. Reports lost (no answer), misordered, 5xx
+(503 with Retry-After while a worker restarts counted apart from any other 5xx) and hostile cases
+not answered 4xx. Writes ``benchmarks/results/soak.json`` and ``soak.md``.
 
     PYTHONPATH=src python benchmarks/soak.py --seconds 180      # three minutes
 """
