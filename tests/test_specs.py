@@ -170,3 +170,41 @@ def test_serve_sets_every_judge_option():
     with pytest.raises(SystemExit, match="judge options need a judge"):
         serve_cli.build(serve_args("--endogenous-model", "m", "--judge-max-new-tokens", "5"))
 
+
+@pytest.mark.parametrize("cls", [
+    "rewardmine.endogenous.scorer:EndogenousReward",
+    "rewardmine.endogenous.remote:RemoteEndogenousReward",
+    "rewardmine.endogenous.served:ServedReward",
+    "rewardmine.classifier:ClassifierReward",
+    "rewardmine.judge.judge:PrincipleJudge",
+    "rewardmine.judge.backends.local:TransformersBackend",
+    "rewardmine.judge.backends.openai:OpenAIBackend",
+    "rewardmine.judge.baselines:GenerativeVerifier",
+    "rewardmine.buildbench.generate:TransformersGenerator",
+])
+def test_declared_options_are_the_constructor_keywords(cls):
+    """Each class declares its keyword options once (``OPTIONS``, read by the spec loader, the
+    ``from_pretrained`` checks and the judge's option split instead of introspecting at run time);
+    this holds the declaration to the constructor, so adding a keyword without declaring it fails."""
+    import inspect
+
+    from rewardmine.specs import import_target
+
+    target = import_target(cls, "test")
+    keywords = {p.name for p in inspect.signature(target.__init__).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keywords == target.OPTIONS
+
+
+def test_logprob_settings_are_what_from_server_takes():
+    """``logprobs:`` specs load through ``EndogenousReward.from_server``: its own keywords plus the
+    options it passes on to ``RemoteEndogenousReward``."""
+    import inspect
+
+    from rewardmine.endogenous import EndogenousReward
+    from rewardmine.endogenous.remote import RemoteEndogenousReward
+    from rewardmine.specs import accepted_settings
+
+    own = {p.name for p in inspect.signature(EndogenousReward.from_server).parameters.values()
+           if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert set(accepted_settings("logprobs")) == own | RemoteEndogenousReward.OPTIONS

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -34,6 +34,9 @@ class ClassifierReward:
         ...     "Skywork/Skywork-Reward-V2-Llama-3.1-8B")           # doctest: +SKIP
         >>> rm.score_many(["What is 2+2?"] * 2, ["4", "5"])      # doctest: +SKIP
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"max_tokens_per_batch"})
 
     def __init__(self, model: Any, tokenizer: Any, *, max_tokens_per_batch: int = 8192) -> None:
         labels = getattr(model.config, "num_labels", None)

@@ -375,17 +375,17 @@ def cache_keyword(module: torch.nn.Module) -> str:
 
 
 def check_options(cls: type, options: Mapping[str, Any], *, where: str) -> None:
-    """Raise a TypeError naming every key of ``options`` that ``cls``'s constructor does not take.
+    """Raise a TypeError naming every key of ``options`` that ``cls`` does not declare in its
+    ``OPTIONS`` (its constructor's keyword options).
 
     For ``from_pretrained``-style loaders that gather their loading options into a
     :class:`LoadOptions` and pass the rest to the constructor; the message lists both kinds.
     """
-    taken = [name for name, p in inspect.signature(cls.__init__).parameters.items()
-             if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    unknown = sorted(set(options) - set(taken))
+    unknown = sorted(set(options) - cls.OPTIONS)
     if unknown:
         raise TypeError(
-            f"{where}() got unknown option(s) {unknown}; it accepts the options {taken} and "
+            f"{where}() got unknown option(s) {unknown}; it accepts the options "
+            f"{sorted(cls.OPTIONS)} and "
             f"the loading options {list(LoadOptions.names())}; pass options of transformers' "
             "AutoModelForCausalLM.from_pretrained as model_kwargs={...}"
         )

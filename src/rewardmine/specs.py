@@ -41,7 +41,6 @@ once per process (trainers call their reward files over and over, from many thre
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import threading
@@ -326,46 +325,40 @@ def import_target(target: str, where: str, *, hint: str = "") -> Any:
 
 # ----------------------------------------------------------------------------------- settings
 
-def _names(fn: Any) -> set[str]:
-    return {p.name for p in inspect.signature(fn).parameters.values()
-            if p.kind is not p.VAR_KEYWORD} - {"self", "cls"}
-
-
 def accepted_settings(kind: str) -> list[str]:
-    """The setting names a spec kind takes (a factory: whatever its function takes)."""
+    """The setting names a spec kind takes: the ``OPTIONS`` its classes declare, plus the
+    :class:`~rewardmine.models.LoadOptions` fields for a local model (a factory: whatever its
+    function takes)."""
+    load = set(LoadOptions.names())
     if kind == "endogenous":
         from rewardmine.endogenous import EndogenousReward
 
-        return sorted(set(LoadOptions.names())
-                      | (_names(EndogenousReward.__init__) - {"model", "tokenizer"}))
+        return sorted(load | EndogenousReward.OPTIONS)
     if kind == "logprobs":
-        from rewardmine.endogenous import EndogenousReward
         from rewardmine.endogenous.remote import RemoteEndogenousReward
 
-        return sorted((_names(RemoteEndogenousReward.__init__) - {"base_url", "model"})
-                      | (_names(EndogenousReward.from_server) - {"base_url", "model"}))
+        # EndogenousReward.from_server's own: the judge model's tokenizer, alpha and terminal
+        return sorted(RemoteEndogenousReward.OPTIONS | {"tokenizer", "alpha", "terminal"})
     if kind == "serve":
         from rewardmine.endogenous.served import ServedReward
 
-        return sorted(_names(ServedReward.__init__) - {"url"})
+        return sorted(ServedReward.OPTIONS)
     if kind == "classifier":
         from rewardmine.classifier import ClassifierReward
 
-        return sorted(set(LoadOptions.names())
-                      | (_names(ClassifierReward.__init__) - {"model", "tokenizer"}))
+        return sorted(load | ClassifierReward.OPTIONS)
     from rewardmine.judge.judge import PrincipleJudge
 
-    judge = _names(PrincipleJudge.__init__) - {"backend", "options"} | set(GenerationOptions.names())
+    judge = PrincipleJudge.OPTIONS - {"options"} | set(GenerationOptions.names())
     if kind == "principle":
         from rewardmine.judge.backends.local import TransformersBackend
 
-        backend = _names(TransformersBackend.__init__) - {"model", "tokenizer"}
-        return sorted(judge | backend | set(LoadOptions.names()))
+        return sorted(judge | TransformersBackend.OPTIONS | load)
     if kind in ("openai", "openai-completions"):
         from rewardmine.judge.backends.openai import OpenAIBackend
 
-        fixed = {"base_url", "model"} | ({"endpoint"} if kind == "openai-completions" else set())
-        return sorted(judge | _names(OpenAIBackend.__init__) - fixed)
+        fixed = {"endpoint"} if kind == "openai-completions" else set()
+        return sorted(judge | OpenAIBackend.OPTIONS - fixed)
     raise ValueError(f"unknown reward kind {kind!r}; known: {list(KINDS)}")
 
 

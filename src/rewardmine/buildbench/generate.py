@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -57,6 +57,11 @@ class TransformersGenerator:
         temperature: 0 is greedy decoding; above 0 samples from a generator seeded per batch by
             ``seed``; torch's global generators are never used.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({
+        "name", "instruction", "samples", "max_new_tokens", "min_new_tokens", "temperature",
+        "seed", "batch_size"})
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str,
                  instruction: Instruction = "follow", samples: int = 1,

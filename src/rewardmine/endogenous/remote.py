@@ -27,7 +27,7 @@ import math
 import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rewardmine.chat import ChatEncoder, EncodedPair, Prompt, check_fits
 from rewardmine.endogenous.math import Aggregate, check_aggregate
@@ -66,6 +66,11 @@ class RemoteEndogenousReward:
         retries: extra attempts after a transport failure, 429, 502, 503 or 504.
         timeout_s: seconds one request may take, every attempt and read included.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({
+        "api_key", "protocol", "include_end_of_turn", "aggregate", "context_limit",
+        "concurrency", "retries", "timeout_s"})
 
     def __init__(self, base_url: str, model: str, tokenizer: Any, *, api_key: str | None = None,
                  protocol: Protocol = "echo", include_end_of_turn: bool = True,

@@ -15,7 +15,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -74,6 +74,12 @@ class EndogenousReward:
         check_head: compare the chunked head with the model's forward once, at construction.
         progress: show a progress bar; None shows one on a terminal only.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({
+        "alpha", "terminal", "aggregate", "include_end_of_turn", "max_tokens_per_batch",
+        "head_dtype", "head_chunk_bytes", "reuse_prompt_cache", "min_cache_saving", "check_head",
+        "progress"})
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ raised with the server's own message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rewardmine.upstream import RetryPolicy, UpstreamError, post_json
 
@@ -21,6 +21,9 @@ class ServedReward:
     The server sums token rewards; ``aggregate`` is accepted so that every scorer takes the same
     options, and anything but "sum" is refused.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"api_key", "timeout_s", "retries", "aggregate"})
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 600.0,
                  retries: int = 3, aggregate: str = "sum") -> None:

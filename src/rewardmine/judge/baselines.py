@@ -17,7 +17,7 @@ as the principle it judges by.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -58,6 +58,9 @@ class GenerativeVerifier:
     model to judge by ("Judge it by this principle: ..."), so the verifier is a
     :class:`~rewardmine.protocols.Scorer` like every other reward.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"question", "answer", "principle", "batch_size"})
 
     def __init__(self, model: Any, tokenizer: Any, *,
                  question: str = "Is this response correct and good? Answer Yes or No.",

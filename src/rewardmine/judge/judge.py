@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from tqdm.auto import tqdm
 
@@ -81,6 +81,11 @@ class PrincipleJudge:
         principle: used by requests that do not give one (and by :meth:`score`).
         progress: a progress bar; None shows one on a terminal only.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({
+        "options", "mode", "permutations", "max_retries", "on_invalid", "scale", "system_prompt",
+        "principle", "progress"})
 
     def __init__(self, backend: Backend, *, options: GenerationOptions | None = None,
                  mode: Mode = "listwise", permutations: int = 1,
@@ -358,16 +363,10 @@ def _failure(unit: _Unit) -> str:
             f"{unit.attempts} attempt(s) ({'; '.join(unit.history)})")
 
 
-def _split_options(backend_cls: type, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Send each keyword to the backend or to the judge, by which of them takes it."""
-    import inspect
-
-    def names(fn: Any) -> set[str]:
-        return {p.name for p in inspect.signature(fn).parameters.values()
-                if p.kind is not p.VAR_KEYWORD} - {"self", "cls"}
-
-    judge_names = names(PrincipleJudge.__init__) - {"backend"} | set(GenerationOptions.names())
-    backend_names = names(backend_cls.__init__)
+def _split_options(backend_cls: Any, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Send each keyword to the backend or to the judge, by the ``OPTIONS`` each declares."""
+    judge_names = PrincipleJudge.OPTIONS | set(GenerationOptions.names())
+    backend_names = backend_cls.OPTIONS
     unknown = set(options) - judge_names - backend_names
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)} for {backend_cls.__name__} or the "

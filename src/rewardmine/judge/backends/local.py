@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rewardmine.chat import Message, TextTokenizer, encode_rendered
 from rewardmine.judge.backends.base import Generation, GenerationRequest
@@ -38,6 +38,10 @@ class TransformersBackend:
             with no padding computed; on an accelerator one left-padded batch), or "serial" or
             "batched" on any device (the suite compares the GPU's batched path on the CPU).
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({
+        "constrained", "batch_size", "context_limit", "chat_template_kwargs", "prefill"})
 
     def __init__(self, model: Any, tokenizer: Any, *, constrained: bool = False,
                  batch_size: int = 8, context_limit: int | None = None,

@@ -24,7 +24,7 @@ import random
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rewardmine.chat import Message, TextTokenizer, encode_rendered
 from rewardmine.errors import ContextLengthError
@@ -72,6 +72,11 @@ class OpenAIBackend:
             (default: ``model`` as a tokenizer id) and send its token ids, so that text in the
             request is never read as control tokens.
     """
+
+    #: the keyword options of the constructor (a test holds this to the signature)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({
+        "api_key", "response_format", "concurrency", "max_transport_retries", "backoff",
+        "timeout", "tokenizer", "context_limit", "extra_body", "endpoint"})
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
                  response_format: ResponseFormat = "json_schema", concurrency: int = 8,
