@@ -26,9 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from experiments.toy.generate import complete
 from rewardmine.toy import world
 
 HELD_OUT_LENGTHS = range(5, 9)
@@ -109,22 +106,36 @@ def _argmin(values: Sequence[float]) -> int:
     return min(range(len(values)), key=values.__getitem__)
 
 
+def answers(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
+            temperature: float = 0.0, seed: int = 0) -> list[list[int]]:
+    """The model's answer ids to each prompt, up to and including the stop token, decoded by the
+    judge's loop (:func:`rewardmine.judge.backends.decoding.decode`): greedy at temperature 0,
+    else sampled from a generator seeded ``seed``."""
+    from rewardmine.judge.backends.decoding import decode, plain_attention_cache, stop_ids
+
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad_id = end_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
+    return decode(model, prompts, max_new_tokens=max_new_tokens, stop_ids=stop_ids(model, tokenizer),
+                  pad_id=pad_id, plain_cache=plain_attention_cache(model, pad_id), seed=seed,
+                  temperature=temperature)
+
+
 def horizon_curve(model: Any, tokenizer: Any, *, per_length: int, seed: int,
                   horizons: Sequence[int] = HORIZONS) -> dict[str, Any]:
-    """Exact-match accuracy by list length, greedy and sampled at temperature 1."""
+    """Exact-match accuracy by list length, greedy and sampled at temperature 1 (the sampled
+    answers to lists of length H from a generator seeded ``seed + H``)."""
     from rewardmine.chat import ChatEncoder
 
     encoder = ChatEncoder(tokenizer)
     end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    generator = torch.Generator().manual_seed(seed)
     rows = []
     for h in horizons:
         lists = world.random_lists(per_length, lengths=[h], seed=seed + h)
         prompts = [encoder.render_prompt(world.messages(d)).ids for d in lists]
         row: dict[str, Any] = {"H": h, "prompts": per_length}
         for name, temperature in (("greedy", 0.0), ("sampled", 1.0)):
-            outputs = complete(model, prompts, end_id=end_id, max_new_tokens=h + 4,
-                               temperature=temperature, generator=generator)
+            outputs = answers(model, tokenizer, prompts, max_new_tokens=h + 4,
+                              temperature=temperature, seed=seed + h)
             row[name] = _rate([
                 out[-1:] == [end_id] and tokenizer.decode(out[:-1]) == world.expert(d)
                 for d, out in zip(lists, outputs, strict=True)
