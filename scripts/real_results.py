@@ -15,8 +15,8 @@ with ``numpy.random.default_rng([SEED, crc32(stratum)])``; the endogenous reward
 comparisons are on the same items). The chosen ids are recorded in the JSON.
 
 The three endogenous variants (sum with terminal zero, sum with terminal value, mean) come from
-one forward pass per response: :class:`EndogenousVariants` reads each response's token rewards
-and values once and gives the three aggregates; ``check`` scores a few items again with the
+one forward pass per response (``EndogenousReward.score_variants``, in
+:class:`EndogenousVariants`); ``check`` scores a few items again with the
 official ``--method endogenous --terminal/--aggregate`` scorers and records the differences.
 """
 
@@ -62,7 +62,9 @@ PLAN: dict[str, dict[str, list[int]]] = {
 }
 JUDGE = {"constrained": True, "thinking": False, "max_new_tokens": 160, "seed": 0,
          "dtype": "float32", "device": "cpu"}
-VARIANTS = {"endogenous-sum-zero": 0, "endogenous-sum-value": 1, "endogenous-mean": 2}
+# run name -> (aggregate, terminal); a memo row holds the scores in this order
+VARIANTS = {"endogenous-sum-zero": ("sum", "zero"), "endogenous-sum-value": ("sum", "value"),
+            "endogenous-mean": ("mean", "zero")}
 # (run name, method, model key, options); the endogenous variants share one forward pass
 METHODS: list[tuple[str, str, str, dict[str, Any]]] = [
     *[(name, "endogenous-variants", "smollm2", {}) for name in VARIANTS],
@@ -113,24 +115,6 @@ def real_folder(name: str, root: Path) -> Path:
 
 # ------------------------------------------------------------------- the endogenous variants
 
-def _variants_class() -> type:
-    from rewardmine.endogenous import EndogenousReward
-    from rewardmine.endogenous import math as rmath
-
-    class ThreeAggregates(EndogenousReward):
-        """An EndogenousReward (terminal "zero") whose score is the triple (sum with terminal
-        zero, sum with terminal value, mean): the same batches, the same token rewards."""
-
-        def _reward(self, scored: Any, how: Any) -> Any:
-            with_value = rmath.token_rewards(scored.selected, scored.values, terminal="value")
-            log_pi = scored.selected - scored.values[:-1]
-            return (rmath.aggregate(scored.rewards, log_pi, "sum"),
-                    rmath.aggregate(with_value, log_pi, "sum"),
-                    rmath.aggregate(scored.rewards, log_pi, "mean"))
-
-    return ThreeAggregates
-
-
 class EndogenousVariants:
     """One forward pass per response, three scorers: :meth:`view` (0, 1, 2) gives the sum with
     terminal zero, the sum with terminal value and the mean. Scores are kept in a JSONL memo
@@ -150,7 +134,9 @@ class EndogenousVariants:
 
     def _load(self) -> Any:
         if self.reward is None:
-            self.reward = _variants_class().from_pretrained(
+            from rewardmine.endogenous import EndogenousReward
+
+            self.reward = EndogenousReward.from_pretrained(
                 str(self.folder), dtype="float32", device="cpu", progress=False)
         return self.reward
 
@@ -159,8 +145,11 @@ class EndogenousVariants:
         keys = [self.key(p, r, system) for p, r in zip(prompts, responses, strict=True)]
         todo = [i for i, k in enumerate(keys) if k not in self.memo]
         if todo:
-            got = self._load().score_many([prompts[i] for i in todo],
-                                          [responses[i] for i in todo], system=system)
+            columns = self._load().score_variants([prompts[i] for i in todo],
+                                                  [responses[i] for i in todo],
+                                                  list(VARIANTS.values()),
+                                                  system=system)
+            got = list(zip(*columns, strict=True))
             with JsonlAppender(self.memo_path) as out:
                 for i, triple in zip(todo, got, strict=True):
                     self.memo[keys[i]] = list(triple)
@@ -249,7 +238,7 @@ def reward_for(ctx: Context, run: str, method: str, model: str, options: dict[st
             print(f"  loading the endogenous reward on {ctx.models[model].name} ...",
                   flush=True)
             ctx.loaded["variants"]._load()
-        return ctx.loaded["variants"].view(VARIANTS[run])
+        return ctx.loaded["variants"].view(list(VARIANTS).index(run))
     if run not in ctx.loaded:
         print(f"  loading {method} on {ctx.models[model].name} ...", flush=True)
         ctx.loaded[run] = make_method(method, str(ctx.models[model]), options)
@@ -304,7 +293,7 @@ def check_variants(ctx: Context) -> dict[str, Any]:
     if not chosen:
         return result
     variants = EndogenousVariants(ctx.models["smollm2"], folder / "memo.jsonl")
-    for run, index in VARIANTS.items():
+    for index, run in enumerate(VARIANTS):
         for kind in ("one-pass", "official"):
             out = folder / f"{run}-{kind}"
             if kind == "one-pass":

@@ -67,9 +67,8 @@ METHODS = """\
 | GenRM-pointwise | each response alone, 1-10 | `--method judge-pointwise` |
 | GenRM-pairwise | every pair, a response scores its wins | `--method judge-pairwise` |
 
-The three endogenous variants come from **one forward pass** per response: a subclass of
-`EndogenousReward` reads the same batches' token rewards and values and returns the three
-aggregates. The check below scores the first HH-RLHF item of each split again with the official scorers
+The three endogenous variants come from **one forward pass** per response
+(`EndogenousReward.score_variants`). The check below scores the first HH-RLHF item of each split again with the official scorers
 (`make_method("endogenous", ..., {"terminal": "value"})` and so on) and shows the largest
 difference. The judges decode greedily under the verdict grammar (xgrammar; `constrained=true`,
 `thinking=false`, `max_new_tokens=160`, seed 0), so every verdict is valid; one permutation.

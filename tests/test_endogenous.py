@@ -57,6 +57,27 @@ def test_score_and_score_many_match_reference(model, tokenizer):
     assert rm.score(PROMPT, RESPONSES, aggregate="mean") == pytest.approx(mean_log_pi, abs=1e-4)
 
 
+@pytest.mark.parametrize("own_terminal", ["zero", "value"])
+def test_score_variants_equal_rewards_built_with_each_variant(model, tokenizer, own_terminal):
+    """Several (aggregate, terminal) rewards from one forward pass are what a reward built with
+    each of them gives alone, whatever terminal the scoring reward itself has; bad variants are
+    refused before the model runs."""
+    prompts = [PROMPT, MESSAGES[1:], PROMPT, "Other prompt"]
+    responses = [RESPONSES[0], "1 1 3 4 5", RESPONSES[2], "x"]
+    variants = [("sum", "zero"), ("sum", "value"), ("mean", "zero"), ("mean", "value")]
+    rm = EndogenousReward(model, tokenizer, alpha=0.5, terminal=own_terminal)
+    got = rm.score_variants(prompts, responses, variants, system="Be terse.")
+    for (how, terminal), column in zip(variants, got, strict=True):
+        alone = EndogenousReward(model, tokenizer, alpha=0.5, terminal=terminal, aggregate=how)
+        assert column == pytest.approx(alone.score_many(prompts, responses, system="Be terse."),
+                                       abs=1e-5)
+    assert got[0] != pytest.approx(got[1], abs=1e-3)  # the terminal value moved the sums
+    for bad, match in (([], "non-empty"), ("sum", "non-empty"), ([("sum",)], "not an"),
+                       ([("max", "zero")], "aggregate"), ([("sum", "last")], "terminal")):
+        with pytest.raises(ValueError, match=match):
+            rm.score_variants(prompts, responses, bad)
+
+
 def test_the_mean_does_not_divide_the_prompts_value_by_the_length(model, tokenizer):
     """The mean of r_t would be (log pi(y|x) + V(s_1)) / T: the empty response (T = 1, the
     end-of-turn token alone) would collect all of V(s_1) and outrank every answer by the

@@ -42,8 +42,7 @@ def token_rewards(selected: torch.Tensor, values: torch.Tensor, *,
         raise ValueError(
             f"need T + 1 values for T actions, got {tuple(values.shape)} and {tuple(selected.shape)}"
         )
-    if terminal not in ("zero", "value"):
-        raise ValueError(f"terminal must be 'zero' or 'value', not {terminal!r}")
+    check_terminal(terminal)
     next_values = values[..., 1:].clone()
     if terminal == "zero" and next_values.shape[-1] > 0:
         next_values[..., -1] = 0.0
@@ -62,8 +61,7 @@ def packed_token_rewards(selected: torch.Tensor, values: torch.Tensor, acting: t
     if not selected.shape == values.shape == acting.shape:
         raise ValueError(f"selected, values and acting must have one shape, got "
                          f"{tuple(selected.shape)}, {tuple(values.shape)}, {tuple(acting.shape)}")
-    if terminal not in ("zero", "value"):
-        raise ValueError(f"terminal must be 'zero' or 'value', not {terminal!r}")
+    check_terminal(terminal)
     next_values = torch.cat([values[1:], values.new_zeros(1)])
     if terminal == "zero":
         # an acting row followed by a row without an action is the last action of its response
@@ -93,6 +91,12 @@ def aggregate(rewards: torch.Tensor, scaled_log_pi: torch.Tensor, how: Aggregate
     if scaled_log_pi.numel() == 0:
         raise ValueError("the mean log-likelihood of a response with no actions is undefined")
     return float(scaled_log_pi.mean())
+
+
+def check_terminal(terminal: object) -> None:
+    """Refuse a terminal other than "zero" or "value" (the one place that names them)."""
+    if terminal not in ("zero", "value"):
+        raise ValueError(f"terminal must be 'zero' or 'value', not {terminal!r}")
 
 
 def check_aggregate(how: object) -> None:

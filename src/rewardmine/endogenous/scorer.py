@@ -100,8 +100,7 @@ class EndogenousReward:
     ) -> None:
         if alpha <= 0:
             raise ValueError(f"alpha must be positive, got {alpha}")
-        if terminal not in ("zero", "value"):
-            raise ValueError(f"terminal must be 'zero' or 'value', not {terminal!r}")
+        rmath.check_terminal(terminal)
         rmath.check_aggregate(aggregate)
         if max_tokens_per_batch < 1:
             raise ValueError("max_tokens_per_batch must be at least 1")
@@ -227,6 +226,30 @@ class EndogenousReward:
         pairs = self.encoder.encode_many(prompts, responses, system=system)
         return [self._reward(s, aggregate) for s in self._run(pairs)]
 
+    def score_variants(self, prompts: Sequence[Prompt], responses: Sequence[str],
+                       variants: Sequence[tuple[rmath.Aggregate, rmath.Terminal]], *,
+                       system: str | None = None) -> list[list[float]]:
+        """Several rewards from one forward pass: for each ``(aggregate, terminal)`` of
+        ``variants``, the list :meth:`score_many` returns from a reward built with that aggregate
+        and terminal (the model, ``alpha`` and the rest as here).
+
+        >>> zero, value, mean = rm.score_variants(                     # doctest: +SKIP
+        ...     prompts, responses, [("sum", "zero"), ("sum", "value"), ("mean", "zero")])
+        """
+        _check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
+        _check_texts(responses, "responses", single="wrap a single response: [text]")
+        _check_parallel(prompts, responses, "prompts", "responses")
+        if isinstance(variants, str) or not variants:
+            raise ValueError("variants is a non-empty list of (aggregate, terminal) pairs, e.g. "
+                             "[('sum', 'zero'), ('mean', 'zero')]")
+        for variant in variants:
+            if not isinstance(variant, (tuple, list)) or len(variant) != 2:
+                raise ValueError(f"variant {variant!r} is not an (aggregate, terminal) pair")
+            rmath.check_aggregate(variant[0])
+            rmath.check_terminal(variant[1])
+        scored = self._run(self.encoder.encode_many(prompts, responses, system=system))
+        return [[self._reward(s, how, terminal) for s in scored] for how, terminal in variants]
+
     def check(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
               system: str | None = None) -> None:
         """Pre-flight: encode every item as :meth:`score_many` would and raise
@@ -291,8 +314,11 @@ class EndogenousReward:
             raise ValueError(f"item {index}: a token id is outside the vocabulary [0, {vocab})")
         return pair
 
-    def _reward(self, scored: _Scored, how: rmath.Aggregate | None) -> float:
-        return rmath.aggregate(scored.rewards, scored.selected - scored.values[:-1],
+    def _reward(self, scored: _Scored, how: rmath.Aggregate | None,
+                terminal: rmath.Terminal | None = None) -> float:
+        rewards = scored.rewards if terminal in (None, self.terminal) else \
+            rmath.token_rewards(scored.selected, scored.values, terminal=terminal)
+        return rmath.aggregate(rewards, scored.selected - scored.values[:-1],
                                self.aggregate if how is None else how)
 
     def _run(self, pairs: Sequence[EncodedPair]) -> list[_Scored]:
