@@ -116,6 +116,20 @@ def test_load_judge_speaks_the_spec_grammar_and_its_old_spellings():
         load_judge(judge="x:y", judge_model="m")
 
 
+def test_load_judge_takes_every_judge_option_of_the_other_entry_points(saved_model):
+    """verl's judge keys take the options every other entry point takes (``constrained`` was once
+    refused here as an unknown reward_kwargs key), and the loaded judge carries them."""
+    pytest.importorskip("xgrammar")
+    from rewardmine.rl.verl import load_judge
+
+    judge = load_judge(judge_model=str(saved_model), constrained=True, max_new_tokens=24,
+                       mode="pointwise", batch_size=2, dtype="float32", device="cpu")
+    assert judge.backend.constrained and judge.backend.batch_size == 2
+    assert judge.mode == "pointwise" and judge.options.max_new_tokens == 24
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['constrainde'\]"):
+        load_judge(judge_model=str(saved_model), constrainde=True)
+
+
 class _SpecJudge:
     def __init__(self, tag):
         self.tag = tag
