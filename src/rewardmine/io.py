@@ -7,7 +7,7 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,8 +256,27 @@ def is_parquet(path: str | Path) -> bool:
 def _pyarrow() -> Any:
     from rewardmine.optional import require_extra
 
-    require_extra("pyarrow.parquet", extra="ray", needed_for="reading and writing parquet files")
-    return require_extra("pyarrow", extra="ray", needed_for="parquet files")
+    require_extra("pyarrow.parquet", extra="parquet", needed_for="parquet files")
+    return require_extra("pyarrow", extra="parquet", needed_for="parquet files")
+
+
+def read_parquet(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a parquet file as plain Python values (lists, dicts, strings, numbers)."""
+    return _pyarrow().parquet.read_table(path).to_pylist()
+
+
+def write_parquet(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    """``rows`` as a parquet file, written whole beside ``path`` and then moved onto it (a reader
+    never sees half a file). A column that mixes types is refused with a ValueError."""
+    pa = _pyarrow()
+    try:
+        table = pa.Table.from_pylist(list(rows))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{path}: these rows do not fit one parquet schema ({error}); a column "
+                         "mixes types (string prompts and chat messages?)") from None
+    temporary = Path(f"{path}.writing")
+    pa.parquet.write_table(table, temporary)
+    temporary.replace(path)
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
@@ -265,9 +284,7 @@ def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     line, a parquet file's row from 1), for errors that name ``path:number``."""
     if not is_parquet(path):
         return read_jsonl_lines(path)
-    pa = _pyarrow()
-    rows = pa.parquet.read_table(path).to_pylist()
-    return list(enumerate(rows, start=1))
+    return list(enumerate(read_parquet(path), start=1))
 
 
 def partial_path(path: str | Path) -> Path:
@@ -287,18 +304,11 @@ def completed_output(path: str | Path) -> list[dict[str, Any]]:
 
 def finish_parquet(path: str | Path) -> None:
     """Write ``path`` from its partial rows, then remove them."""
-    pa = _pyarrow()
     partial = partial_path(path)
-    rows = completed_rows(partial)
     try:
-        table = pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ValueError(f"{path}: these rows do not fit one parquet schema ({error}); a column "
-                         "mixes types (string prompts and chat messages?). Write JSONL instead; "
-                         f"the scored rows are in {partial}") from None
-    temporary = Path(f"{path}.writing")
-    pa.parquet.write_table(table, temporary)
-    temporary.replace(path)
+        write_parquet(completed_rows(partial), path)
+    except ValueError as error:
+        raise ValueError(f"{error}. Write JSONL instead; the scored rows are in {partial}") from None
     partial.unlink()
 
 

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rewardmine.io import is_parquet, read_parquet
 from rewardmine.optional import require_extra
 
 DATA_ENV = "REWARDMINE_DATA"
@@ -41,13 +42,10 @@ def default_source(folder: str) -> Path:
 
 def read_json_records(path: str | Path) -> list[dict[str, Any]]:
     """Records of a .json list, a .jsonl file, either gzipped, or a .parquet file (the format
-    of Hugging Face dataset repositories; needs pandas and pyarrow)."""
+    of Hugging Face dataset repositories; needs pyarrow)."""
     path = Path(path)
-    if path.suffix == ".parquet":
-        pandas = require_extra("pandas", extra="bench", needed_for=f"reading {path} (parquet)")
-        require_extra("pyarrow", extra="bench", needed_for=f"reading {path} (parquet)")
-        return [{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in row.items()}
-                for row in pandas.read_parquet(path).to_dict("records")]
+    if is_parquet(path):
+        return read_parquet(path)
     opener = gzip.open if path.suffix == ".gz" else open
     stem = path.with_suffix("") if path.suffix == ".gz" else path
     with opener(path, "rt", encoding="utf-8") as handle:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardmine.bench.data import read_json_records
+from rewardmine.io import write_parquet
 from rewardmine.judge.prompt import normalize_responses
 from rewardmine.judge.training import training_example
 
@@ -143,14 +144,10 @@ def write_verl(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     """GRPO rows (:func:`grpo_rows`) as a verl dataset (parquet): the judge's chat ``prompt``,
     ``reward_model.ground_truth`` holding the masked ids and their true scores as JSON (what
     :func:`rewardmine.rl.verl.judge_training_score` reads), and the principle in ``extra_info``."""
-    from rewardmine.optional import require_extra
-
-    pandas = require_extra("pandas", extra="bench", needed_for="writing a verl dataset")
-    require_extra("pyarrow", extra="bench", needed_for="writing a verl dataset")
     records = [{"data_source": "rewardmine-judge", "prompt": list(row["prompt"]),
                 "ability": "judge",
                 "reward_model": {"style": "rule", "ground_truth": json.dumps(
                     {"ids": list(row["ids"]), "truth_scores": list(row["truth_scores"])})},
                 "extra_info": {"principle": row["principle"], "index": k}}
                for k, row in enumerate(rows)]
-    pandas.DataFrame(records).to_parquet(path)
+    write_parquet(records, path)
