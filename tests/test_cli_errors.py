@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -195,3 +196,23 @@ def test_scorer_inputs_are_typed(saved_model):
     with pytest.raises(ValueError, match=r"responses\[0\] holds a lone surrogate"):
         reward.score("q", ["\ud800"])
     assert reward.score("q", ("a",)) == pytest.approx(reward.score("q", ["a"]))
+
+
+@pytest.mark.parametrize("module, argv, extra", [
+    ("fastapi", ["serve", "--endogenous-model", "no/such-model"], "server"),
+    ("pyarrow", ["score", "--model", "MODEL", "--input", "IN", "--output", "out.parquet"],
+     "parquet"),
+])
+def test_a_missing_extra_is_one_line_naming_it_before_any_model_loads(
+        module, argv, extra, saved_model, tmp_path, monkeypatch, cli_error):
+    """A command whose extra is not installed says which extra to install, as a user error (no
+    traceback), and ``serve`` says it before loading a model (the model here does not exist)."""
+    rows = tmp_path / "in.jsonl"
+    rows.write_text('{"prompt": "a", "response": "b"}\n')
+    monkeypatch.setitem(sys.modules, module, None)  # what an environment without it imports
+    monkeypatch.chdir(tmp_path)
+    argv = [str(saved_model) if a == "MODEL" else str(rows) if a == "IN" else a for a in argv]
+    line = cli_error(argv)
+    assert line.endswith(f"{module} is needed for "
+                         f"{'the reward server' if extra == 'server' else 'parquet files'}: "
+                         f"pip install 'rewardmine[{extra}]'"), line

@@ -12,6 +12,11 @@ class UsageError(RewardmineError, ValueError):
     prints its message as one line, without a traceback."""
 
 
+class MissingExtraError(RewardmineError, ImportError):
+    """A feature needs a module that an install extra brings, and it is not installed; the
+    message names the extra (``pip install 'rewardmine[EXTRA]'``)."""
+
+
 class ContextLengthError(RewardmineError, ValueError):
     """An item does not fit the model's context; rewardmine never truncates it silently.
 

@@ -239,7 +239,10 @@ def _judge_runner(**options: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from rewardmine.server.run import require_server_extra
     from rewardmine.specs import resolve_spec
+
+    require_server_extra()
 
     # local paths made absolute: they mean the same in a worker process or a Ray replica
     if args.endogenous_model:

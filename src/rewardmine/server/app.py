@@ -124,6 +124,9 @@ def create_app(*, endogenous: Any = None, judge: ListJudge | None = None,
     makes for a request of ``n`` responses (by default the judge's ``calls_for``, else 1); a
     request costing more than ``max_judge_calls_per_request`` is refused before it is queued.
     """
+    from rewardmine.server.run import require_server_extra
+
+    require_server_extra()
     from fastapi import FastAPI, HTTPException
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse

@@ -7,7 +7,14 @@ import threading
 import time
 from typing import Any
 
+from rewardmine.optional import require_extra
 from rewardmine.server.connections import ConnectionLimits, guarded_protocol
+
+
+def require_server_extra() -> None:
+    """Refuse at once, before a model loads, where fastapi or uvicorn is missing."""
+    for module in ("fastapi", "uvicorn"):
+        require_extra(module, extra="server", needed_for="the reward server")
 
 
 def uvicorn_server(app: Any, *, host: str = "127.0.0.1", port: int = 8000,
@@ -17,6 +24,7 @@ def uvicorn_server(app: Any, *, host: str = "127.0.0.1", port: int = 8000,
     connections and finishes the requests it has accepted, up to ``graceful_timeout_s``: then
     the requests still waiting answer 503 (the app's ``drain``) and the process exits. Every
     connection is held to ``limits`` (:mod:`rewardmine.server.connections`)."""
+    require_server_extra()
     import uvicorn
 
     class Server(uvicorn.Server):
