@@ -9,8 +9,9 @@ from rewardmine.errors import RewardmineError
 
 
 def join_ray() -> Any:
-    """The ``ray`` module, joined to the cluster of ``RAY_ADDRESS`` (or a local Ray when unset,
-    or the one ``ray.init`` already joined).
+    """The ``ray`` module, joined to the cluster of ``RAY_ADDRESS`` (``local``: a Ray of its own),
+    or, with it unset, to the cluster ``ray start`` runs on this machine if there is one, else a
+    new local Ray (Ray's own rule); or the one ``ray.init`` already joined.
 
     Ray Client (``RAY_ADDRESS=ray://...``) is refused with what to do instead: Ray Data's
     progress and actor pools run on the driver, which Ray Client keeps outside the cluster, and a
@@ -28,5 +29,5 @@ def join_ray() -> Any:
             "through; run the command on the cluster with `ray job submit --address "
             "http://HEAD:8265 -- rewardmine ...`, or set RAY_ADDRESS to the cluster's GCS "
             "address (HEAD:6379) from a node inside it")
-    ray.init(log_to_driver=False)  # joins RAY_ADDRESS when set, else starts a local Ray
+    ray.init(log_to_driver=False)  # reads RAY_ADDRESS itself
     return ray
