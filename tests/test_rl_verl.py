@@ -105,29 +105,29 @@ def test_compute_score_through_a_reward_server(saved_model):
     assert got == pytest.approx(reward.score_many(questions, answers), abs=1e-5)
 
 
-def test_load_judge_speaks_the_spec_grammar_and_its_old_spellings():
-    from rewardmine.rl.verl import load_judge
+def test_judge_from_config_speaks_the_spec_grammar_and_its_old_spellings():
+    from rewardmine.rl.verl import judge_from_config
 
-    by_spec = load_judge(judge="test_rl_verl:make_spec_judge", tag="a")
-    by_old_key = load_judge(judge_factory="test_rl_verl:make_spec_judge", tag="a")
+    by_spec = judge_from_config(judge="test_rl_verl:make_spec_judge", tag="a")
+    by_old_key = judge_from_config(judge_factory="test_rl_verl:make_spec_judge", tag="a")
     assert by_spec is by_old_key  # one spec underneath, loaded once per process
     assert by_spec.tag == "a"
     with pytest.raises(ValueError, match="give exactly one of judge"):
-        load_judge(judge="x:y", judge_model="m")
+        judge_from_config(judge="x:y", judge_model="m")
 
 
-def test_load_judge_takes_every_judge_option_of_the_other_entry_points(saved_model):
+def test_judge_from_config_takes_every_judge_option_of_the_other_entry_points(saved_model):
     """verl's judge keys take the options every other entry point takes (``constrained`` was once
     refused here as an unknown reward_kwargs key), and the loaded judge carries them."""
     pytest.importorskip("xgrammar")
-    from rewardmine.rl.verl import load_judge
+    from rewardmine.rl.verl import judge_from_config
 
-    judge = load_judge(judge_model=str(saved_model), constrained=True, max_new_tokens=24,
+    judge = judge_from_config(judge_model=str(saved_model), constrained=True, max_new_tokens=24,
                        mode="pointwise", batch_size=2, dtype="float32", device="cpu")
     assert judge.backend.constrained and judge.backend.batch_size == 2
     assert judge.mode == "pointwise" and judge.options.max_new_tokens == 24
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['constrainde'\]"):
-        load_judge(judge_model=str(saved_model), constrainde=True)
+        judge_from_config(judge_model=str(saved_model), constrainde=True)
 
 
 class _SpecJudge:

@@ -19,8 +19,7 @@ from typing import Any
 
 from rewardmine.grouping import judge_groups
 from rewardmine.protocols import ListJudge
-from rewardmine.specs import load_judge as load_spec
-from rewardmine.specs import load_scorer
+from rewardmine.specs import load_judge, load_scorer
 
 
 def prompt_from_extra_info(extra_info: Any, prompt_key: str, index: int | None = None) -> Any:
@@ -112,7 +111,7 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
     return scorer.score_many([prompt], [solution_str], system=system)[0]
 
 
-def load_judge(*, judge: str | Sequence[str] | None = None, judge_model: str | None = None,
+def judge_from_config(*, judge: str | Sequence[str] | None = None, judge_model: str | None = None,
                judge_base_url: str | None = None, judge_model_name: str | None = None,
                judge_api_key: str | None = None, judge_factory: str | None = None,
                **judge_options: Any) -> ListJudge:
@@ -139,7 +138,7 @@ def load_judge(*, judge: str | Sequence[str] | None = None, judge_model: str | N
         else str(judge_factory))
     if judge_api_key:
         judge_options = {**judge_options, "api_key": judge_api_key}
-    return load_spec(spec, defaults={"on_invalid": "return"}, **judge_options)
+    return load_judge(spec, defaults={"on_invalid": "return"}, **judge_options)
 
 
 async def judge_compute_score(data_source: Any, solution_str: str, ground_truth: Any,
@@ -168,7 +167,7 @@ async def judge_compute_score(data_source: Any, solution_str: str, ground_truth:
     if not judge_model_name:
         raise ValueError("set custom_reward_function.reward_kwargs.judge_model_name (the served "
                          "model's name: reward.reward_model.model_path under verl)")
-    judge = load_judge(judge_base_url=judge_base_url, judge_model_name=judge_model_name,
+    judge = judge_from_config(judge_base_url=judge_base_url, judge_model_name=judge_model_name,
                        judge_api_key=judge_api_key)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
     references = [ground_truth] if use_reference else None

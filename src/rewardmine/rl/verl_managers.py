@@ -124,9 +124,9 @@ class JudgeRewardManager(RewardManagerBase):
                     "(reward.reward_model.enable=True, which passes reward_router_address)")
             judge_keys["judge_base_url"] = f"http://{reward_router_address}/v1"
             judge_keys.setdefault("judge_model_name", config.reward.reward_model.model_path)
-        from rewardmine.rl.verl import load_judge
+        from rewardmine.rl.verl import judge_from_config
 
-        self.judge = load_judge(**judge_keys, **settings)
+        self.judge = judge_from_config(**judge_keys, **settings)
         self._groups: dict[str, list[tuple[Any, str, Any, asyncio.Future]]] = {}
 
     async def run_single(self, data: Any) -> dict[str, Any]:
