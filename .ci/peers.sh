@@ -31,7 +31,10 @@ build() {  # build NAME MODULE "SPEC" ["NO-DEPS SPEC"]
   echo "peers: $name built in $((SECONDS - start)) s ($venv)"
 }
 
-build verl-0.9.1 verl "torch==2.13.0 verl==0.9.1 openai scipy"  # scipy: rewardmine's own dependency
+# scipy: rewardmine's own dependency; cachetools, uvicorn, fastapi: what verl's agent loop (its
+# default streaming reward path) imports, declared only under verl's verl-core extra, which every
+# engine extra (vllm, sglang, fsdp, ...) pulls in
+build verl-0.9.1 verl "torch==2.13.0 verl==0.9.1 openai scipy cachetools uvicorn fastapi"
 build openrlhf-0.11.2 openrlhf "torch==2.13.0 transformers==5.15.0 aiohttp sympy pylatexenc" \
   "openrlhf==0.11.2"
 

@@ -98,6 +98,31 @@ def test_verl_reward_loop_scores_the_generated_ids(tmp_path, smollm2_folder):
     assert len(state["bodies"]) == 4 and all(b["model"] == "judge" for b in state["bodies"])
 
 
+def test_verl_streaming_agent_loop_path(tmp_path):
+    """verl's default reward path when no reward model is colocated: its own AgentLoopWorker
+    streams each finished trajectory to its RewardLoopWorker (tests/peers/verl_agent_loop.py)."""
+    out = run_in(peer_python("verl-0.9.1"), "tests/peers/verl_agent_loop.py", str(tmp_path))
+    for name in ("compute_score", "endogenous_manager", "endogenous_manager_system",
+                 "judge_manager"):
+        run = out[name]
+        assert run["streamed"] == pytest.approx(run["direct"], abs=1e-4), name
+        assert run["at_last_token"] == pytest.approx(run["direct"], abs=1e-4), name
+    # text scoring closes a truncated turn; the ids path scores what the policy generated
+    truncated = out["compute_score"]["responses"].index("It is four,")
+    ids_row = out["endogenous_manager"]["responses"].index("It is four,")
+    assert abs(out["compute_score"]["direct"][truncated]
+               - out["endogenous_manager"]["direct"][ids_row]) > 1.0
+    assert out["judge_requests"] == [["4", "It is 4"], ["It is 6", "It is four,"]]
+    assert "reward.reward_model.enable=True" in out["token_level_error"]
+    # as many waiting samples as the reward worker takes calls fail at once, saying why ...
+    stuck = out["stuck"]
+    assert stuck["answered"] == 0 and stuck["seconds"] < 10  # the group timeout is 20 s
+    (error,) = stuck["errors"]
+    assert "at most 1000 reward calls at once" in error and "colocated" in error
+    # ... and one fewer is no deadlock
+    assert out["just_below"]["errors"] == [] and out["just_below"]["answered"] == 2 * 999
+
+
 # verl's own parser: each documented main_ppo command runs as written, with --cfg job appended
 # (hydra prints the composed config and verl stops); the shell function records its arguments.
 RECORD_AND_PRINT = r"""

@@ -29,6 +29,10 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from rewardmine.grouping import judge_groups
 from rewardmine.rl.actions import unpadded
 
+# verl 0.9.1 creates its reward workers (async Ray actors) without max_concurrency, so each runs at
+# most Ray's default for an async actor, 1000 calls at once (DEFAULT_MAX_CONCURRENCY_ASYNC)
+STREAMING_CALLS_AT_ONCE = 1000
+
 JUDGE_SPEC_KEYS = ("judge", "judge_model", "judge_base_url", "judge_model_name", "judge_api_key",
                    "judge_factory")
 ENDOGENOUS_SPEC_KEYS = ("reward", "model", "server_url", "api_key", "endogenous_base_url")
@@ -50,6 +54,14 @@ def _split(options: dict[str, Any], own: tuple[str, ...]) -> tuple[dict[str, Any
     """(the manager's own options, the reward's settings)."""
     return ({k: v for k, v in options.items() if k in own},
             {k: v for k, v in options.items() if k not in own})
+
+
+def streams_samples(config: Any) -> bool:
+    """Whether verl sends this manager one sample per call from its agent loop (the streaming
+    path: no reward model, or one in a resource pool of its own) rather than a worker's whole share
+    of the batch (the colocated path)."""
+    rm = config.reward.reward_model
+    return not rm.enable or bool(rm.enable_resource_pool)
 
 
 def sample_ids(data: Any) -> tuple[list[int], list[int]]:
@@ -128,6 +140,7 @@ class JudgeRewardManager(RewardManagerBase):
 
         self.judge = judge_from_config(**judge_keys, **settings)
         self._groups: dict[str, list[tuple[Any, str, Any, asyncio.Future]]] = {}
+        self._streaming = streams_samples(config)
 
     async def run_single(self, data: Any) -> dict[str, Any]:
         item = data[-1]
@@ -141,6 +154,8 @@ class JudgeRewardManager(RewardManagerBase):
         if len(members) == self.group_size:
             del self._groups[uid]
             await self._judge_group(uid, members)
+        elif self._streaming:
+            self._refuse_if_stuck()
         try:
             score = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except asyncio.TimeoutError:
@@ -151,6 +166,27 @@ class JudgeRewardManager(RewardManagerBase):
                 "(validation uses actor_rollout_ref.rollout.val_kwargs.n) and "
                 "reward.num_workers=1") from None
         return {"reward_score": score, "reward_extra_info": {"judge_reward": score}}
+
+    def _refuse_if_stuck(self) -> None:
+        """On the streaming path every waiting sample holds one of the reward worker's calls; once
+        all of them wait, the rest of their groups can never arrive. Fail them now, saying why,
+        instead of after ``group_timeout_s``."""
+        waiting = [m for members in self._groups.values() for m in members]
+        if len(waiting) < STREAMING_CALLS_AT_ONCE:
+            return
+        error = RuntimeError(
+            f"JudgeRewardManager: {len(waiting)} samples of {len(self._groups)} GRPO groups wait "
+            "for the rest of their groups, and verl's streaming reward path runs at most "
+            f"{STREAMING_CALLS_AT_ONCE} reward calls at once per reward worker, so the rest can "
+            "never arrive. Keep the samples of a step (data.train_batch_size x rollout.n, and "
+            f"the validation batch x val_kwargs.n) at or below {STREAMING_CALLS_AT_ONCE}, or use "
+            "verl's colocated reward path (reward.reward_model.enable=True, enable_resource_pool="
+            "False and reward.custom_reward_function.path set), where a worker gets its share of "
+            "the batch in one call")
+        self._groups.clear()
+        for *_, future in waiting:
+            if not future.done():
+                future.set_exception(error)
 
     async def _judge_group(self, uid: str, members: list[Any]) -> None:
         prompts = [m[0] for m in members]
@@ -195,8 +231,7 @@ class EndogenousRewardManager(RewardManagerBase):
                                    ("token_level", "system", *ENDOGENOUS_SPEC_KEYS))
         self.token_level = bool(options.get("token_level", False))
         self.system = options.get("system")
-        rm = config.reward.reward_model
-        if self.token_level and (not rm.enable or rm.enable_resource_pool):
+        if self.token_level and streams_samples(config):
             raise ValueError(
                 "token_level=True: verl 0.9.1 streams rewards from its agent loop as one float per "
                 "response unless the reward model is colocated; set reward.reward_model.enable=True "
