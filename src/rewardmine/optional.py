@@ -20,4 +20,4 @@ def require_extra(module: str, *, extra: str, needed_for: str) -> ModuleType:
         if error.name is None or not module.startswith(error.name):
             raise
         raise MissingExtraError(f"{module.split('.')[0]} is needed for {needed_for}: "
-                          f"pip install 'rewardmine[{extra}]'") from None
+                                f"pip install 'rewardmine[{extra}]'") from None
