@@ -159,6 +159,48 @@ def test_schema_fallback_concurrency_and_reasoning_content():
     assert judge.usage.prompt_tokens == 9 * 10
 
 
+class _LlamaCppLike(JsonHandler):
+    """What llama-cpp-python 0.3.36's server does (checked against it, see docs/scale.md):
+    ``json_schema`` fails validation with a 500 that names the field; ``json_object`` with a
+    ``schema`` beside it constrains the answer to that schema."""
+
+    bodies: ClassVar[list] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).bodies.append(body)
+        kind = body.get("response_format", {}).get("type")
+        if kind == "json_schema":
+            return self._send(500, {"error": {"message": "1 validation error: ('body', "
+                                              "'response_format', 'type') Input should be "
+                                              "'text' or 'json_object'"}})
+        ids = list(json.loads(body["messages"][-1]["content"])["responses"])
+        valid = kind == "json_object" and "schema" in body["response_format"]
+        content = (json.dumps({"scores": {i: 3 for i in ids}, "best-to-worst": ids}) if valid
+                   else "They both look fine to me.")  # unconstrained: prose
+        self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                             "role": "assistant", "content": content}}]})
+
+
+def test_a_refused_json_schema_falls_back_to_json_object_with_the_schema():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LlamaCppLike)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        judge = PrincipleJudge.from_openai(f"http://127.0.0.1:{server.server_port}/v1", "m",
+                                           concurrency=1, max_retries=0)
+        results = judge.judge_many([("p", "q", ["a", "b"]), ("p", "q", ["c", "d"])])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.status for r in results] == ["ok", "ok"]
+    kinds = [b["response_format"]["type"] for b in _LlamaCppLike.bodies]
+    assert kinds == ["json_schema", "json_object", "json_object"]  # kept after the refusal
+    assert _LlamaCppLike.bodies[1]["response_format"]["schema"]["required"] == [
+        "scores", "best-to-worst"]
+    assert judge.backend.response_format == "json_object"
+
+
 def test_context_errors_name_the_request(tmp_path):
     from transformers import AutoTokenizer
 

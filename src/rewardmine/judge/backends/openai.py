@@ -40,6 +40,10 @@ from rewardmine.upstream import (
 )
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
+# what a request asks for next when the server refuses its response_format: json_object with the
+# schema (llama-cpp-python's grammar-constrained JSON; servers that take json_object ignore the
+# schema), then no format at all
+_WEAKER: dict[str, ResponseFormat] = {"json_schema": "json_object", "json_object": "none"}
 Endpoint = Literal["chat", "completions"]
 
 
@@ -55,7 +59,10 @@ class OpenAIBackend:
         base_url: the server's API root, e.g. ``http://localhost:8000/v1``.
         model: the model name the server knows.
         api_key: the key, if the server wants one.
-        response_format: "json_schema" (the per-request verdict schema), "json_object" or "none".
+        response_format: "json_schema" (the per-request verdict schema), "json_object" (with
+            that schema beside it, which llama-cpp-python constrains to) or "none". A server
+            that refuses one is asked again with the next, and a refusal that names the field
+            keeps the weaker one for later requests.
         concurrency: requests in flight at once.
         max_transport_retries: retries of one request after a connection failure, a timeout,
             429 or 502-504.
@@ -172,6 +179,8 @@ class OpenAIBackend:
                 "name": "verdict", "schema": request.schema, "strict": True}}
         elif response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
+            if request.schema is not None:  # llama-cpp-python constrains to it; vLLM ignores it
+                body["response_format"]["schema"] = request.schema
         if self.endpoint == "completions":
             body["prompt"] = self.encode(request.messages, options)
             body.update({k: v for k, v in self.extra_body.items()
@@ -186,7 +195,7 @@ class OpenAIBackend:
              options: GenerationOptions) -> Generation:
         path = "/completions" if self.endpoint == "completions" else "/chat/completions"
         url = self.base_url + path
-        response_format, unsupported = self.response_format, False
+        response_format, failures, unsupported = self.response_format, 0, True
         while True:
             body = self._body(request, seed, options, response_format)
             try:
@@ -202,18 +211,19 @@ class OpenAIBackend:
                         f"the server says request {position} of the batch is too long: {error}",
                         index=position,
                     ) from None
-                if "response_format" in body:  # ask once more without the field
-                    response_format = "none"
+                if "response_format" in body:  # ask once more with the next weaker format
+                    response_format = _WEAKER[response_format]
                     # a refusal, or an error that names the field, says the server does not
-                    # take it; any other failure drops it for this request only
-                    unsupported = isinstance(error, UpstreamRefused) or any(
+                    # take it; any other failure changes the format for this request only
+                    failures += 1
+                    unsupported = unsupported and (isinstance(error, UpstreamRefused) or any(
                         w in text for w in ("response_format", "json_schema", "schema",
-                                            "grammar", "not supported", "unsupported"))
+                                            "grammar", "not supported", "unsupported")))
                     continue
                 raise
-            if unsupported:  # the request went through without it: drop it for good
+            if failures and unsupported:  # the first format the server took, for good
                 with self._lock:
-                    self.response_format = "none"  # the parser's tolerance does the work
+                    self.response_format = response_format  # "none": the parser's tolerance
             return _generation(url, payload)
 
 
