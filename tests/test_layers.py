@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rewardmine"
 FOUNDATION = {"types", "protocols", "grouping", "conversions", "models", "chat", "rollouts",
-              "errors", "io", "progress", "upstream", "statistics", "optional"}
+              "errors", "io", "progress", "upstream", "statistics", "optional", "inputs"}
 SCORERS = {"endogenous", "judge", "consensus", "classifier"}
 LOADER = {"specs"}  # names and loads a reward of either family
 CONSUMERS = {"bench", "rl", "server", "distributed", "judgetraining"}

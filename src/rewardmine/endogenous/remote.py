@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal
 from rewardmine.chat import ChatEncoder, EncodedPair, Prompt, check_fits
 from rewardmine.endogenous.math import Aggregate, check_aggregate
 from rewardmine.errors import ContextLengthError, RewardmineError
+from rewardmine.inputs import check_parallel
 from rewardmine.upstream import (
     RetryPolicy,
     UpstreamError,
@@ -116,16 +117,13 @@ class RemoteEndogenousReward:
     def score_many(self, prompts: Sequence[Prompt], responses: Sequence[str], *,
                    system: str | None = None, aggregate: Aggregate | None = None) -> list[float]:
         """Parallel lists of prompts and responses, scored in input order."""
-        if len(prompts) != len(responses):
-            raise ValueError(f"prompts and responses must be parallel lists; got {len(prompts)} "
-                             f"prompts and {len(responses)} responses")
+        check_parallel(prompts, responses, "prompts", "responses")
         return self._run(self.encoder.encode_many(prompts, responses, system=system), aggregate)
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], action_ids: Sequence[Sequence[int]],
                   *, aggregate: Aggregate | None = None) -> list[float]:
         """log pi of already tokenized actions given their states (no template applied)."""
-        if len(prompt_ids) != len(action_ids):
-            raise ValueError("prompt_ids and action_ids must be parallel lists")
+        check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
         pairs = []
         for i, (state, actions) in enumerate(zip(prompt_ids, action_ids, strict=True)):
             ids = [*state, *actions]

@@ -11,7 +11,6 @@ output head, in chunks (see :mod:`rewardmine.endogenous.logits`).
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from rewardmine.chat import ChatEncoder, EncodedPair, Prompt, check_fits
 from rewardmine.endogenous import math as rmath
 from rewardmine.endogenous.batching import PromptBatcher, budget_batches
 from rewardmine.endogenous.logits import OutputHead, chunk_rows, selected_and_values
+from rewardmine.inputs import check_ids, check_list, check_parallel, check_texts
 from rewardmine.models import (
     LoadOptions,
     cache_keyword,
@@ -208,7 +208,7 @@ class EndogenousReward:
     def score(self, prompt: Prompt, responses: Sequence[str], *, system: str | None = None,
               aggregate: rmath.Aggregate | None = None) -> list[float]:
         """One reward per response to ``prompt``; the prompt runs once for all of them."""
-        _check_texts(responses, "responses", single="wrap a single response: [text]")
+        check_texts(responses, "responses", single="wrap a single response: [text]")
         rendered = self.encoder.render_prompt(prompt, system=system)
         pairs = [self.encoder.encode(rendered, r) for r in responses]
         return [self._reward(s, aggregate) for s in self._run(pairs)]
@@ -220,9 +220,9 @@ class EndogenousReward:
 
         Items whose prompts are identical share one prompt forward, wherever they are in the lists.
         """
-        _check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
-        _check_texts(responses, "responses", single="wrap a single response: [text]")
-        _check_parallel(prompts, responses, "prompts", "responses")
+        check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
+        check_texts(responses, "responses", single="wrap a single response: [text]")
+        check_parallel(prompts, responses, "prompts", "responses")
         pairs = self.encoder.encode_many(prompts, responses, system=system)
         return [self._reward(s, aggregate) for s in self._run(pairs)]
 
@@ -236,9 +236,9 @@ class EndogenousReward:
         >>> zero, value, mean = rm.score_variants(                     # doctest: +SKIP
         ...     prompts, responses, [("sum", "zero"), ("sum", "value"), ("mean", "zero")])
         """
-        _check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
-        _check_texts(responses, "responses", single="wrap a single response: [text]")
-        _check_parallel(prompts, responses, "prompts", "responses")
+        check_list(prompts, "prompts", single="wrap a single prompt: [prompt]")
+        check_texts(responses, "responses", single="wrap a single response: [text]")
+        check_parallel(prompts, responses, "prompts", "responses")
         if isinstance(variants, str) or not variants:
             raise ValueError("variants is a non-empty list of (aggregate, terminal) pairs, e.g. "
                              "[('sum', 'zero'), ('mean', 'zero')]")
@@ -271,9 +271,9 @@ class EndogenousReward:
         For trainers that hold token ids (verl, OpenRLHF): no template is applied, the ids are
         taken as they are, and items with identical prompt ids share one prompt forward.
         """
-        _check_list(prompt_ids, "prompt_ids", single="a list of token-id lists")
-        _check_list(action_ids, "action_ids", single="a list of token-id lists")
-        _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
+        check_list(prompt_ids, "prompt_ids", single="a list of token-id lists")
+        check_list(action_ids, "action_ids", single="a list of token-id lists")
+        check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
         pairs = [self._id_pair(i, s, a) for i, (s, a) in
                  enumerate(zip(prompt_ids, action_ids, strict=True))]
         return [self._reward(s, aggregate) for s in self._run(pairs)]
@@ -282,7 +282,7 @@ class EndogenousReward:
                           action_ids: Sequence[Sequence[int]]) -> list[TokenRewards]:
         """:meth:`token_rewards` for already tokenized items (dense rewards for trainers that
         hold token ids): parallel lists of state and action ids, taken as they are."""
-        _check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
+        check_parallel(prompt_ids, action_ids, "prompt_ids", "action_ids")
         pairs = [self._id_pair(i, s, a) for i, (s, a) in
                  enumerate(zip(prompt_ids, action_ids, strict=True))]
         return [self._token_view(pair, scored)
@@ -303,8 +303,8 @@ class EndogenousReward:
         )
 
     def _id_pair(self, index: int, state: Sequence[int], actions: Sequence[int]) -> EncodedPair:
-        _check_ids(state, f"item {index}: prompt_ids")
-        _check_ids(actions, f"item {index}: action_ids")
+        check_ids(state, f"item {index}: prompt_ids")
+        check_ids(actions, f"item {index}: action_ids")
         if len(state) == 0:
             raise ValueError(f"item {index}: prompt_ids is empty; the first action needs a state")
         pair = EncodedPair(tuple(map(int, state)), tuple(map(int, actions)), "in_context")
@@ -410,59 +410,3 @@ class EndogenousReward:
             scored = self._score_rows(rows, [actions[m] for m in batch])
             for m, item in zip(batch, scored, strict=True):
                 yield (*members[m], item)
-
-
-def _check_list(values: Any, name: str, *, single: str) -> None:
-    """A list (or tuple) of items, not a string, a dict or an iterator whose items are keys or
-    characters."""
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a list, not a single {type(values).__name__}; {single}")
-    if not isinstance(values, Sequence):
-        if isinstance(values, dict):
-            raise TypeError(f"{name} must be a list, not a dict (its keys would be scored); pass "
-                            f"list({name}.values())")
-        what = "None" if values is None else f"a {type(values).__name__}"
-        raise TypeError(f"{name} must be a list, not {what}; {single}")
-
-
-def _check_texts(values: Any, name: str, *, single: str) -> None:
-    _check_list(values, name, single=single)
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise TypeError(f"{name}[{i}] is a {type(value).__name__}; each response must be a "
-                            "string")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise ValueError(f"{name}[{i}] holds a lone surrogate at character {error.start}, "
-                             "which is not text; pass valid Unicode") from None
-
-
-def _check_ids(ids: Any, name: str) -> None:
-    """Token ids are ints: 1.7, "1" or True are refused rather than rounded or parsed."""
-    if isinstance(ids, (str, bytes)) or (not isinstance(ids, Sequence) and not (
-            isinstance(ids, torch.Tensor) and ids.dim() == 1)):
-        raise TypeError(f"{name} must be a list of token ids, not {type(ids).__name__}")
-    if isinstance(ids, torch.Tensor):
-        if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-            raise TypeError(f"{name} is a {ids.dtype} tensor; token ids are integers")
-        return
-    for j, token in enumerate(ids):
-        if type(token) is int:
-            continue
-        try:
-            if isinstance(token, bool):
-                raise TypeError
-            operator.index(token)
-        except TypeError:
-            raise TypeError(f"{name}[{j}] is {token!r} ({type(token).__name__}); token ids are "
-                            "integers") from None
-
-
-def _check_parallel(first: Sequence[Any], second: Sequence[Any], a: str, b: str) -> None:
-    if len(first) != len(second):
-        raise ValueError(
-            f"{a} and {b} must be parallel lists; got {len(first)} {a} and {len(second)} {b}"
-        )
-
-

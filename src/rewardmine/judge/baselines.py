@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 
 from rewardmine.chat import Message, Prompt, TextTokenizer, encode_rendered
+from rewardmine.inputs import check_parallel
 from rewardmine.judge.judge import PrincipleJudge
 from rewardmine.judge.modes import GENRM_PAIRWISE, GENRM_POINTWISE
 from rewardmine.judge.prompt import Responses, normalize_responses, render_prompt
@@ -130,8 +131,7 @@ class GenerativeVerifier:
                    system: str | None = None) -> list[float]:
         """log p(answer) for parallel lists of prompts and responses; ``system`` is the
         principle."""
-        if len(prompts) != len(responses):
-            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        check_parallel(prompts, responses, "prompts", "responses")
         chosen = system if system is not None else self.principle
         return self._logprobs([self._encode(p, r, chosen) for p, r in zip(prompts, responses,
                                                                          strict=True)])
