@@ -111,10 +111,10 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
     return scorer.score_many([prompt], [solution_str], system=system)[0]
 
 
-def judge_from_config(*, judge: str | Sequence[str] | None = None, judge_model: str | None = None,
-               judge_base_url: str | None = None, judge_model_name: str | None = None,
-               judge_api_key: str | None = None, judge_factory: str | None = None,
-               **judge_options: Any) -> ListJudge:
+def judge_from_config(*, judge: str | Sequence[str] | None = None,
+                      judge_model: str | None = None, judge_base_url: str | None = None,
+                      judge_model_name: str | None = None, judge_api_key: str | None = None,
+                      judge_factory: str | None = None, **judge_options: Any) -> ListJudge:
     """A judge from a verl config, once per process (:func:`rewardmine.specs.load_judge`).
 
     ``judge`` is a spec (``principle:PATH``, ``openai:MODEL@URL``, ``MODULE:FUNCTION``, ...) or
@@ -168,7 +168,7 @@ async def judge_compute_score(data_source: Any, solution_str: str, ground_truth:
         raise ValueError("set custom_reward_function.reward_kwargs.judge_model_name (the served "
                          "model's name: reward.reward_model.model_path under verl)")
     judge = judge_from_config(judge_base_url=judge_base_url, judge_model_name=judge_model_name,
-                       judge_api_key=judge_api_key)
+                              judge_api_key=judge_api_key)
     prompt = prompt_from_extra_info(extra_info, prompt_key)
     references = [ground_truth] if use_reference else None
     rewards, verdicts = await asyncio.to_thread(

@@ -171,6 +171,8 @@ class JudgeRewardManager(RewardManagerBase):
         """On the streaming path every waiting sample holds one of the reward worker's calls; once
         all of them wait, the rest of their groups can never arrive. Fail them now, saying why,
         instead of after ``group_timeout_s``."""
+        if len(self._groups) * (self.group_size - 1) < STREAMING_CALLS_AT_ONCE:
+            return  # fewer wait: an incomplete group holds at most n - 1 (no walk per sample)
         waiting = [m for members in self._groups.values() for m in members]
         if len(waiting) < STREAMING_CALLS_AT_ONCE:
             return
