@@ -216,3 +216,20 @@ def test_a_missing_extra_is_one_line_naming_it_before_any_model_loads(
     assert line.endswith(f"{module} is needed for "
                          f"{'the reward server' if extra == 'server' else 'parquet files'}: "
                          f"pip install 'rewardmine[{extra}]'"), line
+
+
+def test_a_generator_endpoint_that_is_down_is_one_line(tmp_path, cli_error):
+    """build-bench run against a closed port: the generator, the task and the endpoint in one
+    line, exit 2 (it printed a traceback: GeneratorError was not a rewardmine error)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    write(tmp_path / "principles.jsonl", [{"id": "p", "principle": "Be brief.", "dimension": "style"}])
+    write(tmp_path / "prompts.jsonl", [{"id": "q", "prompt": "Hi", "domain": "chat"}])
+    line = cli_error(["build-bench", "run", "--principles", str(tmp_path / "principles.jsonl"),
+                      "--prompts", str(tmp_path / "prompts.jsonl"), "--out", str(tmp_path / "run"),
+                      "--generator", f"openai:m@http://127.0.0.1:{port}/v1",
+                      "--judge", "MODULE:FUNCTION", "--k", "1"])
+    assert f"127.0.0.1:{port}" in line and "task 'p/q'" in line and "is the server up?" in line

@@ -16,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rewardmine.buildbench.generate import Instruction, task_messages
+from rewardmine.errors import RewardmineError
 from rewardmine.upstream import RetryPolicy, UpstreamError, first_choice, post_json
 
 
-class GeneratorError(RuntimeError):
-    """An endpoint did not answer a task."""
+class GeneratorError(RewardmineError, RuntimeError):
+    """An endpoint did not answer a task (a user-facing error: the CLI prints it as one line)."""
 
 
 class OpenAIGenerator:
