@@ -16,3 +16,5 @@ def test_ci_runs_the_readme_test_command():
     assert demo.endswith("rewardmine demo")
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == tests
+    # docs/real-models.md shows the same command (it installs the real-model tier too)
+    assert f"```bash\n{tests}\n```" in (ROOT / "docs" / "real-models.md").read_text()

@@ -275,3 +275,24 @@ def real_model_folder(name: Literal["smollm2", "gemma3"], root: str | Path) -> P
     :func:`real_model_gguf` and :func:`dequantized_checkpoint`)."""
     gguf, sha256 = real_model_gguf(name, root)
     return dequantized_checkpoint(gguf, sha256, root)
+
+
+def hub_stand_in(cache: str | Path, repo_id: str, *, architecture: Architecture = "qwen2",
+                 **model_options: Any) -> Path:
+    """Save a tiny random model and its tokenizer in a Hugging Face hub cache (``cache`` is what
+    ``HF_HUB_CACHE`` names) under ``repo_id``, so that ``from_pretrained(repo_id)`` with
+    ``HF_HUB_OFFLINE=1`` loads it through the hub's own resolution, no download: the doc tests
+    run examples that name hub models as written. Returns the snapshot folder."""
+    import hashlib
+
+    revision = hashlib.sha1(repo_id.encode()).hexdigest()
+    repo = Path(cache) / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    if not (snapshot / "config.json").exists():
+        tokenizer = build_tokenizer()
+        options = {"max_position_embeddings": 4096, **model_options}
+        build_model(architecture, len(tokenizer), **options).save_pretrained(snapshot)
+        tokenizer.save_pretrained(snapshot)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)
+    return snapshot
