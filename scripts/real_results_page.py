@@ -146,28 +146,36 @@ def reading_q1(results: Mapping[str, Any]) -> str:
     return verdict + " " + summary + "\n\n" + "\n".join(lines)
 
 
+def effect_text(effect: Mapping[str, Any], scale: float = 1.0, unit: str = "") -> str:
+    """A paired effect as the page prints it: mean, 95% t-interval, Wilcoxon p, n, verdict."""
+    lo, hi = (scale * x for x in effect["interval"])
+    return (f"{scale * effect['mean']:+.2f}{unit} [{lo:+.2f}, {hi:+.2f}], Wilcoxon p = "
+            f"{effect['p_wilcoxon']:.2g}, {effect['n']} queries: {effect['verdict']}")
+
+
 def reading_q2(results: Mapping[str, Any]) -> str:
+    """Q2 from the paired steering effects over queries (``DSP.steering``), not from counting
+    which matrix cell is largest."""
     lines = []
     for run, s in _runs(results, "dsp"):
-        matrix = s["details"]["matrix"]
-        domains = s["details"]["domains"]
-        best = [all(matrix[b][b] > matrix[a][b] for a in range(len(domains)) if a != b)
-                for b in range(len(domains))]  # strictly: a tie for best is not best
-        own = sum(best)
-        diag, off = s["figures"]["overall"], s["figures"]["off_diagonal"]
+        steering = s["details"].get("steering")
+        if steering is None:
+            lines.append(f"- {NAMES[run]}: scored before the paired steering effects existed; "
+                         "re-render from its items to read Q2.")
+            continue
+        margin, accuracy = steering["margin"], steering["accuracy"]
         if run == "endogenous-sum-zero":
-            lead = ("**Q2 is consistent with this run**" if own == len(domains) else
-                    "**Q2 does not hold in this run**")
-            lead += (f": the paper's reward, steered for a domain, is the best of the four "
-                     f"steered rewards on that domain's pairs in {own} of {len(domains)} "
-                     f"domains ({s['items']} queries, {4 * s['items']} pairs per cell).")
-            if all(row == matrix[0] for row in matrix):
-                lead += (" The four rows of its matrix are identical: on these queries the "
-                         "domain system prompt changed the order of no pair.")
-            lines.insert(0, lead + "\n")
-        lines.append(f"- {NAMES[run]} ({s['items']} queries): the reward steered for a domain "
-                     f"is the best of the four on that domain's pairs in {own} of 4 columns; "
-                     f"diagonal mean {cell(diag)}, off-diagonal mean {cell(off)}.")
+            lines.insert(0, (
+                f"**Steering with the domain's system prompt, paired per query** (the paper's "
+                f"reward): the domain response's margin over the query's other four responses "
+                f"changes by {effect_text(margin, unit=' nats')}; pairwise accuracy on the "
+                f"domain's pairs, steered for it against steered for another domain, changes by "
+                f"{effect_text(accuracy, 100, ' pts')}. The verdicts rest on the Wilcoxon "
+                f"signed-rank test and the interval beside them.\n"))
+        per_domain = "; ".join(f"{d} {effect_text(e)}"
+                               for d, e in steering["margin_per_domain"].items())
+        lines.append(f"- {NAMES[run]}: margin {effect_text(margin)}; accuracy "
+                     f"{effect_text(accuracy, 100, ' pts')}. Per domain: {per_domain}.")
     return "\n".join(lines) if lines else "DSP was not run."
 
 

@@ -103,7 +103,7 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
              tables["check"], "", ANCHORS, ""]
     parts += ["## Reading", "", READING_INTRO, "", "### Q1: against the training-free "
               "baselines on the same base model", "", q1, "", Q1_NOTE, "",
-              "### Q2: each domain-steered reward best on its own domain", "", q2, "", Q2_NOTE,
+              "### Q2: does steering for a domain favour its response?", "", q2, "", Q2_NOTE,
               "", "### The length effect of the telescoped sum", "", tables["length"], "",
               length_text(results), "", "### Q3", "",
               "Q3 (self-improvement with the frozen copy's reward on SmolLM2): see "
@@ -149,8 +149,14 @@ base model. The lines above are the whole evidence for it at this scale; the pai
 give every figure."""
 
 Q2_NOTE = """\
-The paper's Q2 is that steering the reward with a domain's system prompt makes it best on that
-domain's pairs: in the matrix, each column's largest cell on the diagonal."""
+The paper's Q2 is that steering the reward with a domain's system prompt makes it prefer that
+domain's response. It is read here from paired per-query effects (`DSP` in
+`rewardmine.bench.dsp`): a response's margin is its score minus the mean of the query's other
+four responses under the same steering (what the system prompt adds to every response, V(s_1)
+for the sum, cancels), and the steering effect is the domain response's margin when steered for
+its domain minus its mean margin under the other three steerings. Counting which cell of the
+matrix is largest is not a test: on the same model it gave 1 of 4 domains on 24 queries and 4 of
+4 on 150."""
 
 RMB_NOTE = """\
 Per domain, the 3x3 matrix of chosen-style against rejected-style (concise, detailed plain,

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rewardmine.bench.base import IDENTICAL, identical_pairs
@@ -126,3 +127,49 @@ def test_multifaceted_pairing_protocol():
     assert figures["tie_rate/overall"] == pytest.approx(1 / 6)
     assert bench.details(table) == {"rows": 4, "rows_without_partner": 1, "pairs": 6,
                                     "tied_pairs": 1, "identical_pairs": 0}
+
+
+def dsp_rows(grids):
+    from rewardmine.bench.dsp import DOMAINS, RESPONSES
+
+    return [{"id": str(q), "scores": {steer: {r: float(grid[a][k]) for k, r in enumerate(RESPONSES)}
+                                      for a, steer in enumerate(DOMAINS)}}
+            for q, grid in enumerate(grids)]
+
+
+@pytest.mark.parametrize("queries, verdict", [(25, "matched steering raises it"),
+                                              (5, "cannot tell at this size")])
+def test_dsp_steering_effect_is_the_matched_bonus_whatever_the_lengths_and_system_shifts(
+        queries, verdict):
+    """A reward that adds b to the matched response (and a shift per system prompt to every
+    response, as V(s_1) does) has a steering effect of b + b/4 on every domain: under its own
+    steering the D response gains b; under another steering A, one of D's four rivals (A's
+    response) gains b, lowering D's margin by b/4."""
+    rng = np.random.default_rng(0)
+    grids, bonuses = [], []
+    for _ in range(queries):
+        base = rng.normal(-300, 80, size=5)  # the responses' own scores (length, say)
+        shift = rng.normal(0, 30, size=4)    # what each system prompt adds to every response
+        bonus = rng.uniform(0.5, 2.0)
+        grid = base[None, :] + shift[:, None]
+        grid[np.arange(4), np.arange(4)] += bonus
+        grids.append(grid)
+        bonuses.append(bonus)
+    steering = DSP().details(DSP().table(dsp_rows(grids)))["steering"]
+    assert steering["margin"]["mean"] == pytest.approx(1.25 * np.mean(bonuses))
+    for effect in steering["margin_per_domain"].values():
+        assert effect["mean"] == pytest.approx(1.25 * np.mean(bonuses))
+    assert steering["margin"]["verdict"] == verdict
+    assert steering["margin"]["n"] == queries
+
+
+def test_dsp_steering_accuracy_effect_is_diagonal_minus_off_diagonal_per_query():
+    from rewardmine.bench.dsp import DOMAINS
+
+    # every steering prefers the academy response; no steering changes an order
+    grid = np.array([[4.0, 3.0, 2.0, 1.0, 0.0]] * 4)
+    steering = DSP().details(DSP().table(dsp_rows([grid] * 3)))["steering"]
+    # diagonal: academy wins 4/4, business 3/4, entertainment 2/4, literature 1/4 -> 10/16;
+    # each column's off-diagonal cells equal its diagonal cell here -> effect 0
+    assert steering["accuracy"]["mean"] == 0.0
+    assert steering["margin"]["mean"] == 0.0 and len(steering["margin_per_domain"]) == len(DOMAINS)

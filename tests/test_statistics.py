@@ -13,6 +13,7 @@ from rewardmine.statistics import (
     CANNOT_TELL,
     MIN_ITEMS_FOR_VERDICT,
     holm,
+    paired_effect,
     paired_permutation_pvalue,
     verdict,
 )
@@ -79,3 +80,26 @@ def test_a_verdict_needs_the_floor_the_test_and_the_interval():
     assert verdict(0.2, -0.1, 0.3, 0.001, floor) == "no difference shown"  # interval holds 0
     assert verdict(0.2, 0.1, 0.3, 0.2, floor) == "no difference shown"     # test does not reject
     assert verdict(0.2, 0.1, 0.3, float("nan"), 500) == CANNOT_TELL
+
+
+def test_paired_effect_against_the_textbook_formulas():
+    d = np.array([0.3, 1.2, -0.4, 0.9, 2.0, 0.1, 0.7, 1.5])
+    effect = paired_effect(d)
+    n, mean, sd = len(d), d.mean(), d.std(ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+    assert effect["mean"] == pytest.approx(mean)
+    assert effect["interval"] == pytest.approx([mean - half, mean + half])
+    assert effect["p_t"] == pytest.approx(2 * stats.t.sf(mean / (sd / np.sqrt(n)), n - 1))
+    assert effect["verdict"] == CANNOT_TELL  # 8 < MIN_ITEMS_FOR_VERDICT
+
+
+def test_paired_effect_wilcoxon_is_exact_at_small_n_and_decides_the_verdict():
+    # five positive differences: the exact signed-rank p is 2 / 2^5
+    assert paired_effect([1.0, 2.0, 3.0, 4.0, 5.0])["p_wilcoxon"] == pytest.approx(2 / 32)
+    many = np.linspace(-1, 3, MIN_ITEMS_FOR_VERDICT)
+    assert paired_effect(many, names=("up", "down"))["verdict"] == "up"
+    assert paired_effect(-many, names=("up", "down"))["verdict"] == "down"
+    flat = paired_effect(np.zeros(MIN_ITEMS_FOR_VERDICT))
+    assert flat["verdict"] == "no difference shown" and flat["interval"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="NaN"):
+        paired_effect([1.0, float("nan")])

@@ -102,3 +102,33 @@ def verdict(difference: float, low: float, high: float, p_adjusted: float, items
     if p_adjusted < alpha and (low > 0 or high < 0):
         return f"{names[0] if difference > 0 else names[1]} higher"
     return "no difference shown"
+
+
+def paired_effect(differences: Sequence[float], *, level: float = 0.95,
+                  names: tuple[str, str] = ("positive", "negative")) -> dict[str, object]:
+    """A mean of per-item paired differences with what it supports: the mean, its ``level``
+    t-interval (``scipy.stats.ttest_1samp``), the two-sided p-values of the t-test and of
+    Wilcoxon's signed-rank test (``scipy.stats.wilcoxon``; zero differences dropped), and a
+    verdict from :func:`verdict` on the Wilcoxon p-value (the more robust of the two to heavy
+    tails), so a direction is claimed only at :data:`MIN_ITEMS_FOR_VERDICT` items or more.
+    ``names`` say what a positive and a negative mean are called in the verdict."""
+    from scipy import stats
+
+    d = np.asarray(differences, dtype=np.float64)
+    if d.ndim != 1 or np.isnan(d).any():
+        raise ValueError("differences must be a flat sequence without NaN")
+    n = int(d.size)
+    out: dict[str, object] = {"n": n, "mean": float(d.mean()) if n else float("nan")}
+    if n < 2 or not np.ptp(d):
+        out.update(interval=[out["mean"], out["mean"]], p_t=float("nan"),
+                   p_wilcoxon=float("nan"), verdict=CANNOT_TELL if n < MIN_ITEMS_FOR_VERDICT
+                   else "no difference shown")
+        return out
+    test = stats.ttest_1samp(d, 0.0)
+    low, high = test.confidence_interval(level)
+    p_wilcoxon = float(stats.wilcoxon(d).pvalue) if np.count_nonzero(d) else 1.0
+    said = verdict(out["mean"], float(low), float(high), p_wilcoxon, n, alpha=1 - level)
+    out.update(interval=[float(low), float(high)], p_t=float(test.pvalue),
+               p_wilcoxon=p_wilcoxon,
+               verdict={"A higher": names[0], "B higher": names[1]}.get(said, said))
+    return out

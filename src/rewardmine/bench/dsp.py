@@ -11,6 +11,17 @@ earns 1, a tie 1/2 and a loss 0. A pair whose two responses are identical is sco
 other, as upstream does (a scalar scorer ties it, so it earns 1/2), and counted: 26 of the 661
 test queries hold some, and queries 13, 246 and 589 have five identical responses. The headline
 per domain is the diagonal cell (A, A), and ``overall`` is the mean of the diagonal.
+
+Whether steering works is read from paired per-query effects, not from which cell of the matrix
+is largest (``details()["steering"]``). A response's *margin* under a steering is its score minus
+the mean score of the query's other four responses under that same steering (so whatever the
+system prompt adds to every response, such as the endogenous reward's V(s_1), cancels). The
+*steering effect* for domain D on a query is the D response's margin when the reward is steered
+for D minus its mean margin under the three other steerings; ``margin`` is its per-query mean
+over the four domains, with a t-interval and Wilcoxon's signed-rank test over queries. The
+*accuracy effect* is, per query, the mean of the diagonal cells minus the mean of the
+off-diagonal ones, tested the same way. Both come with a verdict only from
+:data:`~rewardmine.statistics.MIN_ITEMS_FOR_VERDICT` queries on.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import numpy as np
 from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, read_json_records, require
 from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
+from rewardmine.statistics import paired_effect
 
 DOMAINS = ("academy", "business", "entertainment", "literature")
 RESPONSES = (*DOMAINS, "normal")
@@ -50,6 +62,18 @@ SYSTEM_PROMPTS = {
 
 
 _PAIRS = len(DOMAINS) * len(DOMAINS) * (len(RESPONSES) - 1)  # 64 pairs per query and steering
+_STEERING = ("matched steering raises it", "matched steering lowers it")
+
+
+def steering_effects(grid: np.ndarray) -> np.ndarray:
+    """Per domain D, the D response's margin over the query's other responses when steered for
+    D, minus its mean margin under the other steerings. ``grid[a, r]``: the score of response r
+    (in :data:`RESPONSES` order) under the steering for domain a (in :data:`DOMAINS` order)."""
+    n = len(RESPONSES)
+    margin = grid - (grid.sum(axis=1, keepdims=True) - grid) / (n - 1)  # (steering, response)
+    k = len(DOMAINS)
+    return np.array([margin[d, d] - np.mean([margin[a, d] for a in range(k) if a != d])
+                     for d in range(k)])
 
 
 def pairs_per_domain(items: Sequence[Item]) -> int:
@@ -111,7 +135,8 @@ class DSP:
     def table(self, rows: Sequence[Mapping[str, Any]], *, kind: ScorerKind = "scalar") -> Table:
         """Per query, what each of its 64 pairs earned (steered for A, pairs of B, the k-th other
         response; row major), then whether each tied, then whether its two responses are
-        identical (counted only: an identical pair is scored as its scores say)."""
+        identical (counted only: an identical pair is scored as its scores say), then the four
+        domains' steering effects (:func:`steering_effects`)."""
         credit = tie_credit(self.ties, kind)
         n = len(RESPONSES)
         ids, values = [], []
@@ -138,7 +163,8 @@ class DSP:
                 identical[:, b] = [[(a * n + min(b, k), a * n + max(b, k)) in same
                                     for k in others] for a in range(len(DOMAINS))]
             ids.append(item_id)
-            values.append(np.concatenate([earned.ravel(), tied.ravel(), identical.ravel()]))
+            values.append(np.concatenate([earned.ravel(), tied.ravel(), identical.ravel(),
+                                          steering_effects(grid)]))
         if len(set(ids)) != len(ids):
             raise ValueError("an item id appears twice; keep one row per item")
         if not ids:
@@ -164,7 +190,7 @@ class DSP:
         matrix = self._matrix(table.values[:, :_PAIRS])
         shape = (len(table.ids), 4, 4, len(RESPONSES) - 1)
         tied = table.values[:, _PAIRS:2 * _PAIRS].reshape(shape)
-        identical = table.values[:, 2 * _PAIRS:].reshape(shape)
+        identical = table.values[:, 2 * _PAIRS:3 * _PAIRS].reshape(shape)
         queries = [i for i, row in zip(table.ids, identical, strict=True) if row.any()]
         return {"domains": list(DOMAINS), "matrix": matrix.tolist(),
                 "matrix_axes": "rows: reward steered for; columns: pairs of the target domain",
@@ -174,4 +200,19 @@ class DSP:
                 "tied_pairs_per_cell": tied.sum(axis=(0, 3)).astype(int).tolist(),
                 "identical_pairs_per_cell": identical.sum(axis=(0, 3)).astype(int).tolist(),
                 "pairs_per_domain": len(table.ids) * (len(RESPONSES) - 1),
-                "systems": self.systems}
+                "steering": self.steering(table), "systems": self.systems}
+
+    @staticmethod
+    def steering(table: Table) -> dict[str, Any]:
+        """The paired steering effects over queries (see the module's docstring)."""
+        effects = table.values[:, 3 * _PAIRS:3 * _PAIRS + len(DOMAINS)]
+        earned = table.values[:, :_PAIRS].reshape(len(table.ids), 4, 4, len(RESPONSES) - 1)
+        cells = earned.mean(axis=3)
+        diagonal = np.eye(4, dtype=bool)
+        accuracy = cells[:, diagonal].mean(axis=1) - cells[:, ~diagonal].mean(axis=1)
+        return {"margin": paired_effect(effects.mean(axis=1), names=_STEERING),
+                "margin_per_domain": {d: paired_effect(effects[:, i], names=_STEERING)
+                                      for i, d in enumerate(DOMAINS)},
+                "accuracy": paired_effect(accuracy, names=_STEERING),
+                "unit": "margin: score units (nats for the endogenous reward); accuracy: "
+                        "diagonal minus off-diagonal pairwise accuracy, per query"}
