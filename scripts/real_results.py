@@ -9,6 +9,13 @@ is one ``rewardmine bench`` run folder under ``OUT/runs`` (the runner, its resum
 its bootstrap); paired differences are ``rewardmine bench compare``'s. A rerun skips finished
 items; the page is rendered from the JSON at the end (``--only render`` renders without scoring).
 
+The per-item files are committed, gzipped, under ``docs/results/items`` (``--items``): each run's
+``items.jsonl`` and ``run.json``, and the run's ``state.json`` (timings) and ``check.json``. A run
+folder missing from ``OUT`` is restored from there before anything is scored, and they are
+written back after scoring, so ``python scripts/real_results.py --only render`` on a fresh
+checkout recomputes the page from the committed items, and a later run resumes where this one
+stopped.
+
 The items are a fixed, seeded, stratified subset (:data:`PLAN`): per stratum a permutation drawn
 with ``numpy.random.default_rng([SEED, crc32(stratum)])``; the endogenous reward scores the first
 ``endogenous`` items of it, the other methods the first ``baselines`` (the same items, so paired
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import gzip
 import hashlib
 import json
 import os
@@ -378,6 +386,40 @@ def _smallest_stratum(ctx: Context, benchmark: str, a: Path, b: Path) -> int:
     return min(counts.values()) if counts else 0
 
 
+# ------------------------------------------------------------------------ committed items
+
+KEPT = ("items.jsonl", "run.json")  # per run folder
+KEPT_TOP = ("state.json", "check.json")
+
+
+def restore_items(items: Path, out: Path) -> list[str]:
+    """Unpack the committed per-item files into ``out`` where ``out`` does not have them."""
+    restored = []
+    for packed in sorted(items.rglob("*.gz")) if items.is_dir() else []:
+        target = out / packed.relative_to(items).with_suffix("")
+        if target.name not in (*KEPT, *KEPT_TOP) or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(gzip.decompress(packed.read_bytes()))
+        restored.append(str(target.relative_to(out)))
+    return restored
+
+
+def save_items(out: Path, items: Path) -> int:
+    """Write the per-item files of ``out`` to ``items`` gzipped (mtime 0: the same bytes give
+    the same file, so an unchanged run does not show up as changed)."""
+    wanted = [out / name for name in KEPT_TOP if (out / name).exists()]
+    wanted += [f for name in KEPT for f in (out / "runs").glob(f"*/*/{name}")]
+    for source in wanted:
+        target = items / source.relative_to(out)
+        target = target.with_name(target.name + ".gz")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
+                                                     filename="") as packed:
+            packed.write(source.read_bytes())
+    return len(wanted)
+
+
 # -------------------------------------------------------------------------------------- main
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -387,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="runs to do, as BENCHMARK/RUN glob patterns (e.g. 'rm-bench/*', "
                         "'*/judge-*'); 'check' and 'render' name those steps; default all")
     parser.add_argument("--docs", default="docs", help="where results.md and results/ go")
+    parser.add_argument("--items", default="docs/results/items",
+                        help="the committed per-item files (restored into --out, written back)")
     parser.add_argument("--data", default=None, help="shared data folder (default: "
                         "$REWARDMINE_DATA, else ../shared/data)")
     parser.add_argument("--rm-bench-data", default=None,
@@ -407,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    restored = restore_items(Path(args.items), out)
+    if restored:
+        print(f"restored {len(restored)} files from {args.items}", flush=True)
     root = Path(args.data) if args.data else shared_data_dir()
     if root is None:
         raise SystemExit("no data folder: pass --data or set $REWARDMINE_DATA")
@@ -440,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, ((run, method, model, options), benchmark) in enumerate(todo, start=1):
         run_one(ctx, benchmark, run, method, model, options, f"{k}/{len(todo)}")
     ctx.loaded.clear()
+    print(f"saved {save_items(out, Path(args.items))} files to {args.items}", flush=True)
 
     summaries = {}
     for benchmark in BENCHMARKS:

@@ -51,7 +51,7 @@ def generated(tmp_path_factory):
     (root / "plan.json").write_text(json.dumps(PLAN))
     args = ["--out", str(root / "out"), "--docs", str(root / "docs"), "--data", str(FIXTURES),
             "--smollm2", str(smol), "--gemma", str(gemma), "--plan", str(root / "plan.json"),
-            "--resamples", "50",
+            "--resamples", "50", "--items", str(root / "items"),
             "--only", "check", "*/endogenous-*", "*/gemma-*", "hh-rlhf/verifier",
             "hh-rlhf/judge-pairwise"]
     return root, args, smol
@@ -111,6 +111,16 @@ def test_page_numbers_are_the_json_and_a_rerun_scores_nothing(generated, capsys)
     again = json.loads((root / "docs" / "results" / "results.json").read_text())
     assert ({k: v["figures"] for k, v in again["runs"].items()}
             == {k: v["figures"] for k, v in results["runs"].items()})
+
+    # the committed per-item files alone give the same page: render into a fresh folder
+    fresh = [a if a != str(root / "out") else str(root / "fresh") for a in args]
+    fresh = [*fresh[:fresh.index("--only")], "--only", "render", "--docs", str(root / "docs2")]
+    rendered = _run(capsys, fresh)
+    assert "restored" in rendered and "loading" not in rendered
+    def body(text):  # the page less the line that quotes the command that rendered it
+        return [line for line in text.splitlines() if "scripts/real_results.py" not in line]
+
+    assert body((root / "docs2" / "results.md").read_text()) == body(page)
 
 
 def test_variants_equal_the_bench_command(generated, tmp_path):
