@@ -12,6 +12,7 @@ import pytest
 from rewardmine.judge.prompt import system_prompt
 from rewardmine.judgetraining.data import (
     JudgeList,
+    format_rows,
     grpo_rows,
     load_lists,
     split_by_principle,
@@ -154,3 +155,42 @@ def test_the_verl_export_holds_the_rows_verls_reward_function_reads(tmp_path):
     assert judge_training_score("rewardmine-judge", verdict, row["reward_model"]["ground_truth"],
                                 dict(row["extra_info"])) > judge_training_score(
         "rewardmine-judge", "", row["reward_model"]["ground_truth"], None)
+
+
+def test_warm_start_rows_are_valid_verdicts_that_know_nothing_of_the_truth():
+    from rewardmine.judge.training import verdict_accuracy_score, verdict_format_score
+
+    rows = grpo_rows(lists(per=20), seed=0)
+    warm = format_rows(rows, seed=0)
+    assert [w["prompt"] for w in warm] == [r["prompt"] for r in rows]
+    answers = [w["completion"][0]["content"] for w in warm]
+    assert all(verdict_format_score(a, r["ids"], require_thinking=False) == 1.0
+               for a, r in zip(answers, rows, strict=True))
+    # the same rows with the truth reversed get the same answers: the scores are not the truth's
+    flipped = [{**r, "truth_scores": r["truth_scores"][::-1]} for r in rows]
+    assert format_rows(flipped, seed=0) == warm
+    accuracy = [verdict_accuracy_score(a, r["ids"], r["truth_scores"])
+                for a, r in zip(answers, rows, strict=True)]
+    assert 0.3 < sum(accuracy) / len(accuracy) < 0.7  # chance, on 80 lists
+
+
+def test_a_warm_start_runs_before_grpo_and_lowers_its_loss(tmp_path):
+    pytest.importorskip("trl")
+    from rewardmine.cli import main
+    from rewardmine.testing import build_model, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    start = tmp_path / "start"
+    build_model("qwen2", len(tokenizer), seed=0, max_position_embeddings=2048).save_pretrained(
+        start)
+    tokenizer.save_pretrained(start)
+    out = tmp_path / "run"
+    assert main(["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
+                 "--model", str(start), "--out", str(out), "--held-out", "literature",
+                 "--steps", "1", "--batch-size", "4", "--num-generations", "2",
+                 "--max-completion-length", "8", "--warm-start-steps", "12",
+                 "--warm-start-learning-rate", "3e-3"]) == 0
+    log = json.loads((out / "log.json").read_text())
+    losses = [h["loss"] for h in log["warm_start"] if "loss" in h]
+    assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]  # 5.98 -> 4.03 when measured
+    assert any("rewards/verdict_reward/mean" in h for h in log["log"])  # GRPO ran after it

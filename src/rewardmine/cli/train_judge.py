@@ -43,6 +43,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--max-completion-length", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--beta", type=float, default=0.0, help="KL coefficient")
+    parser.add_argument("--warm-start-steps", type=int, default=0,
+                        help="supervised steps on valid verdicts with random scores before GRPO, "
+                        "for a model too small to write a valid verdict unprompted (it learns "
+                        "the form, not the truth); default 0")
+    parser.add_argument("--warm-start-learning-rate", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export-verl", action="store_true",
                         help="write OUT/train.parquet and OUT/heldout.parquet for verl's trainer "
@@ -66,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
                              num_generations=args.num_generations,
                              max_completion_length=args.max_completion_length,
                              learning_rate=args.learning_rate, beta=args.beta,
-                             reward=args.reward, thinking=args.thinking == "on", seed=args.seed)
+                             reward=args.reward, thinking=args.thinking == "on", seed=args.seed,
+                             warm_start_steps=args.warm_start_steps,
+                             warm_start_learning_rate=args.warm_start_learning_rate)
     except ValueError as error:
         raise UsageError(str(error)) from None
     lists = load_lists(args.data, data=args.bench_data)

@@ -22,6 +22,7 @@ from typing import Any
 
 from rewardmine.bench.data import read_json_records
 from rewardmine.io import write_parquet
+from rewardmine.judge.parse import RANKING_KEY
 from rewardmine.judge.prompt import normalize_responses
 from rewardmine.judge.training import training_example
 
@@ -132,6 +133,27 @@ def grpo_rows(lists: Sequence[JudgeList], *, seed: int = 0, scale: tuple[int, in
                                rng=rng, scale=scale)
         rows.append({**row, "principle": x.principle})
     return rows
+
+
+def format_rows(rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
+                scale: tuple[int, int] = (1, 5)) -> list[dict[str, Any]]:
+    """Supervised rows for a warm start that teaches the verdict's form and nothing of the
+    truth: each GRPO row's prompt with, as the assistant's answer, a valid verdict (every shown
+    id scored once with an integer on the scale, ranked once, in an order that agrees with the
+    scores) whose scores are drawn at random from ``seed`` and the row's ids, never from its
+    ``truth_scores``. A model warm-started on them writes valid verdicts at chance accuracy, so
+    what it gains on held-out principles afterwards comes from the GRPO reward."""
+    low, high = scale
+    out = []
+    for number, row in enumerate(rows):
+        ids = list(row["ids"])
+        rng = random.Random(json.dumps([seed, number, ids]))
+        scores = {i: rng.randint(low, high) for i in ids}
+        ranking = sorted(ids, key=lambda i: (-scores[i], rng.random()))
+        answer = json.dumps({"scores": scores, RANKING_KEY: ranking})
+        out.append({"prompt": list(row["prompt"]),
+                    "completion": [{"role": "assistant", "content": answer}]})
+    return out
 
 
 def write_lists(lists: Sequence[JudgeList], path: Path) -> None:

@@ -3,7 +3,11 @@
 The reward is RewardAnything's, ``0.15 * format + 0.85 * accuracy``
 (:func:`rewardmine.judge.training.verdict_reward_fn`), or the format reward alone as a control
 (does accuracy come from the accuracy reward, or from learning to write valid, untied
-verdicts?). The trained model is saved with its tokenizer, so
+verdicts?). A model too small to write a valid verdict when it samples freely (SmolLM2-135M: every
+verdict of the first GRPO step earned 0, so no group had a reward to compare) can first be
+warm-started (``warm_start_steps``) by supervised steps on valid verdicts with random scores
+(:func:`rewardmine.judgetraining.data.format_rows`): it learns the form, not the truth. The
+trained model is saved with its tokenizer, so
 ``PrincipleJudge.from_pretrained(out / "model")`` and ``principle:OUT/model`` load it.
 """
 
@@ -37,6 +41,9 @@ class TrainConfig:
             format reward; off for models without a thinking mode.
         scale: the score scale the prompt asks for.
         seed: the trainer's seed (sampling, shuffling).
+        warm_start_steps: supervised steps on valid verdicts with random scores before GRPO
+            (0: none).
+        warm_start_learning_rate: their step size.
     """
 
     steps: int = 50
@@ -50,6 +57,8 @@ class TrainConfig:
     thinking: bool = False
     scale: tuple[int, int] = (1, 5)
     seed: int = 0
+    warm_start_steps: int = 0
+    warm_start_learning_rate: float = 1e-5
 
     def __post_init__(self) -> None:
         if self.reward not in ("combined", "format"):
@@ -59,6 +68,8 @@ class TrainConfig:
                              f"num_generations ({self.num_generations}), itself at least 2")
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.warm_start_steps < 0:
+            raise ValueError(f"warm_start_steps must be 0 or more, got {self.warm_start_steps}")
 
 
 def reward_function(config: TrainConfig) -> Any:
@@ -96,6 +107,9 @@ def train_judge(model: str | Path, rows: Sequence[dict[str, Any]], out: Path,
         chat_template_kwargs={"enable_thinking": config.thinking})
     policy, tokenizer = load_causal_lm(model, dtype="float32" if args.use_cpu else "auto")
     policy.train()
+    warm: list[dict[str, Any]] = []
+    if config.warm_start_steps:
+        warm = warm_start(policy, tokenizer, rows, out, config, use_cpu=args.use_cpu)
     trainer = trl.GRPOTrainer(model=policy, reward_funcs=[reward], args=args,
                               train_dataset=datasets.Dataset.from_list(list(rows)),
                               processing_class=tokenizer)
@@ -103,6 +117,32 @@ def train_judge(model: str | Path, rows: Sequence[dict[str, Any]], out: Path,
     trainer.save_model(str(out / "model"))
     tokenizer.save_pretrained(str(out / "model"))
     log = [dict(h) for h in trainer.state.log_history]
-    (out / "log.json").write_text(json.dumps({"config": asdict(config), "log": log}, indent=2)
-                                  + "\n", encoding="utf-8")
+    (out / "log.json").write_text(json.dumps({"config": asdict(config), "warm_start": warm,
+                                              "log": log}, indent=2) + "\n", encoding="utf-8")
     return log
+
+
+def warm_start(policy: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], out: Path,
+               config: TrainConfig, *, use_cpu: bool) -> list[dict[str, Any]]:
+    """``config.warm_start_steps`` supervised steps (TRL's ``SFTTrainer``, loss on the answer
+    only) on :func:`~rewardmine.judgetraining.data.format_rows`, in place on ``policy``;
+    returns their log."""
+    import datasets
+    import trl
+
+    from rewardmine.judgetraining.data import format_rows
+
+    args = trl.SFTConfig(
+        output_dir=str(out / "warm-start"), max_steps=config.warm_start_steps,
+        per_device_train_batch_size=config.batch_size // config.num_generations,
+        learning_rate=config.warm_start_learning_rate, seed=config.seed, logging_steps=1,
+        report_to="none", save_strategy="no", disable_tqdm=True, use_cpu=use_cpu,
+        completion_only_loss=True, max_length=None)
+    dataset = datasets.Dataset.from_list(format_rows(rows, seed=config.seed, scale=config.scale))
+    if config.thinking:  # the chat template's switch, as the GRPO prompts are rendered
+        dataset = dataset.map(lambda _: {"chat_template_kwargs": {"enable_thinking": True}})
+    trainer = trl.SFTTrainer(model=policy, args=args, train_dataset=dataset,
+                             processing_class=tokenizer)
+    trainer.train()
+    policy.train()
+    return [dict(h) for h in trainer.state.log_history]
