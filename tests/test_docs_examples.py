@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from doc_transcripts import transcript_steps
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINKED = ("examples", "src", "tests", "benchmarks", "experiments", "scripts")
@@ -176,26 +178,13 @@ def without_progress(text: str) -> str:
 
 def transcript(block: Block, cwd: Path, env: dict[str, str]) -> None:
     """Each ``$ command`` (with its ``\\`` continuation lines) prints the lines after it."""
-    steps: list[tuple[list[str], list[str]]] = []
-    lines = block.code.rstrip("\n").split("\n")
-    i = 0
-    while i < len(lines):
-        command = [lines[i][2:]]
-        while command[-1].endswith("\\"):
-            i += 1
-            command.append(lines[i])
-        i += 1
-        shown = []
-        while i < len(lines) and not lines[i].startswith("$ "):
-            shown.append(lines[i])
-            i += 1
-        steps.append((command, shown))
+    steps = transcript_steps(block.code)
     for command, shown in steps:
-        done = subprocess.run(["bash", "-c", "\n".join(command)], stdout=subprocess.PIPE,
+        done = subprocess.run(["bash", "-c", command], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, cwd=cwd, timeout=600, env=env)
         out = without_progress(done.stdout)
         printed = out.rstrip("\n").split("\n") if out.strip() else []
-        assert printed == shown, (f"{block.page}:{block.line}: `{command[0]}` printed:\n"
+        assert printed == shown, (f"{block.page}:{block.line}: `{command}` printed:\n"
                                   + "\n".join(printed))
 
 

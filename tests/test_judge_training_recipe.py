@@ -75,10 +75,9 @@ def test_rows_are_the_judges_prompt_with_ids_and_positions_drawn_per_row():
     assert grpo_rows(lists(per=30), seed=0) == rows and grpo_rows(lists(per=30), seed=1) != rows
 
 
-def test_train_judge_end_to_end_on_a_tiny_model(tmp_path):
-    pytest.importorskip("trl")
-    from rewardmine import PrincipleJudge
-    from rewardmine.cli import main
+def train_args(tmp_path, out, *extra):
+    """train-judge on a tiny random Qwen2 saved under tmp_path, one GRPO step on the DSP
+    fixture's lists with literature held out, and ``extra`` flags."""
     from rewardmine.testing import build_model, build_tokenizer
 
     tokenizer = build_tokenizer()
@@ -86,11 +85,19 @@ def test_train_judge_end_to_end_on_a_tiny_model(tmp_path):
     build_model("qwen2", len(tokenizer), seed=0, max_position_embeddings=2048).save_pretrained(
         start)
     tokenizer.save_pretrained(start)
+    return ["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
+            "--model", str(start), "--out", str(out), "--held-out", "literature",
+            "--steps", "1", "--batch-size", "4", "--num-generations", "2",
+            "--max-completion-length", "8", *extra]
+
+
+def test_train_judge_end_to_end_on_a_tiny_model(tmp_path):
+    pytest.importorskip("trl")
+    from rewardmine import PrincipleJudge
+    from rewardmine.cli import main
+
     out = tmp_path / "run"
-    assert main(["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
-                 "--model", str(start), "--out", str(out), "--held-out", "literature",
-                 "--steps", "1", "--batch-size", "4", "--num-generations", "2",
-                 "--max-completion-length", "8", "--learning-rate", "1e-3"]) == 0
+    assert main(train_args(tmp_path, out, "--learning-rate", "1e-3")) == 0
     split = json.loads((out / "split.json").read_text())
     assert split["held_out_principles"] == ["literature"]
     assert "literature" not in split["train_principles"]
@@ -177,19 +184,10 @@ def test_warm_start_rows_are_valid_verdicts_that_know_nothing_of_the_truth():
 def test_a_warm_start_runs_before_grpo_and_lowers_its_loss(tmp_path):
     pytest.importorskip("trl")
     from rewardmine.cli import main
-    from rewardmine.testing import build_model, build_tokenizer
 
-    tokenizer = build_tokenizer()
-    start = tmp_path / "start"
-    build_model("qwen2", len(tokenizer), seed=0, max_position_embeddings=2048).save_pretrained(
-        start)
-    tokenizer.save_pretrained(start)
     out = tmp_path / "run"
-    assert main(["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
-                 "--model", str(start), "--out", str(out), "--held-out", "literature",
-                 "--steps", "1", "--batch-size", "4", "--num-generations", "2",
-                 "--max-completion-length", "8", "--warm-start-steps", "12",
-                 "--warm-start-learning-rate", "3e-3"]) == 0
+    assert main(train_args(tmp_path, out, "--warm-start-steps", "12",
+                           "--warm-start-learning-rate", "3e-3")) == 0
     log = json.loads((out / "log.json").read_text())
     losses = [h["loss"] for h in log["warm_start"] if "loss" in h]
     assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]  # 5.98 -> 4.03 when measured

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from doc_transcripts import transcript_steps
+
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.serve")
 
@@ -34,25 +36,8 @@ NUMBER = r"-?\d+\.\d+(?:e-?\d+)?"
 
 def sessions() -> list[list[tuple[str, list[str]]]]:
     """Each console block as (command, shown output lines) pairs."""
-    out = []
-    for block in re.findall(r"```console\n(.*?)```", DOCS, flags=re.S):
-        steps: list[tuple[str, list[str]]] = []
-        lines = block.splitlines()
-        i = 0
-        while i < len(lines):
-            assert lines[i].startswith("$ "), f"not a command: {lines[i]!r}"
-            command = lines[i][2:]
-            while command.endswith("\\"):
-                i += 1
-                command = command[:-1] + " " + lines[i].strip()
-            i += 1
-            shown = []
-            while i < len(lines) and not lines[i].startswith("$ "):
-                shown.append(lines[i])
-                i += 1
-            steps.append((command, shown))
-        out.append(steps)
-    return out
+    return [transcript_steps(block) for block in re.findall(r"```console\n(.*?)```", DOCS,
+                                                             flags=re.S)]
 
 
 def shown_in_order(printed: list[str], shown: list[str]) -> bool:
