@@ -147,10 +147,13 @@ def reading_q1(results: Mapping[str, Any]) -> str:
 
 
 def effect_text(effect: Mapping[str, Any], scale: float = 1.0, unit: str = "") -> str:
-    """A paired effect as the page prints it: mean, 95% t-interval, Wilcoxon p, n, verdict."""
+    """A paired effect as the page prints it: mean, 95% t-interval, Wilcoxon p (Holm-adjusted
+    where the effect was read with others), n, verdict."""
     lo, hi = (scale * x for x in effect["interval"])
-    return (f"{scale * effect['mean']:+.2f}{unit} [{lo:+.2f}, {hi:+.2f}], Wilcoxon p = "
-            f"{effect['p_wilcoxon']:.2g}, {effect['n']} queries: {effect['verdict']}")
+    p = (f"Holm-adjusted Wilcoxon p = {effect['p_wilcoxon_holm']:.2g}"
+         if "p_wilcoxon_holm" in effect else f"Wilcoxon p = {effect['p_wilcoxon']:.2g}")
+    return (f"{scale * effect['mean']:+.2f}{unit} [{lo:+.2f}, {hi:+.2f}], {p}, "
+            f"{effect['n']} queries: {effect['verdict']}")
 
 
 def reading_q2(results: Mapping[str, Any]) -> str:

@@ -161,6 +161,12 @@ def test_dsp_steering_effect_is_the_matched_bonus_whatever_the_lengths_and_syste
         assert effect["mean"] == pytest.approx(1.25 * np.mean(bonuses))
     assert steering["margin"]["verdict"] == verdict
     assert steering["margin"]["n"] == queries
+    # the four domains are read together: Holm over their p-values decides their verdicts
+    from rewardmine.statistics import holm
+
+    per = list(steering["margin_per_domain"].values())
+    assert [e["p_wilcoxon_holm"] for e in per] == pytest.approx(holm([e["p_wilcoxon"]
+                                                                      for e in per]))
 
 
 def test_dsp_steering_accuracy_effect_is_diagonal_minus_off_diagonal_per_query():

@@ -127,8 +127,16 @@ def paired_effect(differences: Sequence[float], *, level: float = 0.95,
     test = stats.ttest_1samp(d, 0.0)
     low, high = test.confidence_interval(level)
     p_wilcoxon = float(stats.wilcoxon(d).pvalue) if np.count_nonzero(d) else 1.0
-    said = verdict(out["mean"], float(low), float(high), p_wilcoxon, n, alpha=1 - level)
     out.update(interval=[float(low), float(high)], p_t=float(test.pvalue),
-               p_wilcoxon=p_wilcoxon,
-               verdict={"A higher": names[0], "B higher": names[1]}.get(said, said))
+               p_wilcoxon=p_wilcoxon)
+    out["verdict"] = effect_verdict(out, p_wilcoxon, names=names, alpha=1 - level)
     return out
+
+
+def effect_verdict(effect: dict[str, object], p: float, *,
+                   names: tuple[str, str] = ("positive", "negative"), alpha: float = 0.05) -> str:
+    """:func:`verdict` for a :func:`paired_effect` at p-value ``p`` (its own Wilcoxon p, or
+    that p after an adjustment such as :func:`holm` where several effects are read together)."""
+    low, high = effect["interval"]  # type: ignore[misc]
+    said = verdict(effect["mean"], low, high, p, effect["n"], alpha=alpha)  # type: ignore[arg-type]
+    return {"A higher": names[0], "B higher": names[1]}.get(said, said)

@@ -18,7 +18,8 @@ the mean score of the query's other four responses under that same steering (so 
 system prompt adds to every response, such as the endogenous reward's V(s_1), cancels). The
 *steering effect* for domain D on a query is the D response's margin when the reward is steered
 for D minus its mean margin under the three other steerings; ``margin`` is its per-query mean
-over the four domains, with a t-interval and Wilcoxon's signed-rank test over queries. The
+over the four domains, with a t-interval and Wilcoxon's signed-rank test over queries (the
+per-domain effects' verdicts use Holm-adjusted p-values, as they are read together). The
 *accuracy effect* is, per query, the mean of the diagonal cells minus the mean of the
 off-diagonal ones, tested the same way. Both come with a verdict only from
 :data:`~rewardmine.statistics.MIN_ITEMS_FOR_VERDICT` queries on.
@@ -35,7 +36,7 @@ import numpy as np
 from rewardmine.bench.base import Candidate, Item, Reference, Table, row_id, row_identical
 from rewardmine.bench.data import default_source, read_json_records, require
 from rewardmine.bench.metrics import ScorerKind, pair_outcomes, tie_credit, with_tie_rates
-from rewardmine.statistics import paired_effect
+from rewardmine.statistics import effect_verdict, holm, paired_effect
 
 DOMAINS = ("academy", "business", "entertainment", "literature")
 RESPONSES = (*DOMAINS, "normal")
@@ -210,9 +211,16 @@ class DSP:
         cells = earned.mean(axis=3)
         diagonal = np.eye(4, dtype=bool)
         accuracy = cells[:, diagonal].mean(axis=1) - cells[:, ~diagonal].mean(axis=1)
+        per_domain = {d: paired_effect(effects[:, i], names=_STEERING)
+                      for i, d in enumerate(DOMAINS)}
+        # the four domains are read together: their verdicts rest on Holm-adjusted p-values
+        adjusted = holm([e["p_wilcoxon"] for e in per_domain.values()])
+        for effect, p in zip(per_domain.values(), adjusted, strict=True):
+            effect["p_wilcoxon_holm"] = p
+            effect["verdict"] = effect_verdict(effect, p, names=_STEERING) if np.isfinite(p) \
+                else effect["verdict"]
         return {"margin": paired_effect(effects.mean(axis=1), names=_STEERING),
-                "margin_per_domain": {d: paired_effect(effects[:, i], names=_STEERING)
-                                      for i, d in enumerate(DOMAINS)},
+                "margin_per_domain": per_domain,
                 "accuracy": paired_effect(accuracy, names=_STEERING),
                 "unit": "margin: score units (nats for the endogenous reward); accuracy: "
                         "diagonal minus off-diagonal pairwise accuracy, per query"}
