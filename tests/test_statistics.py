@@ -101,5 +101,8 @@ def test_paired_effect_wilcoxon_is_exact_at_small_n_and_decides_the_verdict():
     assert paired_effect(-many, names=("up", "down"))["verdict"] == "down"
     flat = paired_effect(np.zeros(MIN_ITEMS_FOR_VERDICT))
     assert flat["verdict"] == "no difference shown" and flat["interval"] == [0.0, 0.0]
+    # all equal and positive: no t-interval, but the signed-rank test still sees the direction
+    constant = paired_effect(np.ones(MIN_ITEMS_FOR_VERDICT), names=("up", "down"))
+    assert constant["verdict"] == "up" and constant["p_wilcoxon"] < 1e-3
     with pytest.raises(ValueError, match="NaN"):
         paired_effect([1.0, float("nan")])

@@ -8,7 +8,8 @@ hand-written Kendall taus once did, on constant input).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -105,38 +106,43 @@ def verdict(difference: float, low: float, high: float, p_adjusted: float, items
 
 
 def paired_effect(differences: Sequence[float], *, level: float = 0.95,
-                  names: tuple[str, str] = ("positive", "negative")) -> dict[str, object]:
+                  names: tuple[str, str] = ("positive", "negative")) -> dict[str, Any]:
     """A mean of per-item paired differences with what it supports: the mean, its ``level``
     t-interval (``scipy.stats.ttest_1samp``), the two-sided p-values of the t-test and of
     Wilcoxon's signed-rank test (``scipy.stats.wilcoxon``; zero differences dropped), and a
     verdict from :func:`verdict` on the Wilcoxon p-value (the more robust of the two to heavy
     tails), so a direction is claimed only at :data:`MIN_ITEMS_FOR_VERDICT` items or more.
-    ``names`` say what a positive and a negative mean are called in the verdict."""
+    ``names`` say what a positive and a negative mean are called in the verdict. Differences
+    that are all equal have no t-interval (it is the point) and no t-test; Wilcoxon's test still
+    applies unless they are all zero."""
     from scipy import stats
 
     d = np.asarray(differences, dtype=np.float64)
     if d.ndim != 1 or np.isnan(d).any():
         raise ValueError("differences must be a flat sequence without NaN")
     n = int(d.size)
-    out: dict[str, object] = {"n": n, "mean": float(d.mean()) if n else float("nan")}
-    if n < 2 or not np.ptp(d):
-        out.update(interval=[out["mean"], out["mean"]], p_t=float("nan"),
-                   p_wilcoxon=float("nan"), verdict=CANNOT_TELL if n < MIN_ITEMS_FOR_VERDICT
-                   else "no difference shown")
+    out: dict[str, Any] = {"n": n, "mean": float(d.mean()) if n else float("nan")}
+    if n < 2:
+        out.update(interval=[out["mean"]] * 2, p_t=float("nan"), p_wilcoxon=float("nan"),
+                   verdict=CANNOT_TELL)
         return out
-    test = stats.ttest_1samp(d, 0.0)
-    low, high = test.confidence_interval(level)
+    if np.ptp(d):
+        test = stats.ttest_1samp(d, 0.0)
+        low, high = (float(x) for x in test.confidence_interval(level))
+        p_t = float(test.pvalue)
+    else:
+        low = high = out["mean"]
+        p_t = float("nan")
     p_wilcoxon = float(stats.wilcoxon(d).pvalue) if np.count_nonzero(d) else 1.0
-    out.update(interval=[float(low), float(high)], p_t=float(test.pvalue),
-               p_wilcoxon=p_wilcoxon)
+    out.update(interval=[low, high], p_t=p_t, p_wilcoxon=p_wilcoxon)
     out["verdict"] = effect_verdict(out, p_wilcoxon, names=names, alpha=1 - level)
     return out
 
 
-def effect_verdict(effect: dict[str, object], p: float, *,
+def effect_verdict(effect: Mapping[str, Any], p: float, *,
                    names: tuple[str, str] = ("positive", "negative"), alpha: float = 0.05) -> str:
     """:func:`verdict` for a :func:`paired_effect` at p-value ``p`` (its own Wilcoxon p, or
     that p after an adjustment such as :func:`holm` where several effects are read together)."""
-    low, high = effect["interval"]  # type: ignore[misc]
-    said = verdict(effect["mean"], low, high, p, effect["n"], alpha=alpha)  # type: ignore[arg-type]
+    low, high = effect["interval"]
+    said = verdict(effect["mean"], low, high, p, effect["n"], alpha=alpha)
     return {"A higher": names[0], "B higher": names[1]}.get(said, said)
