@@ -65,7 +65,7 @@ STRATA = {"rm-bench": ("chat", "code", "safety-refuse", "safety-response"),
 PLAN: dict[str, dict[str, list[int]]] = {
     "rm-bench": {"chat": [40, 6], "code": [40, 6], "safety-refuse": [40, 6],
                  "safety-response": [40, 6], "math": [40, 6]},
-    "dsp": {"dsp": [24, 4]},
+    "dsp": {"dsp": [200, 4]},  # 200: the paired steering test of Q2 (issue 25 asks >= 150)
     "hh-rlhf": {"helpful-base": [80, 20], "harmless-base": [80, 20]},
 }
 JUDGE = {"constrained": True, "thinking": False, "max_new_tokens": 160, "seed": 0,
