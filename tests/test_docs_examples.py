@@ -87,8 +87,9 @@ def blocks(page: Path) -> list[Block]:
         gap = i
         while gap < len(lines) and not lines[gap].strip():
             gap += 1
-        if gap < len(lines) and re.fullmatch(r"```\s*", lines[gap]) and found[-1].runnable \
-                and not found[-1].transcript:
+        if gap + 1 < len(lines) and re.fullmatch(r"```\s*", lines[gap]) \
+                and found[-1].runnable and not found[-1].transcript \
+                and not lines[gap + 1].startswith("$ "):  # a transcript is no block's output
             close = next(j for j in range(gap + 1, len(lines)) if re.fullmatch(r"```\s*", lines[j]))
             found[-1].output = "\n".join(lines[gap + 1:close]) + "\n"
             i = close + 1
