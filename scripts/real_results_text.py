@@ -155,8 +155,9 @@ domain's response. It is read here from paired per-query effects (`DSP` in
 four responses under the same steering (what the system prompt adds to every response, V(s_1)
 for the sum, cancels), and the steering effect is the domain response's margin when steered for
 its domain minus its mean margin under the other three steerings. Counting which cell of the
-matrix is largest is not a test: on the same model it gave 1 of 4 domains on 24 queries and 4 of
-4 on 150."""
+matrix is largest is not a test: for the sum with terminal zero on SmolLM2-135M it gave 1 of 4
+domains on 24 queries and 2 of 4 on 200, where the paired margin effect is +1.48 nats with
+Wilcoxon p = 3.5e-19."""
 
 RMB_NOTE = """\
 Per domain, the 3x3 matrix of chosen-style against rejected-style (concise, detailed plain,

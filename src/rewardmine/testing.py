@@ -34,7 +34,8 @@ def seeded_init(seed: int) -> Iterator[None]:
         yield
 
 __all__ = ["CHATML_TEMPLATE", "build_model", "build_tokenizer", "dequantized_checkpoint",
-           "real_model_folder", "real_model_gguf", "seeded_init", "smollm2_gguf", "write_gguf"]
+           "hub_stand_in", "real_model_folder", "real_model_gguf", "seeded_init", "smollm2_gguf",
+           "write_gguf"]
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
