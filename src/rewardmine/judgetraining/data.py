@@ -141,8 +141,9 @@ def format_rows(rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
     truth: each GRPO row's prompt with, as the assistant's answer, a valid verdict (every shown
     id scored once with an integer on the scale, ranked once, in an order that agrees with the
     scores) whose scores are drawn at random from ``seed``, the row's position and its ids,
-    never from its ``truth_scores``. A model warm-started on them writes valid verdicts at chance accuracy, so
-    what it gains on held-out principles afterwards comes from the GRPO reward."""
+    never from its ``truth_scores``. A model warm-started on them writes valid verdicts at
+    chance accuracy, so what it gains on held-out principles afterwards comes from the GRPO
+    reward."""
     low, high = scale
     out = []
     for number, row in enumerate(rows):
