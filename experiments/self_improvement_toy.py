@@ -35,6 +35,7 @@ from rewardmine.rl.trl import endogenous_reward_func
 from rewardmine.toy import MODEL_DIR, world
 
 HORIZONS = range(2, 13)
+TRAIN_TEMPERATURE = 1.0  # GRPO's sampling temperature in every run of the recipe
 
 
 def exact_match_func(prompts: list[Any], completions: list[Any], answer: list[str],
@@ -45,9 +46,11 @@ def exact_match_func(prompts: list[Any], completions: list[Any], answer: list[st
 
 
 def grpo_config(output_dir: Path, *, steps: int, batch: int, group: int, max_completion_length: int,
-                lr: float, seed: int, **overrides: Any) -> Any:
+                lr: float, seed: int, reward_weights: tuple[float, ...] = (1.0, 0.0),
+                **overrides: Any) -> Any:
     """The recipe's TRL settings: CPU, fp32, beta=0.01, temperature 1, a constant learning rate, a
-    log line per step, and reward weights (1, 0): the endogenous reward, then a logged-only check.
+    log line per step, and reward weights (by default (1, 0): the endogenous reward, then a
+    logged-only check).
     ``batch`` counts completions per step, in groups of ``group`` per prompt; ``overrides`` are
     more ``GRPOConfig`` fields."""
     import trl
@@ -55,10 +58,10 @@ def grpo_config(output_dir: Path, *, steps: int, batch: int, group: int, max_com
     return trl.GRPOConfig(
         output_dir=str(output_dir), max_steps=steps,
         per_device_train_batch_size=batch, num_generations=group,
-        max_completion_length=max_completion_length, temperature=1.0, beta=0.01,
+        max_completion_length=max_completion_length, temperature=TRAIN_TEMPERATURE, beta=0.01,
         learning_rate=lr, lr_scheduler_type="constant", logging_steps=1,
         report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=seed, disable_tqdm=True,
-        reward_weights=[1.0, 0.0], **overrides,
+        reward_weights=list(reward_weights), **overrides,
     )
 
 
