@@ -15,6 +15,7 @@ from rewardmine.judgetraining.data import (
     format_rows,
     grpo_rows,
     load_lists,
+    pairs_of,
     split_by_principle,
     write_lists,
 )
@@ -73,6 +74,30 @@ def test_rows_are_the_judges_prompt_with_ids_and_positions_drawn_per_row():
     best_ids = Counter(r["ids"][r["truth_scores"].index(3.0)] for r in rows)
     assert len(best_ids) == 3 and min(best_ids.values()) > 10
     assert grpo_rows(lists(per=30), seed=0) == rows and grpo_rows(lists(per=30), seed=1) != rows
+
+
+def test_pairwise_rows_are_every_pair_the_truth_orders_each_shown_as_the_judge_shows_it():
+    tied = JudgeList("t", "tone", "Judge by tone.", "Q?", {"a": "x", "b": "yy", "c": "zzz"},
+                     {"a": 2.0, "b": 2.0, "c": 1.0})
+    assert [(x.id, dict(x.truth)) for x in pairs_of([tied])] == [
+        ("t/a-c", {"a": 2.0, "c": 1.0}), ("t/b-c", {"b": 2.0, "c": 1.0})]  # a-b: a tie, left out
+    source = lists(per=30)
+    rows = grpo_rows(source, seed=0, mode="pairwise")
+    assert len(rows) == 3 * len(source)  # three responses, three distinct truths: C(3, 2) pairs
+    assert grpo_rows(pairs_of(source), seed=0) == rows  # one row per pair, as for any list
+    def truth_of(text):  # lists(): "a" is a run of x's (3.0), "b" is "yy" (2.0), "c" 1.0
+        return 3.0 if set(text) == {"x"} else {"yy": 2.0, "zzz z": 1.0}[text]
+
+    for row in rows:
+        shown = json.loads(row["prompt"][1]["content"])["responses"]
+        assert len(row["ids"]) == 2 and list(shown) == row["ids"]
+        assert row["truth_scores"] == [truth_of(shown[i]) for i in row["ids"]]
+        assert len(set(row["truth_scores"])) == 2
+    # the better response is first as often as second: position carries no signal
+    first_better = sum(r["truth_scores"][0] > r["truth_scores"][1] for r in rows)
+    assert 0.35 * len(rows) < first_better < 0.65 * len(rows)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        grpo_rows(source, mode="pointwise")
 
 
 def train_args(tmp_path, out, *extra):
@@ -162,6 +187,17 @@ def test_the_verl_export_holds_the_rows_verls_reward_function_reads(tmp_path):
     assert judge_training_score("rewardmine-judge", verdict, row["reward_model"]["ground_truth"],
                                 dict(row["extra_info"])) > judge_training_score(
         "rewardmine-judge", "", row["reward_model"]["ground_truth"], None)
+    # --mode pairwise exports one row per pair of a list's responses the truth orders
+    pairs = tmp_path / "pairs"
+    assert main(["train-judge", "--data", "principles-dsp", "--bench-data", str(FIXTURES / "dsp"),
+                 "--model", "unused", "--out", str(pairs), "--held-out", "academy",
+                 "--mode", "pairwise", "--export-verl"]) == 0
+    paired = pandas.read_parquet(pairs / "train.parquet")
+    train_lists = [x for x in load_lists("principles-dsp", data=FIXTURES / "dsp")
+                   if x.principle != "academy"]
+    assert len(paired) == len(pairs_of(train_lists)) > len(train)
+    assert {len(json.loads(g["ground_truth"])["ids"]) for g in paired["reward_model"]} == {2}
+    assert json.loads((pairs / "split.json").read_text())["mode"] == "pairwise"
 
 
 def test_warm_start_rows_are_valid_verdicts_that_know_nothing_of_the_truth():

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardmine.errors import UsageError
+from rewardmine.judgetraining.data import TRAINING_MODES
 
 
 def register(commands: Any) -> None:
@@ -32,6 +33,10 @@ def register(commands: Any) -> None:
                       help="the principles to hold out (their names: the 'dimension' column)")
     held.add_argument("--held-out-share", type=float, default=0.25,
                       help="the share of principles to hold out, drawn with --seed (default 0.25)")
+    parser.add_argument("--mode", choices=TRAINING_MODES, default="listwise",
+                        help="train on whole lists (listwise) or on every pair of a list's "
+                        "responses the truth orders (pairwise: for the judge's pairwise mode, "
+                        "evaluated with --method judge-pairwise)")
     parser.add_argument("--reward", choices=["combined", "format"], default="combined",
                         help="combined: 0.15 format + 0.85 accuracy; format: the control")
     parser.add_argument("--thinking", choices=["on", "off"], default="off",
@@ -83,25 +88,32 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_lists(train, out / "train.jsonl")
     write_lists(held_out, out / "heldout.jsonl")
-    split = {"data": str(args.data), "model": str(args.model), "held_out_principles": names,
+    split = {"data": str(args.data), "model": str(args.model), "mode": args.mode,
+             "held_out_principles": names,
              "train_principles": sorted({x.principle for x in train}),
              "train_lists": len(train), "held_out_lists": len(held_out), "seed": args.seed}
     (out / "split.json").write_text(json.dumps(split, indent=2) + "\n", encoding="utf-8")
     print(f"train-judge: {len(train)} lists of {len(split['train_principles'])} principles to "
           f"train on; {len(held_out)} lists of {names} held out", file=sys.stderr)
     if args.export_verl:
-        write_verl(grpo_rows(train, seed=args.seed), out / "train.parquet")
-        write_verl(grpo_rows(held_out, seed=args.seed), out / "heldout.parquet")
+        write_verl(grpo_rows(train, seed=args.seed, mode=args.mode), out / "train.parquet")
+        write_verl(grpo_rows(held_out, seed=args.seed, mode=args.mode),
+                   out / "heldout.parquet")
         print(f"train-judge: verl datasets in {out / 'train.parquet'} and "
               f"{out / 'heldout.parquet'}", file=sys.stderr)
         return 0
-    log = train_judge(args.model, grpo_rows(train, seed=args.seed), out, config)
+    rows = grpo_rows(train, seed=args.seed, mode=args.mode)
+    if args.mode == "pairwise":
+        print(f"train-judge: {len(rows)} pairs the truth orders, from the {len(train)} lists",
+              file=sys.stderr)
+    log = train_judge(args.model, rows, out, config)
     rewards = [h for h in log if "reward" in h]
     if rewards:
         print(f"train-judge: reward {rewards[0]['reward']:.3f} at step 1, "
               f"{rewards[-1]['reward']:.3f} at step {len(rewards)}", file=sys.stderr)
     print(f"train-judge: the judge is in {out / 'model'}; evaluate it on the held-out principles "
           f"with: rewardmine bench principles-build-bench --data {out / 'heldout.jsonl'} "
-          f"--method judge --model principle:{out / 'model'} --option constrained=true "
+          f"--method {'judge-pairwise' if args.mode == 'pairwise' else 'judge'} "
+          f"--model principle:{out / 'model'} --option constrained=true "
           f"--option thinking=false --out RUN", file=sys.stderr)
     return 0

@@ -17,8 +17,9 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rewardmine.bench.data import read_json_records
 from rewardmine.io import write_parquet
@@ -120,14 +121,37 @@ def split_by_principle(lists: Sequence[JudgeList], *, held_out: Sequence[str] | 
     return train, test, chosen
 
 
-def grpo_rows(lists: Sequence[JudgeList], *, seed: int = 0, scale: tuple[int, int] = (1, 5)
-              ) -> list[dict[str, Any]]:
-    """One TRL GRPO row per list: the judge's chat prompt as :class:`~rewardmine.PrincipleJudge`
-    renders it, with the responses under masked ids shown in an order drawn per row (from the
-    seed and the list's id, so no id or position can be learned), ``ids`` and the aligned
-    ``truth_scores``, and the list's ``principle`` name."""
-    rows = []
+TrainingMode = Literal["listwise", "pairwise"]
+TRAINING_MODES: tuple[TrainingMode, ...] = ("listwise", "pairwise")
+"""The judge's modes (:data:`rewardmine.judge.modes.MODES`) a judge can be trained for here: a
+pointwise verdict sees one response, so it has no order to be right or wrong about."""
+
+
+def pairs_of(lists: Sequence[JudgeList]) -> list[JudgeList]:
+    """Every pair of responses of every list whose true scores differ, as a two-response list
+    (id ``LIST/A-B``): what a judge trained for the pairwise mode sees. A pair the truth ties is
+    left out: it has no order to learn, only a format to write."""
+    out = []
     for x in lists:
+        for a, b in combinations(x.responses, 2):
+            if x.truth[a] != x.truth[b]:
+                out.append(JudgeList(f"{x.id}/{a}-{b}", x.principle, x.principle_text, x.prompt,
+                                     {a: x.responses[a], b: x.responses[b]},
+                                     {a: x.truth[a], b: x.truth[b]}))
+    return out
+
+
+def grpo_rows(lists: Sequence[JudgeList], *, seed: int = 0, scale: tuple[int, int] = (1, 5),
+              mode: TrainingMode = "listwise") -> list[dict[str, Any]]:
+    """One TRL GRPO row per list (``mode="listwise"``) or per pair of its responses the truth
+    orders (``"pairwise"``, :func:`pairs_of`): the judge's chat prompt as
+    :class:`~rewardmine.PrincipleJudge` renders it, with the responses under masked ids shown in
+    an order drawn per row (from the seed and the row's id, so no id or position can be
+    learned), ``ids`` and the aligned ``truth_scores``, and the list's ``principle`` name."""
+    if mode not in TRAINING_MODES:
+        raise ValueError(f"mode must be one of {TRAINING_MODES}, not {mode!r}")
+    rows = []
+    for x in pairs_of(lists) if mode == "pairwise" else lists:
         rng = random.Random(json.dumps([seed, x.id]))
         row = training_example(x.principle_text, x.prompt, dict(x.responses), dict(x.truth),
                                rng=rng, scale=scale)
