@@ -72,11 +72,15 @@ def test_rm_bench_end_to_end_with_resume_and_compare(tiny_model, tmp_path, capsy
     assert "Holm p" in table and "cannot tell at this size" in table
 
 
-def test_dsp_and_principles_through_cli(tiny_model, tmp_path):
+def test_dsp_and_principles_through_cli(tiny_model, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "dsp"
     assert main(["bench", "dsp", "--model", str(tiny_model), "--data", str(FIXTURES / "dsp"),
                  "--out", str(out), "--resamples", "20", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "steering effect on the domain response's margin: " in printed
+    assert "2 queries: cannot tell at this size" in printed  # the fixture holds 2 queries
+    assert "## Steering effects" in (out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["intervals"]) == {"overall", "academy", "business", "entertainment",
                                          "literature"}

@@ -167,6 +167,21 @@ def test_dsp_steering_effect_is_the_matched_bonus_whatever_the_lengths_and_syste
     per = list(steering["margin_per_domain"].values())
     assert [e["p_wilcoxon_holm"] for e in per] == pytest.approx(holm([e["p_wilcoxon"]
                                                                       for e in per]))
+    # the report and the command's printout say the same, with the interval and the test
+    from rewardmine.bench.report import steering_lines
+
+    lines = steering_lines({"details": {"steering": steering}})
+    low, high = steering["margin"]["interval"]
+    assert lines[0] == (f"steering effect on the domain response's margin: "
+                        f"{1.25 * np.mean(bonuses):+.2f} score units [{low:+.2f}, {high:+.2f}], "
+                        f"Wilcoxon p {steering['margin']['p_wilcoxon']:.2g}, {queries} queries: "
+                        f"{verdict}")
+    assert [x.split(":")[0].strip() for x in lines[1:5]] == list(steering["margin_per_domain"])
+    assert all("Holm-adjusted Wilcoxon p" in x for x in lines[1:5])
+    assert lines[5].startswith("steering effect on pairwise accuracy: ")
+    assert steering_lines({"details": {"steering": steering}}, per_domain=False) == [
+        lines[0], lines[5]]
+    assert steering_lines({"details": {}}) == []
 
 
 def test_dsp_steering_accuracy_effect_is_diagonal_minus_off_diagonal_per_query():

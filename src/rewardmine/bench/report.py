@@ -54,6 +54,38 @@ def tie_line(summary: Mapping[str, Any]) -> str:
     return line
 
 
+def steering_lines(summary: Mapping[str, Any], *, per_domain: bool = True) -> list[str]:
+    """DSP's paired steering effects, one line each (none for other benchmarks): the margin
+    effect over all domains, per domain (Holm-adjusted together; ``per_domain``) and the
+    accuracy effect."""
+    steering = summary.get("details", {}).get("steering")
+    if not steering:
+        return []
+
+    def line(name: str, effect: Mapping[str, Any], scale: float, unit: str) -> str:
+        if effect["n"] < 2:
+            return (f"{name}: {scale * effect['mean']:+.2f} {unit}, {effect['n']} query (no "
+                    f"interval, no test): {effect['verdict']}")
+        low, high = (scale * x for x in effect["interval"])
+        p = effect.get("p_wilcoxon_holm", effect["p_wilcoxon"])
+        which = "Holm-adjusted Wilcoxon p" if "p_wilcoxon_holm" in effect else "Wilcoxon p"
+        return (f"{name}: {scale * effect['mean']:+.2f} {unit} [{low:+.2f}, {high:+.2f}], "
+                f"{which} {_p(p)}, {effect['n']} queries: {effect['verdict']}")
+
+    lines = [line("steering effect on the domain response's margin", steering["margin"], 1.0,
+                  "score units")]
+    if per_domain:
+        lines += [line(f"  {domain}", effect, 1.0, "score units")
+                  for domain, effect in steering["margin_per_domain"].items()]
+    lines.append(line("steering effect on pairwise accuracy", steering["accuracy"], 100.0,
+                      "points"))
+    return lines
+
+
+def _p(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2g}"
+
+
 def plot_bars(summary: Mapping[str, Any], path: Path) -> None:
     """Headline figures as bars with their bootstrap intervals."""
     import matplotlib
@@ -216,6 +248,14 @@ def render_markdown(summary: Mapping[str, Any], plots: list[str],
     if summary["benchmark"] == "dsp" and details.get("matrix"):
         lines += ["", "## Cross-domain matrix (rows: reward steered for; columns: pairs of)", ""]
         lines += _matrix_table(details["matrix"], details["domains"], "steered \\ pairs")
+    if steering_lines(summary):
+        lines += ["", "## Steering effects (paired over queries; 95% t-interval)", "",
+                  "Per query, the domain response's margin over the query's other responses "
+                  "when the reward is steered for its domain, minus its mean margin under the "
+                  "other steerings (what a system prompt adds to every response cancels); and "
+                  "the same for pairwise accuracy. The matrix's largest cells are not a test; "
+                  "these are.", ""]
+        lines += [f"- {x.strip()}" for x in steering_lines(summary)]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     if missing_plots:

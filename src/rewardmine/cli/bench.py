@@ -101,7 +101,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewardmine.bench.report import show, tie_line, write_report
+    from rewardmine.bench.report import show, steering_lines, tie_line, write_report
     from rewardmine.bench.runner import run_benchmark
 
     extra = {k: getattr(args, k) for k in BENCH_SETTINGS if getattr(args, k, None)}
@@ -133,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k} {show(k, summary[k])}" for k in summary["intervals"])
     print(f"{bench.name}: {summary['items']} items; {shown} (% except tau-b)")
     print(tie_line(summary))
+    for line in steering_lines(summary, per_domain=False):
+        print(line)
     print(f"report: {report}")
     return 0
 
