@@ -164,6 +164,9 @@ def test_both_arms_run_resume_and_render_from_the_file_alone(tmp_path, capsys):
             "--test-items", "6", "--validation-items", "4", "--temperatures", "1.0",
             "--samples", "2", "--seeds", "0", "--eval-batch", "8", "--out", str(out),
             "--plot", str(tmp_path / "plot.png"), "--page", str(page), "--threads", "1"]
+    main([*argv, "--arms"])  # no arm: the untrained model alone, rendered as such
+    assert sorted(p.name for p in out.rglob("*.json")) == ["before.json", "config.json"]
+    assert "**No run trained yet**" in page.read_text() and "| before | " in page.read_text()
     main(argv)
     assert sorted(p.name for p in out.rglob("*.json")) == [
         "before.json", "config.json", "endogenous-seed0.json", "length-seed0.json"]

@@ -56,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="a checkpoint folder (default: SmolLM2-135M-Instruct's Q4_1 GGUF, "
                         "dequantized)")
-    p.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=["endogenous", "length"])
+    p.add_argument("--arms", nargs="*", choices=sorted(ARMS), default=["endogenous", "length"],
+                   help="the arms to train (none: only evaluate the untrained model)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=20, help="GRPO steps per run")
     p.add_argument("--batch", type=int, default=32, help="completions per step")

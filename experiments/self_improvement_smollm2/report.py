@@ -82,6 +82,10 @@ def markdown(result: dict[str, Any], source: str) -> str:
     for row in rows:
         cells = [f"{x['tokens']:.1f} ({_pct(x['ended'])}%)" for x in row["cells"].values()]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    if not result["runs"]:
+        lines += ["", "**No run trained yet**: only the untrained model is evaluated, so there "
+                  "is nothing to compare.", "", END]
+        return "\n".join(lines)
     found = comparisons(result)
     lines += ["", f"Paired by test question ({len(found)} comparisons, Holm-adjusted together; a "
               "verdict needs the adjusted Wilcoxon p below 0.05, the interval off zero and at "
@@ -142,7 +146,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         right.plot(steps, [x["length"] for x in run["log"]], color=colour, alpha=0.8)
     left.set(title="frozen copy's endogenous reward per step", xlabel="GRPO step",
              ylabel="mean reward")
-    left.legend(fontsize=7)
+    if result["runs"]:
+        left.legend(fontsize=7)
     right.set(title="mean completion length per step", xlabel="GRPO step", ylabel="tokens")
     rows = [r for r in accuracies(result) if "seed " not in r["name"] or "mean" in r["name"]]
     modes = list(result["before"]["test"])
