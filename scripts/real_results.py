@@ -62,10 +62,10 @@ STRATA = {"rm-bench": ("chat", "code", "safety-refuse", "safety-response"),
           "dsp": ("dsp",), "hh-rlhf": HH_SPLITS}
 # items per stratum: (endogenous, baselines); the baselines' items are the first of the
 # endogenous ones. Sized to the CPU budget of the committed run (see docs/results.md).
-PLAN: dict[str, dict[str, list[int]]] = {
-    "rm-bench": {"chat": [40, 6], "code": [40, 6], "safety-refuse": [40, 6],
-                 "safety-response": [40, 6], "math": [40, 6]},
-    "dsp": {"dsp": [200, 4]},  # 200: the paired steering test of Q2 (issue 25 asks >= 150)
+PLAN: dict[str, dict[str, list[int]]] = {  # the endogenous reward: all of RM-Bench and DSP
+    "rm-bench": {"chat": [129, 6], "code": [228, 6], "safety-refuse": [284, 6],
+                 "safety-response": [157, 6], "math": [40, 6]},  # math: with --rm-bench-data
+    "dsp": {"dsp": [661, 4]},
     "hh-rlhf": {"helpful-base": [80, 20], "harmless-base": [80, 20]},
 }
 JUDGE = {"constrained": True, "thinking": False, "max_new_tokens": 160, "seed": 0,
