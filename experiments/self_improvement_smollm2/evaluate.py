@@ -52,26 +52,29 @@ def generate(model: Any, tokenizer: Any, problems: list[Problem], mode: Mode, *,
     lengths: list[list[int]] = []
     ended: list[list[int]] = []
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
-    torch.manual_seed(seed)
-    try:
-        for start in range(0, len(texts), per_call):
-            enc = tokenizer(texts[start:start + per_call], return_tensors="pt", padding=True,
-                            add_special_tokens=False)
-            sampled = mode.temperature is not None
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sampled,
-                                 temperature=mode.temperature if sampled else None,
-                                 top_p=None, top_k=None, num_return_sequences=k,
-                                 pad_token_id=tokenizer.pad_token_id)
-            new = out[:, enc["input_ids"].shape[1]:].tolist()
-            decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
-            for i in range(0, len(new), k):
-                rows = new[i:i + k]
-                cut = [next((j for j, t in enumerate(row) if t in stops), None) for row in rows]
-                replies.append(decoded[i:i + k])
-                lengths.append([len(row) if c is None else c for row, c in zip(rows, cut, strict=True)])
-                ended.append([int(c is not None) for c in cut])
-    finally:
-        tokenizer.padding_side = side
+    with torch.random.fork_rng():  # generate takes no Generator: seed, then restore
+        torch.manual_seed(seed)
+        try:
+            for start in range(0, len(texts), per_call):
+                enc = tokenizer(texts[start:start + per_call], return_tensors="pt", padding=True,
+                                add_special_tokens=False)
+                sampled = mode.temperature is not None
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sampled,
+                                     temperature=mode.temperature if sampled else None,
+                                     top_p=None, top_k=None, num_return_sequences=k,
+                                     pad_token_id=tokenizer.pad_token_id)
+                new = out[:, enc["input_ids"].shape[1]:].tolist()
+                decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
+                for i in range(0, len(new), k):
+                    rows = new[i:i + k]
+                    cut = [next((j for j, t in enumerate(row) if t in stops), None)
+                           for row in rows]
+                    replies.append(decoded[i:i + k])
+                    lengths.append([len(row) if c is None else c
+                                    for row, c in zip(rows, cut, strict=True)])
+                    ended.append([int(c is not None) for c in cut])
+        finally:
+            tokenizer.padding_side = side
     return replies, lengths, ended
 
 
