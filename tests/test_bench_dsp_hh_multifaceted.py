@@ -8,7 +8,7 @@ from rewardmine.bench.data import read_json_records, shared_data_dir
 from rewardmine.bench.dsp import DSP, SYSTEM_PROMPTS, pairs_per_domain
 from rewardmine.bench.hhrlhf import HHRLHF, parse_dialogue
 from rewardmine.bench.multifaceted import MultifacetedBench
-from rewardmine.bench.runner import summarize
+from rewardmine.bench.runner import figure_items, summarize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
@@ -86,6 +86,15 @@ def test_hh_parse_and_accuracy_per_split():
     assert summary["helpful_base"] == pytest.approx(1 / 3)
     assert summary["identical_pairs"] == 1 and summary["identical_share"] == 0.25
     assert summary["tie_rate"] == 0.5  # the identical pair is one of the two ties
+    # what each figure rests on, for the verdict floor: a split's pairs, and all of them overall
+    # (the mean over pairs stays finite when one is left out, as a pair with no reply is)
+    keys = ["overall", "helpful_base", "harmless_base"]
+    assert figure_items(bench, table.values, table.strata, keys) == {
+        "overall": 4, "helpful_base": 3, "harmless_base": 1}
+    malformed = bench.table([*rows, {"id": "helpful-base/9", "split": "helpful-base",
+                                     "malformed": "no reply"}])
+    assert figure_items(bench, malformed.values, malformed.strata, keys) == {
+        "overall": 4, "helpful_base": 3, "harmless_base": 1}
 
 
 def test_hh_shared_copy_parses_and_flags_malformed_pairs():

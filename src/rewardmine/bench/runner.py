@@ -500,20 +500,25 @@ def compare_runs(bench: Benchmark, run_a: str | Path, run_b: str | Path, *, seed
 
 def figure_items(bench: Benchmark, values: np.ndarray, strata: np.ndarray,
                  keys: Sequence[str]) -> dict[str, int]:
-    """How many items each figure rests on: the items whose outcomes, made NaN, make the figure
-    NaN (a domain's accuracy rests on that domain's items, an overall one on all; an item a
-    benchmark leaves out of a figure does not count). A figure that is NaN already rests on 0."""
+    """How many items each figure rests on: the items whose outcomes move it. Each item's finite
+    outcomes are set all to 0, then all to 1; a figure that differs between the two rests on
+    the item. An item a benchmark leaves out of a figure (another domain's item, a pair with no
+    reply) does not move it and does not count. A figure that is NaN already rests on 0."""
     values = np.array(values, dtype=np.float64)
     base = bench.figures(values, strata)
     counts = {key: 0 for key in keys if np.isfinite(base[key])}
     for i in range(values.shape[0]):
         kept = values[i].copy()
-        values[i] = np.nan
-        with np.errstate(invalid="ignore"):
-            figures = bench.figures(values, strata)
+        finite = np.isfinite(kept)
+        moved = []
+        for fill in (0.0, 1.0):
+            values[i, finite] = fill
+            with np.errstate(invalid="ignore", divide="ignore"):
+                moved.append(bench.figures(values, strata))
         values[i] = kept
         for key in counts:
-            counts[key] += bool(np.isnan(figures[key]))
+            low, high = moved[0][key], moved[1][key]
+            counts[key] += bool(low != high and not (np.isnan(low) and np.isnan(high)))
     return {key: counts.get(key, 0) for key in keys}
 
 
