@@ -203,3 +203,16 @@ def test_dsp_steering_accuracy_effect_is_diagonal_minus_off_diagonal_per_query()
     # each column's off-diagonal cells equal its diagonal cell here -> effect 0
     assert steering["accuracy"]["mean"] == 0.0
     assert steering["margin"]["mean"] == 0.0 and len(steering["margin_per_domain"]) == len(DOMAINS)
+
+
+def test_dsp_steering_a_scorer_the_system_prompt_does_not_move_has_no_effect_not_rounding_noise():
+    """Scores that ignore the steering (a length baseline, a scorer without system prompts)
+    give effects of exactly 0, so the rank test sees nothing, rather than differences of a few
+    ulps whose signs it would read as a significant effect."""
+    rng = np.random.default_rng(3)
+    grids = [np.tile(rng.normal(-300, 80, size=5), (4, 1)) for _ in range(60)]
+    steering = DSP().details(DSP().table(dsp_rows(grids)))["steering"]
+    for effect in [steering["margin"], steering["accuracy"],
+                   *steering["margin_per_domain"].values()]:
+        assert effect["mean"] == 0.0 and effect["interval"] == [0.0, 0.0]
+        assert effect["p_wilcoxon"] == 1.0 and effect["verdict"] == "no difference shown"

@@ -69,12 +69,21 @@ _STEERING = ("matched steering raises it", "matched steering lowers it")
 def steering_effects(grid: np.ndarray) -> np.ndarray:
     """Per domain D, the D response's margin over the query's other responses when steered for
     D, minus its mean margin under the other steerings. ``grid[a, r]``: the score of response r
-    (in :data:`RESPONSES` order) under the steering for domain a (in :data:`DOMAINS` order)."""
+    (in :data:`RESPONSES` order) under the steering for domain a (in :data:`DOMAINS` order).
+    It is the mean of the differences, not the difference of the means, so a scorer that the
+    steering does not move gets exactly 0 (not rounding noise that a rank test would read)."""
     n = len(RESPONSES)
     margin = grid - (grid.sum(axis=1, keepdims=True) - grid) / (n - 1)  # (steering, response)
-    k = len(DOMAINS)
-    return np.array([margin[d, d] - np.mean([margin[a, d] for a in range(k) if a != d])
-                     for d in range(k)])
+    return _own_minus_others(margin[:, :len(DOMAINS)])
+
+
+def _own_minus_others(cells: np.ndarray) -> np.ndarray:
+    """Per column d of the square ``cells[..., steering, d]``: the mean over the other steerings
+    a of ``cells[d, d] - cells[a, d]`` (exactly 0 where the steering changes nothing)."""
+    k = cells.shape[-1]
+    return np.stack([np.mean(np.stack([cells[..., d, d] - cells[..., a, d]
+                                       for a in range(k) if a != d]), axis=0)
+                     for d in range(k)], axis=-1)
 
 
 def pairs_per_domain(items: Sequence[Item]) -> int:
@@ -208,9 +217,8 @@ class DSP:
         """The paired steering effects over queries (see the module's docstring)."""
         effects = table.values[:, 3 * _PAIRS:3 * _PAIRS + len(DOMAINS)]
         earned = table.values[:, :_PAIRS].reshape(len(table.ids), 4, 4, len(RESPONSES) - 1)
-        cells = earned.mean(axis=3)
-        diagonal = np.eye(4, dtype=bool)
-        accuracy = cells[:, diagonal].mean(axis=1) - cells[:, ~diagonal].mean(axis=1)
+        cells = earned.mean(axis=3)  # (query, steering, pairs of domain)
+        accuracy = _own_minus_others(cells).mean(axis=1)
         per_domain = {d: paired_effect(effects[:, i], names=_STEERING)
                       for i, d in enumerate(DOMAINS)}
         # the four domains are read together: their verdicts rest on Holm-adjusted p-values
