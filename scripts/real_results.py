@@ -52,6 +52,7 @@ from real_results_page import NAMES, render_page  # noqa: F401
 
 from rewardmine.bench import compare_runs, make_benchmark, make_method, run_benchmark, summarize
 from rewardmine.bench.base import Item
+from rewardmine.bench.baselines import BASELINES as MODEL_FREE
 from rewardmine.bench.registry import method_kind
 from rewardmine.io import JsonlAppender, completed_rows, read_jsonl
 
@@ -82,6 +83,8 @@ METHODS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("judge-pairwise", "judge-pairwise", "smollm2", JUDGE),
     ("gemma-endogenous-sum-zero", "endogenous", "gemma",
      {"dtype": "float32", "device": "cpu"}),
+    # prefer the shorter / the longer / the first shown: no model, on the endogenous items
+    *[(name, name, "none", {}) for name in MODEL_FREE],
 ]
 BENCHMARKS = ("rm-bench", "dsp", "hh-rlhf")
 _ENDO = tuple(VARIANTS)
@@ -91,6 +94,7 @@ _JUDGES = ("verifier", "judge-listwise", "judge-pointwise")
 # baselines on RM-Bench and HH-RLHF (Q1), then the rest; the pairwise judge is last where it
 # costs most (15 calls per RM-Bench item, 40 per DSP item)
 ORDER: list[tuple[str, str]] = [
+    *[(b, r) for b in ("dsp", "hh-rlhf", "rm-bench") for r in MODEL_FREE],  # seconds
     *[("dsp", r) for r in _ENDO], *[("hh-rlhf", r) for r in _ENDO],
     *[("rm-bench", r) for r in (*_ENDO, "verifier", "judge-listwise")],
     *[("hh-rlhf", r) for r in (*_JUDGES, "judge-pairwise")],
@@ -234,7 +238,8 @@ def bench_of(name: str) -> Any:
 
 
 def ids_for(ctx: Context, benchmark: str, run: str) -> list[str]:
-    role = "endogenous" if run in VARIANTS else "baselines"  # Gemma: the baselines' items
+    # Gemma and the generative baselines: the baselines' items; model-free: all of them
+    role = "endogenous" if run in VARIANTS or run in MODEL_FREE else "baselines"
     return [i for part in ctx.subsets[benchmark].values() for i in part[role]]
 
 
@@ -247,6 +252,8 @@ def reward_for(ctx: Context, run: str, method: str, model: str, options: dict[st
                   flush=True)
             ctx.loaded["variants"]._load()
         return ctx.loaded["variants"].view(list(VARIANTS).index(run))
+    if model == "none":
+        return make_method(method, "none", options)
     if run not in ctx.loaded:
         print(f"  loading {method} on {ctx.models[model].name} ...", flush=True)
         ctx.loaded[run] = make_method(method, str(ctx.models[model]), options)
@@ -262,7 +269,8 @@ def run_one(ctx: Context, benchmark: str, run: str, method: str, model: str,
     todo = [i for i in ids if i not in done]
     print(f"[{number}] {benchmark} / {run}: {len(ids)} items, {len(todo)} to score", flush=True)
     bench = Subset(bench_of(benchmark), ids)
-    meta = {"model": str(ctx.models[model].name), "method": method,
+    meta = {"model": "none" if model == "none" else str(ctx.models[model].name),
+            "method": method,
             "options": {**options, "subset": "endogenous" if run in VARIANTS
                         else "baselines"}}
     reward = reward_for(ctx, run, method, model, options) if todo else _NoScoring()
@@ -360,7 +368,8 @@ def comparisons(ctx: Context, summaries: dict[str, dict[str, Any]]) -> list[dict
     """``bench compare`` of the endogenous reward against every other run of a benchmark."""
     out = []
     pairs = [(a, b) for a in VARIANTS for b in [m[0] for m in METHODS] if b != a
-             and not (b in VARIANTS and list(VARIANTS).index(b) < list(VARIANTS).index(a))]
+             and not (b in VARIANTS and list(VARIANTS).index(b) < list(VARIANTS).index(a))
+             and (b not in MODEL_FREE or a == "endogenous-sum-zero")]
     for benchmark in BENCHMARKS:
         for a, b in pairs:
             if f"{benchmark}/{a}" in summaries and f"{benchmark}/{b}" in summaries:
@@ -368,22 +377,51 @@ def comparisons(ctx: Context, summaries: dict[str, dict[str, Any]]) -> list[dict
                 result = compare_runs(bench_of(benchmark), root / a, root / b, seed=SEED,
                                       resamples=ctx.resamples)
                 result["run_a"], result["run_b"] = a, b
-                result["smallest_stratum"] = _smallest_stratum(ctx, benchmark, root / a,
-                                                               root / b)
                 out.append(result)
     return out
 
 
-def _smallest_stratum(ctx: Context, benchmark: str, a: Path, b: Path) -> int:
-    """The fewest shared items in one stratum: with one, the stratified bootstrap cannot vary
-    that stratum, and the interval is too narrow to read."""
-    stratum = {i: name for name, part in ctx.subsets[benchmark].items()
-               for i in part["endogenous"]}
-    ids = [{row["id"] for row in read_jsonl(folder / "items.jsonl")} for folder in (a, b)]
-    counts: dict[str, int] = {}
-    for i in ids[0] & ids[1]:
-        counts[stratum.get(i, "?")] = counts.get(stratum.get(i, "?"), 0) + 1
-    return min(counts.values()) if counts else 0
+def _response_scores(row: dict[str, Any]) -> list[list[float]]:
+    """A scored row's responses' scores, grouped by the states they share (one list per prompt
+    and steering): RM-Bench's six, HH-RLHF's two, DSP's five per steering."""
+    if "scores_chosen" in row:
+        return [row["scores_chosen"] + row["scores_rejected"]]
+    if "score_chosen" in row:
+        return [[row["score_chosen"], row["score_rejected"]]]
+    return [list(by_response.values()) for by_response in row["scores"].values()]
+
+
+def terminal_spread(ctx: Context) -> dict[str, Any]:
+    """How much reading V(s_{T+1}) from the model changes: per benchmark, V(s_{T+1}) of each
+    response (the sum with terminal zero minus the sum with terminal value), its standard
+    deviation within a prompt (over the responses sharing a prompt and steering) beside that of
+    the terminal-zero score, and the share of within-prompt pairs whose order the two disagree on
+    (a tie in either counts as a disagreement when the other is not a tie)."""
+    out: dict[str, Any] = {}
+    for benchmark in BENCHMARKS:
+        runs = [ctx.out / "runs" / benchmark / name for name in ("endogenous-sum-zero",
+                                                                 "endogenous-sum-value")]
+        if not all((run / "items.jsonl").exists() for run in runs):
+            continue
+        zero, value = ({row["id"]: row for row in completed_rows(run / "items.jsonl")}
+                       for run in runs)
+        spread_v, spread_zero, flips, pairs = [], [], 0, 0
+        for item_id in zero.keys() & value.keys():
+            for z, v in zip(_response_scores(zero[item_id]), _response_scores(value[item_id]),
+                            strict=True):
+                z, v = np.array(z), np.array(v)
+                spread_v.append(float(np.std(z - v)))
+                spread_zero.append(float(np.std(z)))
+                sign_z = np.sign(z[:, None] - z[None, :])[np.triu_indices(len(z), 1)]
+                sign_v = np.sign(v[:, None] - v[None, :])[np.triu_indices(len(v), 1)]
+                flips += int((sign_z != sign_v).sum())
+                pairs += len(sign_z)
+        out[benchmark] = {"items": len(zero.keys() & value.keys()), "groups": len(spread_v),
+                          "median_sd_terminal_value": float(np.median(spread_v)),
+                          "median_sd_score": float(np.median(spread_zero)),
+                          "pairs": pairs, "order_changed": flips,
+                          "order_changed_share": flips / pairs if pairs else float("nan")}
+    return out
 
 
 # ------------------------------------------------------------------------ committed items
@@ -503,7 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": SEED, "resamples": args.resamples, "plan": plan, "subsets": subsets,
         "data": {b: Path(p).name for b, p in data.items()},
         "judge_options": JUDGE, "runs": summaries,
-        "comparisons": comparisons(ctx, summaries), "check": check, "timing": ctx.state,
+        "comparisons": comparisons(ctx, summaries), "check": check,
+        "terminal_value": terminal_spread(ctx), "timing": ctx.state,
         "torch_threads": args.threads, "versions": _versions(), "notes": args.note,
         "rendered_by": shlex.join(["python", "scripts/real_results.py",
                                    *(argv if argv is not None else sys.argv[1:])]),

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardmine.bench.baselines import BASELINES as MODEL_FREE
+from rewardmine.bench.metrics import tie_rate_key
+from rewardmine.statistics import MIN_ITEMS_FOR_VERDICT, holm, verdict
+
 NAMES = {
     "endogenous-sum-zero": "endogenous, sum, terminal zero (paper)",
     "endogenous-sum-value": "endogenous, sum, terminal value",
@@ -22,8 +26,15 @@ NAMES = {
     "judge-pointwise": "GenRM-pointwise (1-10)",
     "judge-pairwise": "GenRM-pairwise (wins)",
     "gemma-endogenous-sum-zero": "Gemma-3-270m base: endogenous, sum, terminal zero",
+    "length-short": "prefer the shorter (no model)",
+    "length-long": "prefer the longer (no model)",
+    "position-first": "prefer the first shown (no model)",
 }
 BASELINES = ("verifier", "judge-listwise", "judge-pointwise", "judge-pairwise")
+"""The training-free baselines on the same base model: the paper's Q1 compares against these."""
+Q1_BENCHMARKS = ("rm-bench",)
+"""The paper's Q1 benchmarks that the shared data holds (its Table 1 is RM-Bench); HH-RLHF is
+ours and is shown, not read into Q1."""
 COLUMNS = {
     "rm-bench": ("overall", "easy", "normal", "hard", "chat", "code", "math", "safety"),
     "dsp": ("overall", "academy", "business", "entertainment", "literature", "off_diagonal"),
@@ -68,16 +79,59 @@ def _runs(results: Mapping[str, Any], benchmark: str) -> list[tuple[str, dict[st
             if f"{benchmark}/{run}" in results["runs"]]
 
 
+def _steerable(results: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The DSP runs a system prompt can steer (not the model-free baselines)."""
+    return [(run, s) for run, s in _runs(results, "dsp") if run not in MODEL_FREE]
+
+
+def accuracy_cell(summary: Mapping[str, Any], key: str) -> str:
+    """A figure with its interval and, where any of its pairs tied, its tie rate."""
+    text = cell(summary["figures"].get(key))
+    tie = summary["figures"].get(tie_rate_key(key))
+    if text and tie is not None and tie["value"] > 0:
+        text += f", ties {pct(tie['value'])}%"
+    return text
+
+
+def identical_line(results: Mapping[str, Any], benchmark: str) -> str:
+    """How many of a benchmark's scored pairs hold two identical responses (the data's, so
+    read from the run that scored the most items); they are scored as the benchmark scores a
+    tie (docs/benchmarks.md, "Ties and identical responses")."""
+    runs = [s for _, s in _runs(results, benchmark) if s.get("details", {}).get("pairs")]
+    if not runs:
+        return ""
+    s = max(runs, key=lambda summary: summary["items"])
+    pairs, same = s["details"]["pairs"], s.get("identical_pairs") or 0
+    text = (f"Identical responses: {same} of the {pairs} pairs over the {s['items']} items "
+            f"({100 * same / pairs:.1f}%)")
+    queries = s["details"].get("queries_with_identical_responses")
+    if queries:
+        text += f", in {len(queries)} queries"
+    return text + (", each scored as this benchmark scores a tie and counted in the tie rate."
+                   if same else ".")
+
+
+def method_label(run: str, summary: Mapping[str, Any]) -> str:
+    """The method's name, marked when it ties on 90% or more of its pairs (its accuracy then
+    measures the tie rule, not a preference)."""
+    if summary.get("degenerate"):
+        return f"{NAMES[run]} (**degenerate**: {pct(summary['tie_rate'])}% of pairs tied)"
+    return NAMES[run]
+
+
 def figure_table(results: Mapping[str, Any], benchmark: str) -> str:
     runs = _runs(results, benchmark)
     columns = [c for c in COLUMNS[benchmark] if any(c in s["figures"] for _, s in runs)]
-    rows = [[NAMES[run], str(s["items"]), *[cell(s["figures"].get(c)) for c in columns]]
+    rows = [[method_label(run, s), str(s["items"]), *[accuracy_cell(s, c) for c in columns]]
             for run, s in runs]
     return table(["method", "items", *columns], rows)
 
 
 def comparison_table(results: Mapping[str, Any], a_runs: tuple[str, ...],
                      b_runs: tuple[str, ...]) -> str:
+    """``bench compare``'s rows: the paired difference, its interval, the exact paired test, its
+    Holm adjustment over the figures of that comparison, the items each figure rests on and the
+    verdict they support (none below 20 items)."""
     rows = []
     for comp in results["comparisons"]:
         if comp["run_a"] not in a_runs or comp["run_b"] not in b_runs:
@@ -87,10 +141,15 @@ def comparison_table(results: Mapping[str, Any], a_runs: tuple[str, ...],
             if f is None:
                 continue
             rows.append([comp["benchmark"], key, NAMES[comp["run_a"]], NAMES[comp["run_b"]],
-                         str(comp["items_shared"]), pct(f["a"]), pct(f["b"]), diff_cell(f),
-                         str(comp.get("smallest_stratum", ""))])
-    return table(["benchmark", "figure", "A", "B", "shared items", "A %", "B %",
-                  "A - B, points [95% CI]", "fewest items in a stratum"], rows)
+                         str(f.get("items", comp["items_shared"])), pct(f["a"]), pct(f["b"]),
+                         diff_cell(f), _p(f.get("p")), _p(f.get("p_holm")),
+                         f.get("verdict", "")])
+    return table(["benchmark", "figure", "A", "B", "items", "A %", "B %",
+                  "A - B, points [95% CI]", "exact p", "Holm p", "verdict"], rows)
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2g}"
 
 
 def matrix_table(summary: Mapping[str, Any]) -> str:
@@ -101,49 +160,55 @@ def matrix_table(summary: Mapping[str, Any]) -> str:
     return table(["reward \\ pairs of", *domains], rows)
 
 
-def _verdict(f: Mapping[str, float], smallest: int) -> str:
-    if smallest < 2:
-        return "no usable interval (a stratum holds one shared item)"
-    if f["low"] > 0:
-        return "higher"
-    if f["high"] < 0:
-        return "lower"
-    return "not distinguishable"
-
-
 def reading_q1(results: Mapping[str, Any]) -> str:
-    lines = []
-    for comp in results["comparisons"]:
-        if comp["run_a"] != "endogenous-sum-zero" or comp["run_b"] not in BASELINES:
-            continue
-        f = comp["figures"]["overall"]
-        lines.append(f"- {comp['benchmark']}, against {NAMES[comp['run_b']]} "
-                     f"({comp['items_shared']} shared items): {diff_cell(f)} points, "
-                     f"**{_verdict(f, comp.get('smallest_stratum', 2))}**.")
-    if not lines:
+    """Q1 on the paper's Q1 benchmarks: the paper's reward against each training-free baseline.
+    A degenerate baseline, or a figure on fewer than 20 items, is not tested; the others are
+    Holm-adjusted together, and each verdict rests on that p-value and the paired interval."""
+    comps = [c for c in results["comparisons"] if c["benchmark"] in Q1_BENCHMARKS
+             and c["run_a"] == "endogenous-sum-zero" and c["run_b"] in BASELINES]
+    if not comps:
         return "No paired comparison was run."
-    wins = sum("**higher**" in line for line in lines)
-    losses = sum("**lower**" in line for line in lines)
-    unusable = sum("**no usable interval" in line for line in lines)
-    ties = len(lines) - wins - losses - unusable
-    summary = (f"Of {len(lines)} paired comparisons of the paper's reward (sum, terminal zero) "
+    degenerate = [results["runs"][f"{c['benchmark']}/{c['run_b']}"].get("degenerate", False)
+                  for c in comps]
+    tested = [i for i, c in enumerate(comps) if not degenerate[i]
+              and c["figures"]["overall"]["items"] >= MIN_ITEMS_FOR_VERDICT]
+    adjusted = dict(zip(tested, holm([comps[i]["figures"]["overall"]["p"] for i in tested]),
+                        strict=True))
+    lines, counts = [], {"higher": 0, "lower": 0, "none": 0, "untested": 0}
+    for i, comp in enumerate(comps):
+        f = comp["figures"]["overall"]
+        baseline = results["runs"][f"{comp['benchmark']}/{comp['run_b']}"]
+        head = (f"- {comp['benchmark']}, against {NAMES[comp['run_b']]}: {diff_cell(f)} points "
+                f"over {f['items']} items, exact p = {_p(f['p'])}")
+        if i not in adjusted:
+            counts["untested"] += 1
+            why = (f"the baseline tied on {pct(baseline['tie_rate'])}% of its pairs, so its "
+                   "accuracy measures the tie rule, not a preference" if degenerate[i]
+                   else f"fewer than {MIN_ITEMS_FOR_VERDICT} items")
+            lines.append(f"{head}: **cannot be tested at this size** ({why}).")
+            continue
+        said = verdict(f["difference"], f["low"], f["high"], adjusted[i], f["items"])
+        counts[{"A higher": "higher", "B higher": "lower"}.get(said, "none")] += 1
+        said = {"A higher": "the endogenous reward is higher",
+                "B higher": "the baseline is higher"}.get(said, said)
+        lines.append(f"{head} (Holm over the {len(tested)} tested: {_p(adjusted[i])}): "
+                     f"**{said}**.")
+    summary = (f"Of {len(comps)} paired comparisons of the paper's reward (sum, terminal zero) "
                f"with a training-free baseline on the same items, the endogenous reward is "
-               f"higher with a 95% interval above zero in {wins}, lower with an interval below "
-               f"zero in {losses}, not distinguishable in {ties}, and without a usable interval "
-               f"in {unusable} (one shared item in a stratum).")
-    if losses:
-        verdict = ("**Q1 does not hold here**: on at least one benchmark a baseline is ahead "
-                   "with an interval that excludes zero.")
-    elif wins and not ties and not unusable:
-        verdict = "**Q1 holds here**: every paired difference is above zero."
-    elif wins:
-        verdict = ("**Q1 is only partly supported here**: some differences are above zero, the "
-                   "others cannot be told apart or have no usable interval.")
+               f"higher in {counts['higher']}, lower in {counts['lower']}, with no difference "
+               f"shown in {counts['none']}, and {counts['untested']} cannot be tested here "
+               f"(a degenerate baseline, or fewer than {MIN_ITEMS_FOR_VERDICT} items).")
+    if counts["lower"]:
+        said = "**Q1 does not hold here**: at least one baseline is higher (below)."
+    elif counts["higher"] and not counts["none"] and not counts["untested"]:
+        said = "**Q1 holds here**: the endogenous reward is higher than every baseline."
+    elif counts["higher"]:
+        said = ("**Q1 holds here against some baselines**; against the others no difference is "
+                "shown or none can be tested.")
     else:
-        verdict = ("**Q1 is not shown here**: no paired difference has a usable interval that "
-                   "excludes zero; on these few items the endogenous reward cannot be told "
-                   "apart from the baselines.")
-    return verdict + " " + summary + "\n\n" + "\n".join(lines)
+        said = ("**Q1 is not shown here**: no baseline is told apart from the endogenous reward "
+                "at this size.")
+    return said + " " + summary + "\n\n" + "\n".join(lines)
 
 
 def effect_text(effect: Mapping[str, Any], scale: float = 1.0, unit: str = "") -> str:
@@ -160,7 +225,7 @@ def reading_q2(results: Mapping[str, Any]) -> str:
     """Q2 from the paired steering effects over queries (``DSP.steering``), not from counting
     which matrix cell is largest."""
     lines = []
-    for run, s in _runs(results, "dsp"):
+    for run, s in _steerable(results):
         steering = s["details"].get("steering")
         if steering is None:
             lines.append(f"- {NAMES[run]}: scored before the paired steering effects existed; "
@@ -185,13 +250,22 @@ def reading_q2(results: Mapping[str, Any]) -> str:
 def reading_length(results: Mapping[str, Any]) -> str:
     rows = []
     for run in ("endogenous-sum-zero", "endogenous-sum-value", "endogenous-mean",
-                "gemma-endogenous-sum-zero"):
+                "gemma-endogenous-sum-zero", *MODEL_FREE):
         s = results["runs"].get(f"rm-bench/{run}")
         if s is not None:
-            rows.append([NAMES[run], str(s["items"]),
-                         *[cell(s["figures"].get(k)) for k in ("overall", "easy", "normal",
-                                                                "hard")]])
+            rows.append([method_label(run, s), str(s["items"]),
+                         *[accuracy_cell(s, k) for k in ("overall", "easy", "normal", "hard")]])
     return table(["reward", "items", "overall", "easy", "normal", "hard"], rows)
+
+
+def terminal_table(results: Mapping[str, Any]) -> str:
+    rows = [[benchmark, str(t["groups"]), f"{t['median_sd_terminal_value']:.2f}",
+             f"{t['median_sd_score']:.1f}", f"{t['order_changed']} of {t['pairs']} "
+             f"({100 * t['order_changed_share']:.2f}%)"]
+            for benchmark, t in results.get("terminal_value", {}).items()]
+    return table(["benchmark", "prompts (x steerings)", "V(s_{T+1}): median SD within a prompt, "
+                  "nats", "sum, terminal zero: median SD within a prompt, nats",
+                  "pairs of responses whose order terminal value changes"], rows)
 
 
 def check_table(results: Mapping[str, Any]) -> str:
@@ -256,7 +330,7 @@ def plots(results: Mapping[str, Any], folder: Path) -> list[str]:
         fig.savefig(folder / name, dpi=110)
         plt.close(fig)
         made.append(name)
-    dsp = _runs(results, "dsp")
+    dsp = _steerable(results)
     if dsp:
         fig, axes = plt.subplots(1, len(dsp), figsize=(3.3 * len(dsp), 3.4), squeeze=False)
         for ax, (run, s) in zip(axes[0], dsp, strict=True):
@@ -301,15 +375,17 @@ def render_page(results: Mapping[str, Any], docs: Path) -> Page:
         "rm-bench": figure_table(results, "rm-bench") if _runs(results, "rm-bench") else "",
         "dsp": figure_table(results, "dsp") if _runs(results, "dsp") else "",
         "dsp-matrix": "\n\n".join(f"{NAMES[run]}:\n\n{matrix_table(s)}"
-                                  for run, s in _runs(results, "dsp")),
+                                  for run, s in _steerable(results)),
         "hh-rlhf": figure_table(results, "hh-rlhf") if _runs(results, "hh-rlhf") else "",
+        **{f"identical/{b}": identical_line(results, b) for b in COLUMNS},
         "paired": comparison_table(results, ("endogenous-sum-zero", "endogenous-sum-value",
-                                             "endogenous-mean"), BASELINES),
+                                             "endogenous-mean"), (*BASELINES, *MODEL_FREE)),
         "variants": comparison_table(results, ("endogenous-sum-zero", "endogenous-sum-value",
                                                "endogenous-mean"),
                                      ("endogenous-sum-value", "endogenous-mean",
                                       "gemma-endogenous-sum-zero")),
         "length": reading_length(results),
+        "terminal": terminal_table(results),
         "check": check_table(results),
         "timing": timing_table(results),
         "coverage": coverage(results),

@@ -31,7 +31,17 @@ resamples, seed 0); each paired difference is `rewardmine bench compare`'s paire
 the items both runs scored. All numbers are percentages with their 95% bootstrap interval in
 brackets. The JSON beside this page, [results/results.json](results/results.json), holds every
 figure, interval, matrix, comparison and the chosen item ids; this page is rendered from it and
-the command prints the same tables."""
+the command prints the same tables. The per-item scores are committed, gzipped, under
+[results/items](results/items): `python scripts/real_results.py --only render` on a fresh
+checkout restores them and recomputes this page (about 5 minutes on one core, most of it the
+exact paired tests), with no model loaded.
+
+Ties are scored by each benchmark's official rule ([benchmarks.md, ties](benchmarks.md#ties)):
+RM-Bench counts a tie as wrong; DSP scores each pair in both orders, so a tie earns half; on our
+HH-RLHF protocol a tie is wrong for a scalar scorer and half right for a generative judge. Every
+accuracy below carries its tie rate where any of its pairs tied, and a method that tied on 90% or
+more of its pairs is marked **degenerate**: its figure measures the tie rule, not a preference,
+and nothing is concluded from it."""
 
 SUBSET = """\
 ## The subset: fixed, seeded, stratified, and small
@@ -46,12 +56,15 @@ stratified subset**: per stratum (RM-Bench's source domain, HH-RLHF's split; DSP
 items are the first ones of a permutation drawn with `numpy.random.default_rng([0,
 crc32(stratum)])`. SmolLM2's endogenous variants (one forward pass per response for all three)
 get the most items; the other methods and Gemma get the first few of those same items, so every
-paired comparison is on the same items. The ids are in the JSON (`subsets`). **With so few items the intervals are wide: read them
-before the point estimates.** The bootstrap resamples items within each stratum (the official
-arithmetic), so a stratum that holds a single item contributes no variation at all: a figure or
-difference built from one-item strata shows an interval of zero or near-zero width, which is not
-precision. The comparison tables give the fewest items in a stratum; the reading calls nothing
-with one-item strata a difference. To get larger subsets, raise `PLAN` in the script (or pass
+paired comparison is on the same items. The ids are in the JSON (`subsets`). The endogenous
+reward and the model-free baselines (prefer the shorter, the longer, the first shown) score every
+RM-Bench item without math and every DSP query; the generative baselines, whose every verdict is a
+generation, score the few items the table gives. **With few items the intervals are wide: read
+them before the point estimates.** A verdict is printed only for a figure that rests on at least
+20 items, beside its interval and an exact paired test: below that the percentile bootstrap
+covers the truth well short of 95% (58.5% at 4 items for a true accuracy of 0.8, 90% at 20;
+[benchmarks/results/bootstrap_coverage.md](../benchmarks/results/bootstrap_coverage.md)) and the
+page says "cannot tell at this size". To get larger subsets, raise `PLAN` in the script (or pass
 `--plan`) and rerun: finished items are kept."""
 
 METHODS = """\
@@ -66,6 +79,8 @@ METHODS = """\
 | listwise principle judge | all candidates of an item in one call, 1-5 | `--method judge` |
 | GenRM-pointwise | each response alone, 1-10 | `--method judge-pointwise` |
 | GenRM-pairwise | every pair, a response scores its wins | `--method judge-pairwise` |
+| prefer the shorter / the longer | minus / plus the response's length in characters (no model) | `--method length-short` / `length-long` |
+| prefer the first shown | the first of the candidates in a label-blind order (SHA-256 of the text; no model) | `--method position-first` |
 
 The three endogenous variants come from **one forward pass** per response
 (`EndogenousReward.score_variants`). The check below scores the first HH-RLHF item of each split again with the official scorers
@@ -80,8 +95,9 @@ ANCHORS = """\
 ## Published anchors
 
 - **Random baseline: 50%** on every pairwise figure here (RM-Bench's cells, each DSP cell,
-  HH-RLHF), for a scorer with continuous scores. A tie counts as wrong, so a judge whose coarse
-  integer scores often tie can fall below 50% without preferring the wrong answer.
+  HH-RLHF), for a scorer with continuous scores; "prefer the first shown" measures it on the
+  same items. Under RM-Bench's rule a tie is wrong, so a judge whose coarse integer scores often
+  tie falls below 50% there without preferring the wrong answer.
 - RM-Bench (Liu et al. 2024, arXiv:2410.16184, abstract): the best of about 40 reward models
   reaches **46.6% on hard**, *trained reward models, mostly 7B-70B*, not this setting.
 - DSP: 76.89% academy-on-academy for the *trained* domain-specific reward model of Cheng et al.
@@ -105,7 +121,8 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
               "baselines on the same base model", "", q1, "", Q1_NOTE, "",
               "### Q2: does steering for a domain favour its response?", "", q2, "", Q2_NOTE,
               "", "### The length effect of the telescoped sum", "", tables["length"], "",
-              length_text(results), "", "### Q3", "",
+              length_text(results), "", "### Terminal value: the within-prompt spread of "
+              "V(s_{T+1})", "", tables["terminal"], "", TERMINAL_NOTE, "", "### Q3", "",
               "Q3 (self-improvement with the frozen copy's reward on SmolLM2): see "
               "[self-improvement.md, SmolLM2-135M-Instruct](self-improvement.md#smollm2-135m-instruct-q3-on-a-real-model).", ""]
     sections = [("RM-Bench (`rm-bench`)", "rm-bench", RMB_NOTE),
@@ -116,6 +133,8 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
         if not tables[key]:
             continue
         parts += [f"### {title}", "", note, "", tables[key], ""]
+        if tables.get(f"identical/{key}"):
+            parts += [tables[f"identical/{key}"], ""]
         if f"{key}.png" in plot:
             parts += [plot[f"{key}.png"], ""]
         if key == "dsp":
@@ -125,8 +144,11 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
             if "dsp-matrix.png" in plot:
                 parts += [plot["dsp-matrix.png"], ""]
     parts += ["## Paired differences: the endogenous reward against each baseline", "",
-              "`rewardmine bench compare` of two runs over the items both scored (the baselines' "
-              "items): A - B with its paired bootstrap interval.", "", tables["paired"], "",
+              "`rewardmine bench compare` of two runs over the items both scored (the "
+              "generative baselines' items; the model-free ones score every item): A - B with "
+              "its paired bootstrap interval, the exact paired test, Holm's adjustment over the "
+              "figures of that comparison, the items the figure rests on and the verdict. "
+              "Q1 above adjusts again over its own comparisons.", "", tables["paired"], "",
               "## Paired differences between the endogenous variants", "",
               "Over the items both scored (the endogenous items; against Gemma, the same ids).",
               "", tables["variants"], "", "## Time", "",
@@ -139,14 +161,19 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
 
 
 READING_INTRO = """\
-A claim holds here only where its interval says so. "Not distinguishable" means the 95% interval
-of the paired difference contains zero: on these few items the data cannot tell the two apart,
-which is not the same as the two being equal."""
+A claim holds here only where its interval and its test say so. A paired comparison is read
+from `rewardmine bench compare`: the paired bootstrap interval of A - B, an exact paired
+permutation test (on a pairwise accuracy, McNemar's exact test), Holm's adjustment over what is
+read together, and the items the figure rests on. "No difference shown" means the test or the
+interval does not exclude zero: the data cannot tell the two apart, which is not the same as the
+two being equal; "cannot tell at this size" means fewer than 20 items."""
 
 Q1_NOTE = """\
 The paper's Q1 is that the endogenous reward beats the training-free baselines built on the same
-base model. The lines above are the whole evidence for it at this scale; the paired tables below
-give every figure."""
+base model (its Table 1, on RM-Bench). It is read here on RM-Bench only, the paper's Q1 benchmark
+that the shared data holds; HH-RLHF is shown in the tables but is not one of the paper's
+benchmarks, and DSP is Q2's. The lines above are the whole evidence for Q1 at this scale; the
+paired tables below give every figure, with the model-free baselines beside them."""
 
 Q2_NOTE = """\
 The paper's Q2 is that steering the reward with a domain's system prompt makes it prefer that
@@ -154,10 +181,13 @@ domain's response. It is read here from paired per-query effects (`DSP` in
 `rewardmine.bench.dsp`): a response's margin is its score minus the mean of the query's other
 four responses under the same steering (what the system prompt adds to every response, V(s_1)
 for the sum, cancels), and the steering effect is the domain response's margin when steered for
-its domain minus its mean margin under the other three steerings. Counting which cell of the
-matrix is largest is not a test: for the sum with terminal zero on SmolLM2-135M it gave 1 of 4
-domains on 24 queries and 2 of 4 on 200, where the paired margin effect is +1.48 nats with
-Wilcoxon p = 3.5e-19."""
+its domain minus its mean margin under the other three steerings; the accuracy effect is the same
+contrast on the domain's pairwise accuracy. Each carries a 95% t-interval over queries and a
+Wilcoxon signed-rank test (scipy), Holm-adjusted over the four domains. Counting which cell of
+the matrix is largest is not a test: on SmolLM2-135M it gave 1 of 4 domains on 24 queries and 2
+of 4 on 200 for the same reward (earlier runs of this page). The steering effect is small next
+to the length preference of the sum: compare the sum's DSP row with the mean's and with "prefer
+the shorter" and "prefer the longer" on the same queries in the DSP table."""
 
 RMB_NOTE = """\
 Per domain, the 3x3 matrix of chosen-style against rejected-style (concise, detailed plain,
@@ -179,7 +209,8 @@ def length_text(results: Mapping[str, Any]) -> str:
     lines = []
     for run, label in (("endogenous-sum-zero", "sum, terminal zero"),
                        ("endogenous-sum-value", "sum, terminal value"),
-                       ("endogenous-mean", "mean")):
+                       ("endogenous-mean", "mean"), ("length-short", "prefer the shorter"),
+                       ("length-long", "prefer the longer")):
         s = runs.get(f"rm-bench/{run}")
         if s is None:
             continue
@@ -187,27 +218,21 @@ def length_text(results: Mapping[str, Any]) -> str:
         gap = 100 * (f["hard"]["value"] - f["easy"]["value"])
         lines.append(f"- {label}: hard minus easy = {gap:+.1f} points.")
     text = ("A reward that prefers shorter answers scores high on hard (the chosen answer is "
-            "the more concise) and low on easy (the chosen answer is the more detailed). The "
-            "issue quotes a run on all 798 RM-Bench items without math with a bf16 body: overall "
-            "56.7, easy 23.6, normal 63.2, hard 83.2 for the sum with terminal zero (not rerun "
-            "here; our body is fp32 and our items a subset); its hard minus easy is +59.6 "
-            "points.")
-    shifts = _terminal_shifts(results.get("check") or {})
-    if shifts:
-        text += ("\n\nWhy terminal value moves almost nothing here (see the paired differences "
-                 "below): it subtracts V(s_{T+1}), the value "
-                 "of the state after the response's end-of-turn token, and on this model that "
-                 "state is nearly the same whatever came before (what follows `<|im_end|>` is "
-                 "predictable), so it lowers every response by about the same amount. In the "
-                 f"check items above it lowered the {len(shifts)} responses by "
-                 f"{min(shifts):.1f} to {max(shifts):.1f}.")
+            "the more concise) and low on easy (the chosen answer is the more detailed); the "
+            "two model-free rows show what length alone earns on the same items. The "
+            "telescoped sum is alpha log pi(y|x) + V(s_1): a log-likelihood, which falls with "
+            "every token, so it prefers the shorter response; the mean, the length-normalised "
+            "log-likelihood, leans the other way. Neither profile is flat, and the overall "
+            "figure averages two opposite biases.")
     return text + "\n\n" + "\n".join(lines) if lines else text
 
 
-def _terminal_shifts(check: Mapping[str, Any]) -> list[float]:
-    """sum(terminal zero) - sum(terminal value) of each response the check scored both ways."""
-    runs = check.get("runs", {})
-    zero = runs.get("endogenous-sum-zero", {}).get("scores", {})
-    value = runs.get("endogenous-sum-value", {}).get("scores", {})
-    return [a - b for item in zero if item in value
-            for a, b in zip(zero[item], value[item], strict=True)]
+TERMINAL_NOTE = """\
+`terminal="value"` subtracts V(s_{T+1}), the value of the state after the response's
+end-of-turn token, from the telescoped sum. Per response it is the score with terminal zero
+minus the score with terminal value; the table gives its spread across the responses of one
+prompt (under one steering, for DSP) beside the spread of the scores themselves, and how many
+pairs of those responses the two variants order differently (a tie in one and not the other
+counts). On this model the state after `<|im_end|>` has nearly the same value whatever came
+before, so terminal value shifts every response of a prompt by nearly the same amount and
+changes almost no order: the paired differences below agree."""

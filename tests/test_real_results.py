@@ -53,7 +53,7 @@ def generated(tmp_path_factory):
             "--smollm2", str(smol), "--gemma", str(gemma), "--plan", str(root / "plan.json"),
             "--resamples", "50", "--items", str(root / "items"),
             "--only", "check", "*/endogenous-*", "*/gemma-*", "hh-rlhf/verifier",
-            "hh-rlhf/judge-pairwise"]
+            "hh-rlhf/judge-pairwise", "*/length-short"]
     return root, args, smol
 
 
@@ -71,6 +71,7 @@ def test_page_numbers_are_the_json_and_a_rerun_scores_nothing(generated, capsys)
                      for r in ("endogenous-sum-zero", "endogenous-sum-value", "endogenous-mean",
                                "gemma-endogenous-sum-zero")}
     expected_runs |= {"hh-rlhf/verifier", "hh-rlhf/judge-pairwise"}
+    expected_runs |= {f"{b}/length-short" for b in ("rm-bench", "dsp", "hh-rlhf")}
     assert set(results["runs"]) == expected_runs
     # every figure of every run is on the page, in its run's row of its benchmark's table,
     # exactly as the JSON has it; and the command printed that row
@@ -80,12 +81,17 @@ def test_page_numbers_are_the_json_and_a_rerun_scores_nothing(generated, capsys)
         section = page.split(f"(`{benchmark}`)\n")[1].split("\n### ")[0]
         lines = [line for line in section.splitlines() if line.startswith("| ")]
         header = [c.strip() for c in lines[0].strip("|").split("|")]
-        row = next(line for line in lines if line.startswith(f"| {names[run]} |"))
+        row = next(line for line in lines if line.startswith(f"| {names[run]} ("
+                                                             if summary["degenerate"]
+                                                             else f"| {names[run]} |"))
         shown = dict(zip(header, [c.strip() for c in row.strip("|").split("|")], strict=True))
         assert shown["items"] == str(summary["items"])
+        assert ("**degenerate**" in shown["method"]) == summary["degenerate"]
         for figure, value in summary["figures"].items():
-            if figure in header:
-                assert shown[figure] == _cell(value), (key, figure)
+            if figure in header:  # with its tie rate where any of its pairs tied
+                tie = summary["figures"][f"tie_rate/{figure}"]["value"]
+                expected = _cell(value) + (f", ties {100 * tie:.1f}%" if tie > 0 else "")
+                assert shown[figure] == expected, (key, figure)
         assert row in first
     # the subset: baselines' items are the first of the endogenous items, per stratum
     for strata in results["subsets"].values():
@@ -97,6 +103,12 @@ def test_page_numbers_are_the_json_and_a_rerun_scores_nothing(generated, capsys)
             f = comp["figures"]["overall"]
             d = f"{100 * f['difference']:+.1f} [{100 * f['low']:+.1f}, {100 * f['high']:+.1f}]"
             assert d in page
+    # the model-free baseline scored every endogenous item
+    assert results["runs"]["rm-bench/length-short"]["items"] == \
+        results["runs"]["rm-bench/endogenous-sum-zero"]["items"] == 5
+    # terminal value's spread: per RM-Bench item its six responses, 15 pairs
+    assert results["terminal_value"]["rm-bench"]["pairs"] == 15 * 5
+    assert results["terminal_value"]["rm-bench"]["median_sd_terminal_value"] > 0
     # the one-pass variants equal the official scorers on the check items
     for run, check in results["check"]["runs"].items():
         assert check["max_abs_difference"] == 0.0, run
@@ -147,3 +159,40 @@ def test_variants_equal_the_bench_command(generated, tmp_path):
         for item_id, row in ours.items():
             for key in ("scores_chosen", "scores_rejected"):
                 assert row[key] == pytest.approx(official[item_id][key], rel=1e-5, abs=1e-5)
+
+
+def test_q1_reading_holm_floor_and_degenerate_baselines():
+    """Q1 reads RM-Bench only; each verdict rests on the interval and the exact test after Holm
+    over Q1's comparisons; a baseline that ties on 90% of its pairs cannot be tested."""
+    _script()
+    from real_results_page import reading_q1
+
+    def comp(benchmark, baseline, p, low, high, items=24):
+        return {"benchmark": benchmark, "run_a": "endogenous-sum-zero", "run_b": baseline,
+                "figures": {"overall": {"a": 0.6, "b": 0.5, "difference": (low + high) / 2,
+                                        "low": low, "high": high, "p": p, "items": items}}}
+
+    runs = {f"rm-bench/{b}": {"degenerate": b == "judge-pointwise", "tie_rate": 0.97}
+            for b in ("verifier", "judge-listwise", "judge-pointwise", "judge-pairwise")}
+    comparisons = [comp("rm-bench", "verifier", 0.01, 0.05, 0.2),
+                   comp("rm-bench", "judge-listwise", 0.03, 0.01, 0.1),
+                   comp("rm-bench", "judge-pointwise", 0.001, 0.2, 0.4),  # degenerate
+                   comp("rm-bench", "judge-pairwise", 0.001, 0.1, 0.3, items=12),  # < 20 items
+                   comp("hh-rlhf", "verifier", 0.001, -0.4, -0.2)]       # not a Q1 benchmark
+    text = reading_q1({"comparisons": comparisons, "runs": runs})
+    lines = text.split("\n\n")[1].splitlines()
+    assert len(lines) == 4 and all(line.startswith("- rm-bench") for line in lines)
+    # Holm over the two that can be tested: 0.01 -> 0.02, 0.03 -> 0.03
+    assert lines[0].endswith("(Holm over the 2 tested: 0.02): **the endogenous reward is "
+                             "higher**.")
+    assert lines[1].endswith("(Holm over the 2 tested: 0.03): **the endogenous reward is "
+                             "higher**.")
+    assert lines[2].endswith("**cannot be tested at this size** (the baseline tied on 97.0% of "
+                             "its pairs, so its accuracy measures the tie rule, not a preference).")
+    assert lines[3].endswith("**cannot be tested at this size** (fewer than 20 items).")
+    assert text.startswith("**Q1 holds here against some baselines**")
+    # the second alone would pass at 0.03; after Holm (0.06) it shows no difference
+    comparisons[1]["figures"]["overall"]["p"] = 0.03
+    comparisons[0]["figures"]["overall"]["p"] = 0.04
+    lines = reading_q1({"comparisons": comparisons, "runs": runs}).split("\n\n")[1]
+    assert "(Holm over the 2 tested: 0.06): **no difference shown**." in lines
