@@ -237,10 +237,14 @@ def bench_of(name: str) -> Any:
     return make_benchmark(name, {"splits": list(HH_SPLITS)} if name == "hh-rlhf" else None)
 
 
+def subset_of(run: str) -> str:
+    """Which items a run scores: the endogenous variants and the model-free baselines all of
+    them ("endogenous"), Gemma and the generative baselines the first few ("baselines")."""
+    return "endogenous" if run in VARIANTS or run in MODEL_FREE else "baselines"
+
+
 def ids_for(ctx: Context, benchmark: str, run: str) -> list[str]:
-    # Gemma and the generative baselines: the baselines' items; model-free: all of them
-    role = "endogenous" if run in VARIANTS or run in MODEL_FREE else "baselines"
-    return [i for part in ctx.subsets[benchmark].values() for i in part[role]]
+    return [i for part in ctx.subsets[benchmark].values() for i in part[subset_of(run)]]
 
 
 def reward_for(ctx: Context, run: str, method: str, model: str, options: dict[str, Any]) -> Any:
@@ -268,35 +272,27 @@ def run_one(ctx: Context, benchmark: str, run: str, method: str, model: str,
         if (folder / "items.jsonl").exists() else set()
     todo = [i for i in ids if i not in done]
     print(f"[{number}] {benchmark} / {run}: {len(ids)} items, {len(todo)} to score", flush=True)
+    if not todo:  # nothing to score: leave run.json (the machine that scored it) as it is
+        return {}
     bench = Subset(bench_of(benchmark), ids)
     meta = {"model": "none" if model == "none" else str(ctx.models[model].name),
             "method": method,
-            "options": {**options, "subset": "endogenous" if run in VARIANTS
-                        else "baselines"}}
-    reward = reward_for(ctx, run, method, model, options) if todo else _NoScoring()
+            "options": {**options, "subset": subset_of(run)}}
+    reward = reward_for(ctx, run, method, model, options)
     started = time.perf_counter()  # loading excluded (the variants load on first use)
-    # the kind (for the tie rule) from the method's name: a rerun's stand-in reward cannot tell
+    # the kind (for the tie rule) from the method's name, as `rewardmine bench` decides it
     summary = run_benchmark(bench, folder, reward=reward, source=ctx.data.get(benchmark),
                             seed=SEED, resamples=ctx.resamples, meta=meta, progress=True,
                             kind=method_kind(method))
     seconds = time.perf_counter() - started
     key = f"{benchmark}/{run}"
     entry = ctx.state.setdefault(key, {"seconds": 0.0, "items": 0})
-    if todo:
-        entry["seconds"] = round(entry["seconds"] + seconds, 1)
+    entry["seconds"] = round(entry["seconds"] + seconds, 1)
     entry["items"] = summary["items"]
     ctx.save_state()
     shown = ", ".join(f"{k} {100 * summary[k]:.1f}" for k in summary["intervals"])
     print(f"  {benchmark} / {run}: {summary['items']} items; {shown}", flush=True)
     return summary
-
-
-class _NoScoring:
-    """The reward of a run with nothing left to score (no model is loaded)."""
-
-    def score_many(self, prompts: Sequence[Any], responses: Sequence[str], *,
-                   system: str | None = None) -> list[float]:
-        raise AssertionError("every item of this run is already scored")
 
 
 def check_variants(ctx: Context) -> dict[str, Any]:

@@ -318,7 +318,10 @@ def plots(results: Mapping[str, Any], folder: Path) -> list[str]:
                 ys.append(100 * f["value"])
                 lo.append(100 * (f["value"] - f["low"]))
                 hi.append(100 * (f["high"] - f["value"]))
-            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=f"{NAMES[run]} (n={s['items']})")
+            style = ({"color": f"C{r}"} if run not in MODEL_FREE else  # references: grey, hatched
+                     {"color": str(0.35 + 0.2 * MODEL_FREE.index(run)), "hatch": "//"})
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=f"{NAMES[run]} (n={s['items']})",
+                   **style)
         ax.axhline(50, color="grey", linestyle="--", linewidth=1, label="random (50%)")
         ax.set_xticks(range(len(keys)), keys)
         ax.set_ylim(0, 100)

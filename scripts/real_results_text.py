@@ -33,10 +33,10 @@ brackets. The JSON beside this page, [results/results.json](results/results.json
 figure, interval, matrix, comparison and the chosen item ids; this page is rendered from it and
 the command prints the same tables. The per-item scores are committed, gzipped, under
 [results/items](results/items): `python scripts/real_results.py --only render` on a fresh
-checkout restores them and recomputes this page (about 5 minutes on one core, most of it the
+checkout restores them and recomputes this page (about 10 minutes on one core, most of it the
 exact paired tests), with no model loaded.
 
-Ties are scored by each benchmark's official rule ([benchmarks.md, ties](benchmarks.md#ties)):
+Ties are scored by each benchmark's official rule ([benchmarks.md, ties](benchmarks.md#ties-and-identical-responses)):
 RM-Bench counts a tie as wrong; DSP scores each pair in both orders, so a tie earns half; on our
 HH-RLHF protocol a tie is wrong for a scalar scorer and half right for a generative judge. Every
 accuracy below carries its tie rate where any of its pairs tied, and a method that tied on 90% or
