@@ -123,7 +123,7 @@ def page_text(results: Mapping[str, Any], tables: Mapping[str, str], plots: list
               "### Q2: does steering for a domain favour its response?", "", q2, "", Q2_NOTE,
               "", "### The length effect of the telescoped sum", "", tables["length"], "",
               length_text(results), "", "### Terminal value: the within-prompt spread of "
-              "V(s_{T+1})", "", tables["terminal"], "", TERMINAL_NOTE, "", "### Q3", "",
+              "V(s_{T+1})", "", tables["terminal"], "", terminal_text(results), "", "### Q3", "",
               "Q3 (self-improvement with the frozen copy's reward on SmolLM2): see "
               "[self-improvement.md, SmolLM2-135M-Instruct](self-improvement.md#smollm2-135m-instruct-q3-on-a-real-model).", ""]
     sections = [("RM-Bench (`rm-bench`)", "rm-bench", RMB_NOTE),
@@ -234,6 +234,17 @@ end-of-turn token, from the telescoped sum. Per response it is the score with te
 minus the score with terminal value; the table gives its spread across the responses of one
 prompt (under one steering, for DSP) beside the spread of the scores themselves, and how many
 pairs of those responses the two variants order differently (a tie in one and not the other
-counts). On this model the state after `<|im_end|>` has nearly the same value whatever came
-before, so terminal value shifts every response of a prompt by nearly the same amount and
-changes almost no order: the paired differences below agree."""
+counts)."""
+
+
+def terminal_text(results: Mapping[str, Any]) -> str:
+    """The terminal-value note, with what the table measured on the largest benchmark run."""
+    spread = results.get("terminal_value") or {}
+    if not spread:
+        return TERMINAL_NOTE
+    name, t = max(spread.items(), key=lambda kv: kv[1]["pairs"])
+    return (TERMINAL_NOTE + f" On {name} here, V(s_{{T+1}}) varies within a prompt by a median "
+            f"standard deviation of {t['median_sd_terminal_value']:.2f} nats against "
+            f"{t['median_sd_score']:.1f} for the scores, and terminal value changes the order "
+            f"of {100 * t['order_changed_share']:.2f}% of the pairs; the paired differences "
+            "below compare the two variants' accuracies.")
